@@ -1,0 +1,106 @@
+"""Building the bot and running it until told to stop."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+import time
+
+from telegram import Update
+from telegram.ext import AIORateLimiter, Application, ApplicationBuilder
+
+from bot.budget import RateBudget
+from bot.intron import IntronClient
+from bot.pipeline import STATUS, UPLOAD, JobPipeline, PipelineConfig
+from bot.polling import PollPolicy
+from bot.replies import ChatReplier
+from bot.scheduler import JobScheduler
+from bot.services import Services
+from bot.settings import Settings
+from bot.telegram_files import TelegramFileFetcher
+from handlers import COMMANDS, register_handlers
+from storage.db import close_database, init_database
+
+log = logging.getLogger(__name__)
+
+# Handlers only store a job and send one message, so many can run at once safely; the
+# slow work happens in the scheduler's tasks.
+CONCURRENT_UPDATES = 32
+POLL_TIMEOUT_SECONDS = 10
+SHUTDOWN_GRACE_SECONDS = 5.0
+
+
+def build_application(settings: Settings) -> Application:
+    app = (
+        ApplicationBuilder()
+        .token(settings.telegram_bot_token.get_secret_value())
+        .base_url(settings.telegram_base_url)
+        .base_file_url(settings.telegram_base_file_url)
+        .local_mode(settings.telegram_local_mode)
+        .rate_limiter(AIORateLimiter(max_retries=3))
+        .concurrent_updates(CONCURRENT_UPDATES)
+        .connection_pool_size(CONCURRENT_UPDATES + 8)
+        .build()
+    )
+    register_handlers(app)
+    return app
+
+
+async def serve(settings: Settings, stop: asyncio.Event) -> None:
+    """Run the bot until `stop` is set, then shut down leaving unfinished jobs resumable."""
+    await init_database(settings.database_url)
+    app = build_application(settings)
+    intron = IntronClient(settings.intron_base_url, settings.intron_api_key.get_secret_value())
+    fetcher = TelegramFileFetcher(app.bot, local_mode=settings.telegram_local_mode)
+    try:
+        budget = RateBudget(
+            {UPLOAD: settings.intron_upload_per_minute, STATUS: settings.intron_status_per_minute}
+        )
+        await budget.load()
+        scheduler_ref: list[JobScheduler] = []
+        polls = PollPolicy(
+            status_limit=settings.intron_status_per_minute,
+            in_flight=lambda: scheduler_ref[0].at_intron,
+            used=lambda: budget.used(STATUS),
+        )
+        replier = ChatReplier(app.bot)
+        pipeline = JobPipeline(
+            intron=intron,
+            budget=budget,
+            fetcher=fetcher,
+            replier=replier,
+            polls=polls,
+            config=PipelineConfig(settings.max_download_bytes, settings.job_timeout_seconds),
+            clock=time.time,
+        )
+        scheduler = JobScheduler(
+            pipeline,
+            owner=settings.worker_id or socket.gethostname(),
+            retention_days=settings.retention_days,
+        )
+        scheduler_ref.append(scheduler)
+        app.bot_data["services"] = Services(settings=settings, scheduler=scheduler, replier=replier)
+
+        async with app:
+            await app.bot.set_my_commands(COMMANDS)
+            if settings.allowed_chat_ids is None:
+                log.warning("ALLOWED_CHAT_IDS is not set: any Telegram chat can use this bot")
+            await scheduler.start()
+            # Voice notes that arrived while the bot was down are patients' words: keep them.
+            await app.updater.start_polling(
+                timeout=POLL_TIMEOUT_SECONDS,
+                drop_pending_updates=False,
+                allowed_updates=[Update.MESSAGE, Update.CALLBACK_QUERY],
+            )
+            await app.start()
+            log.info("bot started")
+            await stop.wait()
+            log.info("stopping: no new updates; unfinished jobs stay resumable")
+            await app.updater.stop()
+            await app.stop()
+            await scheduler.stop(grace=SHUTDOWN_GRACE_SECONDS)
+    finally:
+        await fetcher.aclose()
+        await intron.aclose()
+        await close_database()

@@ -1,0 +1,55 @@
+"""Turning an accepted message into a durable job, exactly once per (chat, message)."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from tortoise.exceptions import IntegrityError
+
+from bot.media import AudioInput
+from bot.options import TranscriptionOptions
+from storage.models import Job
+
+log = logging.getLogger(__name__)
+
+# A job waits this long for its status message before the scheduler takes it anyway, in case
+# the handler that created it died in between.
+STATUS_GRACE_SECONDS = 15.0
+
+
+async def create_job(
+    *,
+    chat_id: int,
+    chat_type: str,
+    message_id: int,
+    audio: AudioInput,
+    options: TranscriptionOptions,
+) -> Job | None:
+    """Store the job before any network call. None if this message already has a job:
+    Telegram delivers updates at least once."""
+    if await Job.exists(chat_id=chat_id, message_id=message_id):
+        return None
+    try:
+        job = await Job.create(
+            chat_id=chat_id,
+            chat_type=chat_type,
+            message_id=message_id,
+            media_kind=audio.kind,
+            telegram_file_id=audio.file_id,
+            file_name=audio.file_name[:128],
+            mime_type=audio.mime_type,
+            file_size=audio.size,
+            duration=audio.duration,
+            options=options.model_dump(mode="json"),
+            next_run_at=time.time() + STATUS_GRACE_SECONDS,
+        )
+    except IntegrityError:
+        return None
+    log.info("job %s: received (%s, %s bytes, %ss)", job.id, audio.kind, audio.size, audio.duration)
+    return job
+
+
+async def release_job(job: Job, status_message_id: int | None) -> None:
+    """The user has been told the audio arrived: the job may start now."""
+    await Job.filter(id=job.id).update(status_message_id=status_message_id, next_run_at=time.time())

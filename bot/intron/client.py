@@ -1,0 +1,149 @@
+"""Async client of Intron's file transcription API: upload, then status."""
+
+from __future__ import annotations
+
+import email.utils
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import httpx
+from pydantic import ValidationError
+
+from bot.intron.errors import (
+    IntronAuthError,
+    IntronMalformedResponse,
+    IntronRateLimited,
+    IntronRejected,
+    IntronTransientError,
+)
+from bot.intron.models import JobStatus
+
+UPLOAD_PATH = "/file/v1/upload"
+STATUS_PATH = "/file/v1/status/{file_id}"
+DEFAULT_TIMEOUT = httpx.Timeout(60.0, connect=10.0)
+DEFAULT_RETRY_AFTER = 60.0
+
+
+class IntronClient:
+    """One instance per process: it owns the connection pool.
+
+    The audio goes as a file part read from disk in chunks, so memory does not grow with
+    the file. Only the audio bytes are sent: never a URL, since Telegram's contain the token.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str,
+        *,
+        timeout: httpx.Timeout = DEFAULT_TIMEOUT,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self._http = httpx.AsyncClient(
+            base_url=base_url.rstrip("/"),
+            headers={"Authorization": f"Bearer {api_key}"},
+            timeout=timeout,
+            transport=transport,
+        )
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def upload(
+        self,
+        path: Path,
+        *,
+        file_name: str,
+        fields: Mapping[str, str],
+        content_type: str | None = None,
+    ) -> str:
+        """Send the audio for transcription; returns Intron's file id."""
+        form = {"audio_file_name": file_name, **fields}
+        with path.open("rb") as audio:
+            files = {
+                "audio_file_blob": (file_name, audio, content_type or "application/octet-stream")
+            }
+            payload = await self._request("POST", UPLOAD_PATH, data=form, files=files)
+        file_id = _get(payload, "data", "file_id")
+        if not isinstance(file_id, str) or not file_id:
+            raise IntronMalformedResponse("upload answer has no data.file_id")
+        return file_id
+
+    async def status(self, file_id: str) -> JobStatus:
+        payload = await self._request("GET", STATUS_PATH.format(file_id=file_id))
+        data = _get(payload, "data")
+        if not isinstance(data, dict):
+            raise IntronMalformedResponse("status answer has no data object")
+        try:
+            return JobStatus.model_validate(data)
+        except ValidationError as exc:
+            raise IntronMalformedResponse(
+                f"status answer does not validate: {exc.error_count()} errors"
+            ) from exc
+
+    async def _request(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
+        try:
+            response = await self._http.request(method, path, **kwargs)
+        except httpx.TimeoutException as exc:
+            raise IntronTransientError(f"timed out: {type(exc).__name__}") from exc
+        except httpx.TransportError as exc:
+            raise IntronTransientError(f"network error: {type(exc).__name__}") from exc
+        _raise_for_status(response)
+        try:
+            payload = response.json()
+        except ValueError as exc:
+            raise IntronMalformedResponse(
+                f"HTTP {response.status_code} answer is not JSON"
+            ) from exc
+        if not isinstance(payload, dict):
+            raise IntronMalformedResponse("answer is not a JSON object")
+        return payload
+
+
+def _raise_for_status(response: httpx.Response) -> None:
+    code = response.status_code
+    if code < 400:
+        return
+    if code in (401, 403):
+        raise IntronAuthError(f"HTTP {code}: Intron refused the API key")
+    if code == 429:
+        raise IntronRateLimited(parse_retry_after(response.headers.get("Retry-After")))
+    if code >= 500 or code in (408, 425):
+        raise IntronTransientError(f"HTTP {code} from Intron")
+    raise IntronRejected(code, _error_message(response))
+
+
+def _error_message(response: httpx.Response) -> str:
+    try:
+        payload = response.json()
+    except ValueError:
+        return "request rejected"
+    message = payload.get("message") if isinstance(payload, dict) else None
+    return str(message)[:200] if message else "request rejected"
+
+
+def parse_retry_after(value: str | None, *, now: float | None = None) -> float:
+    """Seconds to wait, from either form HTTP allows: delta-seconds or an HTTP date."""
+    if not value:
+        return DEFAULT_RETRY_AFTER
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return DEFAULT_RETRY_AFTER
+    return max(0.0, when.timestamp() - (time.time() if now is None else now))
+
+
+def _get(payload: Mapping[str, Any], *keys: str) -> Any:
+    node: Any = payload
+    for key in keys:
+        if not isinstance(node, Mapping):
+            return None
+        node = node.get(key)
+    return node

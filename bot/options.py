@@ -1,0 +1,264 @@
+"""What a chat can ask Intron for: categories, post-processing flags, languages.
+
+This is the single catalog that the settings menu, the upload form and the result renderer
+all read, so a flag added here shows up everywhere at once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pydantic import BaseModel, Field, field_validator, model_validator
+
+
+@dataclass(frozen=True)
+class Category:
+    key: str  # short, stable id used in callback data and the database
+    label: str
+    api_value: str | None  # the `use_category` value; None sends no category
+    flags: tuple[str, ...]  # the `get_<flag>` names this category supports
+    default_flags: tuple[str, ...]
+
+
+TRANSCRIPT_ONLY = "none"
+
+CATEGORIES: dict[str, Category] = {
+    c.key: c
+    for c in (
+        Category(TRANSCRIPT_ONLY, "Transcript only", None, (), ()),
+        Category("general", "General", "file_category_general", ("summary",), ("summary",)),
+        Category(
+            "telehealth",
+            "Telehealth",
+            "file_category_telehealth",
+            (
+                "summary",
+                "soap_note",
+                "clerking",
+                "treatment_plan",
+                "entity_list",
+                "icd_codes",
+                "suggestions",
+                "differential_diagnosis",
+                "followup_instructions",
+                "practice_guidelines",
+            ),
+            ("summary",),
+        ),
+        Category(
+            "procedure",
+            "Procedure",
+            "file_category_procedure",
+            ("summary", "op_note", "treatment_plan", "entity_list", "icd_codes", "suggestions"),
+            ("summary",),
+        ),
+        Category(
+            "call_center",
+            "Call center",
+            "file_category_call_center",
+            (
+                "summary",
+                "call_center_results",
+                "call_center_agent_score",
+                "call_center_agent_score_category",
+                "call_center_product_insights",
+                "call_center_product_info",
+                "call_center_compliance",
+                "call_center_feedback",
+                "call_center_sentiment",
+            ),
+            ("summary",),
+        ),
+        Category(
+            "legal",
+            "Legal",
+            "file_category_legal",
+            ("legal_court_hearing",),
+            ("legal_court_hearing",),
+        ),
+        Category(
+            "meeting_notes",
+            "Meeting notes",
+            "file_category_meeting_notes",
+            (
+                "summary",
+                "meeting_notes_participants",
+                "meeting_notes_decisions",
+                "meeting_notes_action_items",
+                "meeting_notes_key_topics",
+                "meeting_notes_next_steps",
+            ),
+            ("summary",),
+        ),
+    )
+}
+
+# Human labels of the post-processing results, keyed by flag name (`get_<flag>` is sent,
+# `transcript_<flag>` comes back). Order here is the order results are shown in.
+RESULT_LABELS: dict[str, str] = {
+    "summary": "📋 Summary",
+    "soap_note": "🩺 SOAP note",
+    "clerking": "🗂 Clerking",
+    "treatment_plan": "💊 Treatment plan",
+    "op_note": "🔪 Operation note",
+    "differential_diagnosis": "🔍 Differential diagnosis",
+    "icd_codes": "🏷 ICD codes",
+    "entity_list": "🧾 Entities",
+    "suggestions": "💡 Suggestions",
+    "followup_instructions": "📅 Follow-up instructions",
+    "practice_guidelines": "📚 Practice guidelines",
+    "call_center_results": "📞 Call result",
+    "call_center_agent_score": "⭐ Agent score",
+    "call_center_agent_score_category": "🏅 Agent score category",
+    "call_center_product_insights": "💡 Product insights",
+    "call_center_product_info": "📦 Product information",
+    "call_center_compliance": "✅ Compliance",
+    "call_center_feedback": "🗣 Customer feedback",
+    "call_center_sentiment": "🙂 Sentiment",
+    "legal_court_hearing": "⚖️ Court hearing",
+    "meeting_notes_participants": "👥 Participants",
+    "meeting_notes_decisions": "✔️ Decisions",
+    "meeting_notes_action_items": "📌 Action items",
+    "meeting_notes_key_topics": "🗝 Key topics",
+    "meeting_notes_next_steps": "➡️ Next steps",
+    "answer": "❓ Answer",
+}
+
+TRANSCRIPT_LABEL = "📝 Transcript"
+
+
+def flag_label(flag: str) -> str:
+    """The label without its emoji, for buttons and one-line summaries."""
+    label = RESULT_LABELS.get(flag)
+    if label is None:
+        return readable_name(flag)
+    return label.split(" ", 1)[1]
+
+
+def readable_name(field: str) -> str:
+    """`call_center_new_thing` -> `Call center new thing`, for fields we do not know yet."""
+    words = field.removeprefix("transcript_").replace("_", " ").strip()
+    return words[:1].upper() + words[1:] if words else field
+
+
+# (code, name) in the order the menu shows them: the African languages Intron code-switches
+# with English first, then the rest.
+LANGUAGES: tuple[tuple[str, str], ...] = (
+    ("sw", "Swahili"),
+    ("yo", "Yoruba"),
+    ("ha", "Hausa"),
+    ("ig", "Igbo"),
+    ("pcm", "Nigerian Pidgin"),
+    ("am", "Amharic"),
+    ("zu", "Zulu"),
+    ("rw", "Kinyarwanda"),
+    ("lg", "Luganda"),
+    ("ak", "Akan"),
+    ("wo", "Wolof"),
+    ("af", "Afrikaans"),
+    ("bem", "Bemba"),
+    ("ff", "Fula"),
+    ("gaa", "Ga"),
+    ("ki", "Kikuyu"),
+    ("kr", "Kanuri"),
+    ("luo", "Luo"),
+    ("nso", "Northern Sotho"),
+    ("nup", "Nupe"),
+    ("nyn", "Runyankole"),
+    ("om", "Oromo"),
+    ("sn", "Shona"),
+    ("st", "Sesotho"),
+    ("ti", "Tigrinya"),
+    ("tn", "Tswana"),
+    ("tw", "Twi"),
+    ("xh", "Xhosa"),
+    ("en", "English"),
+    ("fr", "French"),
+    ("ar", "Arabic"),
+    ("pt", "Portuguese"),
+    ("es", "Spanish"),
+    ("de", "German"),
+)
+LANGUAGE_NAMES: dict[str, str] = dict(LANGUAGES)
+
+
+class TranscriptionOptions(BaseModel):
+    """The options one upload is sent with. Validated, so stored or clicked values that
+    no longer make sense are rejected instead of reaching Intron."""
+
+    category: str = TRANSCRIPT_ONLY
+    flags: list[str] = Field(default_factory=list)
+    diarization: bool = False
+    language: str | None = None
+
+    @field_validator("category")
+    @classmethod
+    def _known_category(cls, value: str) -> str:
+        if value not in CATEGORIES:
+            raise ValueError(f"unknown category {value!r}")
+        return value
+
+    @field_validator("language")
+    @classmethod
+    def _known_language(cls, value: str | None) -> str | None:
+        if value is not None and value not in LANGUAGE_NAMES:
+            raise ValueError(f"unknown language {value!r}")
+        return value
+
+    @model_validator(mode="after")
+    def _flags_belong_to_category(self) -> TranscriptionOptions:
+        supported = CATEGORIES[self.category].flags
+        unknown = [f for f in self.flags if f not in supported]
+        if unknown:
+            raise ValueError(f"flags {unknown} are not offered by category {self.category!r}")
+        # Keep the catalog's order so the form and the menu are stable.
+        self.flags = [f for f in supported if f in self.flags]
+        return self
+
+    @classmethod
+    def for_category(
+        cls, key: str, *, keep: TranscriptionOptions | None = None
+    ) -> TranscriptionOptions:
+        """Switch to a category with its defaults, keeping the choices that do not depend on it."""
+        category = CATEGORIES[key]
+        return cls(
+            category=key,
+            flags=list(category.default_flags),
+            diarization=keep.diarization if keep else False,
+            language=keep.language if keep else None,
+        )
+
+    def with_flag_toggled(self, flag: str) -> TranscriptionOptions:
+        flags = [f for f in self.flags if f != flag] if flag in self.flags else [*self.flags, flag]
+        return TranscriptionOptions(
+            category=self.category,
+            flags=flags,
+            diarization=self.diarization,
+            language=self.language,
+        )
+
+    def form_fields(self) -> dict[str, str]:
+        """The upload form fields these options mean, exactly as Intron expects them."""
+        fields: dict[str, str] = {}
+        category = CATEGORIES[self.category]
+        if category.api_value is not None:
+            fields["use_category"] = category.api_value
+            for flag in category.flags:
+                fields[f"get_{flag}"] = "TRUE" if flag in self.flags else "FALSE"
+        if self.diarization:
+            fields["use_diarization"] = "TRUE"
+        if self.language is not None:
+            fields["use_language_asr_input"] = self.language
+        return fields
+
+    def describe(self) -> str:
+        """One glance at the settings, for /start and the closed settings menu."""
+        category = CATEGORIES[self.category]
+        lines = [f"Category: {category.label}"]
+        if category.flags:
+            chosen = ", ".join(flag_label(f) for f in self.flags) or "transcript only"
+            lines.append(f"Outputs: {chosen}")
+        lines.append(f"Speaker separation: {'on' if self.diarization else 'off'}")
+        language = LANGUAGE_NAMES.get(self.language, "not set") if self.language else "not set"
+        lines.append(f"Language: {language}")
+        return "\n".join(lines)

@@ -1,0 +1,309 @@
+"""What happens to one job at each stage: fetch and upload, poll, reply.
+
+Each step loads nothing and schedules nothing itself: it receives a claimed job, moves it on,
+and says when it wants to run again (`job.next_run_at`). The scheduler owns timing and leases.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter
+
+from bot.budget import RateBudget
+from bot.intron import (
+    IntronAuthError,
+    IntronClient,
+    IntronRateLimited,
+    IntronRejected,
+    IntronTransientError,
+)
+from bot.options import TranscriptionOptions
+from bot.polling import PollPolicy
+from bot.render import OutgoingText, ReportDocument, render_results
+from bot.replies import ChatReplier
+from bot.telegram_files import AudioUnavailable, DownloadFailed, TelegramFileFetcher
+from storage.models import Job, JobState
+
+log = logging.getLogger(__name__)
+
+UPLOAD, STATUS = "upload", "status"
+BACKOFF_BASE_SECONDS = 1.0
+BACKOFF_CAP_SECONDS = 60.0
+# A job whose reply Telegram keeps refusing for this many tries is given up (with a log line),
+# so one broken chat cannot keep a job slot forever.
+MAX_REPLY_ATTEMPTS = 12
+MAX_UNEXPECTED_ERRORS = 5
+
+MISCONFIGURED = (
+    "⚠️ The transcription service is misconfigured, so this recording could not be processed. "
+    "The operator has been notified; please try again later."
+)
+TIMED_OUT = "⌛ Transcription took too long and was stopped. Please send the recording again."
+PROCESSING_FAILED = (
+    "❌ Intron could not transcribe this recording ({status}). If it plays correctly on your "
+    "phone, please try sending it again."
+)
+REJECTED = "❌ Intron did not accept this recording: {reason}."
+UNEXPECTED = "❌ Something went wrong while processing this recording. Please send it again."
+
+
+def backoff(attempt: int) -> float:
+    """Capped exponential backoff with full jitter, so retries from many jobs do not align."""
+    ceiling = min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * 2 ** max(0, attempt - 1))
+    return random.uniform(ceiling / 2, ceiling)
+
+
+@dataclass
+class PipelineConfig:
+    max_download_bytes: int
+    job_timeout_seconds: float
+
+
+class JobPipeline:
+    def __init__(
+        self,
+        *,
+        intron: IntronClient,
+        budget: RateBudget,
+        fetcher: TelegramFileFetcher,
+        replier: ChatReplier,
+        polls: PollPolicy,
+        config: PipelineConfig,
+        clock: Callable[[], float],
+    ) -> None:
+        self._intron = intron
+        self._budget = budget
+        self._fetcher = fetcher
+        self._replier = replier
+        self._polls = polls
+        self._config = config
+        self._clock = clock
+        self._progress_shown_at: dict[int, float] = {}
+
+    async def advance(self, job: Job) -> None:
+        """Run the job's current stage; on return the job is saved with its next state."""
+        now = self._clock()
+        if (
+            job.state != JobState.REPLYING
+            and now - job.created_at.timestamp() > self._config.job_timeout_seconds
+        ):
+            log.warning("job %s: timed out in state %s", job.id, job.state)
+            await self._fail(job, TIMED_OUT)
+        if job.state in (JobState.RECEIVED, JobState.DOWNLOADING, JobState.UPLOADING):
+            await self._transfer(job)
+        elif job.state == JobState.AT_INTRON:
+            await self._poll(job)
+        if job.state == JobState.REPLYING and job.next_run_at <= self._clock():
+            await self._reply(job)
+
+    # -- stages ---------------------------------------------------------------------------
+
+    async def _transfer(self, job: Job) -> None:
+        await self._set_state(job, JobState.DOWNLOADING)
+        try:
+            audio = await self._fetcher.fetch(
+                job.telegram_file_id, max_bytes=self._config.max_download_bytes
+            )
+        except AudioUnavailable as exc:
+            log.info("job %s: audio unavailable from Telegram", job.id)
+            await self._fail(job, f"❌ {exc}")
+            return
+        except DownloadFailed as exc:
+            await self._retry_later(job, f"download failed: {exc}")
+            return
+        log.info("job %s: downloaded %d bytes", job.id, audio.size)
+        try:
+            await self._set_state(job, JobState.UPLOADING)
+            await self._replier.edit_status(
+                job.chat_id, job.status_message_id, "⬆️ Sending the audio to Intron…"
+            )
+            await self._budget.acquire(UPLOAD)
+            options = TranscriptionOptions.model_validate(job.options)
+            file_id = await self._intron.upload(
+                audio.path,
+                file_name=job.file_name,
+                fields=options.form_fields(),
+                content_type=job.mime_type,
+            )
+        except IntronRateLimited as exc:
+            await self._budget.pause(UPLOAD, exc.retry_after)
+            await self._retry_later(job, "upload rate limited", delay=exc.retry_after, count=False)
+            return
+        except IntronTransientError as exc:
+            await self._retry_later(job, f"upload failed: {exc}")
+            return
+        except IntronAuthError:
+            log.error("job %s: Intron rejected the API key; check INTRON_API_KEY", job.id)
+            await self._fail(job, MISCONFIGURED)
+            return
+        except IntronRejected as exc:
+            log.info("job %s: upload rejected (HTTP %d)", job.id, exc.status_code)
+            await self._fail(job, REJECTED.format(reason=exc.message))
+            return
+        finally:
+            audio.discard()
+        now = self._clock()
+        job.intron_file_id = file_id
+        job.uploaded_at = now
+        job.state = JobState.AT_INTRON
+        job.attempts = 0
+        job.next_run_at = now + self._polls.first_delay(job.duration)
+        await job.save()
+        log.info("job %s: uploaded, at Intron", job.id)
+        await self._show_progress(job, force=True)
+
+    async def _poll(self, job: Job) -> None:
+        assert job.intron_file_id is not None
+        try:
+            await self._budget.acquire(STATUS)
+            status = await self._intron.status(job.intron_file_id)
+        except IntronRateLimited as exc:
+            await self._budget.pause(STATUS, exc.retry_after)
+            await self._retry_later(job, "status rate limited", delay=exc.retry_after, count=False)
+            return
+        except IntronTransientError as exc:
+            await self._retry_later(job, f"status failed: {exc}")
+            return
+        except IntronAuthError:
+            log.error("job %s: Intron rejected the API key; check INTRON_API_KEY", job.id)
+            await self._fail(job, MISCONFIGURED)
+            return
+        except IntronRejected as exc:
+            log.info("job %s: status rejected (HTTP %d)", job.id, exc.status_code)
+            await self._fail(job, REJECTED.format(reason=exc.message))
+            return
+
+        if status.is_transcribed:
+            job.result = status.stored_data()
+            job.processed_seconds = status.processed_audio_duration_in_seconds
+            job.state = JobState.REPLYING
+            job.attempts = 0
+            job.next_run_at = self._clock()
+            await job.save()
+            log.info("job %s: transcribed", job.id)
+            return
+        if status.is_failed:
+            log.info("job %s: Intron reports %s", job.id, status.processing_status)
+            await self._fail(job, PROCESSING_FAILED.format(status=status.processing_status))
+            return
+        if not status.is_known:
+            log.warning(
+                "job %s: unknown Intron status %r, still waiting", job.id, status.processing_status
+            )
+        job.attempts = 0
+        job.next_run_at = self._clock() + self._polls.next_delay(
+            age=self._clock() - (job.uploaded_at or self._clock()), duration=job.duration
+        )
+        await job.save(update_fields=["attempts", "next_run_at", "updated_at"])
+        await self._show_progress(job)
+
+    async def _reply(self, job: Job) -> None:
+        messages, document = outgoing_for(job)
+        try:
+            for message in messages[job.parts_sent :]:
+                await self._replier.send(job.chat_id, message, reply_to_id=job.message_id)
+                job.parts_sent += 1
+                await job.save(update_fields=["parts_sent", "updated_at"])
+            if document is not None and job.parts_sent == len(messages):
+                await self._replier.send_document(job.chat_id, document, reply_to_id=job.message_id)
+                job.parts_sent += 1
+                await job.save(update_fields=["parts_sent", "updated_at"])
+        except RetryAfter as exc:
+            await self._retry_later(
+                job, "Telegram flood limit", delay=_seconds(exc.retry_after), count=False
+            )
+            return
+        except (BadRequest, Forbidden) as exc:
+            # The chat is gone or blocked the bot: nobody can be told, so stop here.
+            log.warning("job %s: Telegram refused the reply: %s", job.id, exc.message)
+            await self._finish(job, JobState.FAILED)
+            return
+        except NetworkError as exc:
+            if job.attempts + 1 >= MAX_REPLY_ATTEMPTS:
+                log.error("job %s: reply kept failing (%s); giving up", job.id, type(exc).__name__)
+                await self._finish(job, JobState.FAILED)
+                return
+            await self._retry_later(job, f"reply failed: {type(exc).__name__}")
+            return
+        await self._replier.delete(job.chat_id, job.status_message_id)
+        await self._finish(job, JobState.FAILED if job.failure else JobState.DELIVERED)
+
+    async def recover(self, job: Job) -> None:
+        """After a bug-shaped error: try again a few times, then tell the user once."""
+        job.attempts += 1
+        if job.attempts < MAX_UNEXPECTED_ERRORS:
+            await self._retry_later(job, "unexpected error", count=False)
+        elif job.state == JobState.REPLYING:
+            await self._finish(job, JobState.FAILED)
+        else:
+            await self._fail(job, UNEXPECTED)
+
+    # -- helpers --------------------------------------------------------------------------
+
+    async def _fail(self, job: Job, message: str) -> None:
+        job.failure = message
+        job.state = JobState.REPLYING
+        job.parts_sent = 0
+        job.attempts = 0
+        job.next_run_at = self._clock()
+        await job.save()
+
+    async def _finish(self, job: Job, state: JobState) -> None:
+        job.state = state
+        job.finished_at = datetime.now(UTC)
+        job.lease_owner = None
+        job.lease_until = None
+        await job.save()
+        self._progress_shown_at.pop(job.id, None)
+        log.info("job %s: %s", job.id, state.value)
+
+    async def _retry_later(
+        self, job: Job, why: str, *, delay: float | None = None, count: bool = True
+    ) -> None:
+        if count:
+            job.attempts += 1
+        wait = delay if delay is not None else backoff(job.attempts)
+        job.next_run_at = self._clock() + wait
+        await job.save(update_fields=["attempts", "next_run_at", "updated_at"])
+        log.warning("job %s: %s; retrying in %.1fs", job.id, why, wait)
+
+    async def _set_state(self, job: Job, state: JobState) -> None:
+        if job.state != state:
+            job.state = state
+            await job.save(update_fields=["state", "updated_at"])
+            log.info("job %s: %s", job.id, state.value)
+
+    async def _show_progress(self, job: Job, *, force: bool = False) -> None:
+        """Elapsed time on the status message, no more often than Telegram tolerates."""
+        now = self._clock()
+        last = self._progress_shown_at.get(job.id)
+        if not force and last is not None and now - last < self._polls.progress_interval:
+            return
+        self._progress_shown_at[job.id] = now
+        elapsed = int(now - job.created_at.timestamp())
+        await self._replier.typing(job.chat_id)
+        await self._replier.edit_status(
+            job.chat_id,
+            job.status_message_id,
+            f"⏳ Transcribing… {elapsed // 60}:{elapsed % 60:02d}",
+        )
+
+
+def outgoing_for(job: Job) -> tuple[list[OutgoingText], ReportDocument | None]:
+    """The messages (and report file) that answer a job: its results, or its failure."""
+    if job.failure:
+        return [OutgoingText(job.failure, ())], None
+    report = render_results(
+        job.result or {}, audio_name=job.file_name, when=job.created_at or datetime.now(UTC)
+    )
+    return list(report.messages), report.document
+
+
+def _seconds(value: object) -> float:
+    total = getattr(value, "total_seconds", None)
+    return float(total()) if callable(total) else float(value)  # type: ignore[arg-type]

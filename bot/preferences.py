@@ -1,0 +1,42 @@
+"""Per-chat choices: what each voice note in a chat is sent to Intron with."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from pydantic import ValidationError
+
+from bot.options import TranscriptionOptions
+from storage.models import ChatSettings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ChatPreferences:
+    options: TranscriptionOptions
+    on_request: bool = False  # groups: only transcribe when asked with /transcribe
+
+
+async def load_preferences(chat_id: int) -> ChatPreferences:
+    row = await ChatSettings.get_or_none(chat_id=chat_id)
+    if row is None:
+        return ChatPreferences(TranscriptionOptions())
+    try:
+        options = TranscriptionOptions.model_validate(row.options)
+    except ValidationError:
+        # Stored by an older version whose catalog differed: fall back rather than fail jobs.
+        log.warning("chat settings of one chat no longer valid; using defaults")
+        options = TranscriptionOptions()
+    return ChatPreferences(options, row.on_request)
+
+
+async def save_preferences(chat_id: int, preferences: ChatPreferences) -> None:
+    await ChatSettings.update_or_create(
+        defaults={
+            "options": preferences.options.model_dump(mode="json"),
+            "on_request": preferences.on_request,
+        },
+        chat_id=chat_id,
+    )

@@ -1,0 +1,172 @@
+"""The one loop that moves every job forward.
+
+Jobs live in the database; this loop claims the ones that are due, runs each stage as its own
+task (so a slow job never holds up another chat), and sleeps until the next one is due or a
+handler wakes it. A claim is a conditional update on the lease columns, so several processes
+sharing one PostgreSQL database would split the jobs between them without running one twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+from tortoise.expressions import Q
+
+from bot.pipeline import JobPipeline
+from storage.models import ACTIVE_STATES, FINAL_STATES, Job, JobState
+
+log = logging.getLogger(__name__)
+
+LEASE_SECONDS = 600.0
+IDLE_WAKE_SECONDS = 5.0
+BATCH = 50
+RETENTION_CHECK_SECONDS = 3600.0
+
+
+class JobScheduler:
+    def __init__(
+        self,
+        pipeline: JobPipeline,
+        *,
+        owner: str,
+        retention_days: int,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._pipeline = pipeline
+        self._owner = owner
+        self._retention = timedelta(days=retention_days)
+        self._clock = clock
+        self._wake = asyncio.Event()
+        self._running: dict[int, asyncio.Task[None]] = {}
+        self._loop_task: asyncio.Task[None] | None = None
+        self._at_intron = 0
+        self._last_purge = 0.0
+
+    @property
+    def at_intron(self) -> int:
+        """Jobs waiting for Intron right now; the poll policy shares the budget among them."""
+        return self._at_intron
+
+    async def start(self) -> None:
+        # Leases under our name belong to a predecessor that died: take them back now rather
+        # than waiting for them to expire.
+        released = await Job.filter(lease_owner=self._owner).update(
+            lease_owner=None, lease_until=None
+        )
+        pending = await Job.filter(state__in=ACTIVE_STATES).count()
+        log.info("scheduler: %d unfinished jobs to resume (%d leases released)", pending, released)
+        self._loop_task = asyncio.create_task(self._loop(), name="job-scheduler")
+
+    def wake(self) -> None:
+        """A job became due now (a new voice note); do not wait for the next tick."""
+        self._wake.set()
+
+    async def stop(self, grace: float = 5.0) -> None:
+        """Stop claiming; give running stages `grace` seconds, then leave the rest resumable."""
+        if self._loop_task is not None:
+            self._loop_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._loop_task
+        tasks = list(self._running.values())
+        if tasks:
+            _, pending = await asyncio.wait(tasks, timeout=grace)
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+        await Job.filter(lease_owner=self._owner).update(lease_owner=None, lease_until=None)
+        log.info("scheduler: stopped")
+
+    async def _loop(self) -> None:
+        while True:
+            try:
+                await self._tick()
+                delay = await self._until_next_due()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("scheduler: tick failed; trying again shortly")
+                delay = 1.0
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=delay)
+
+    async def _tick(self) -> None:
+        now = self._clock()
+        if now - self._last_purge > RETENTION_CHECK_SECONDS:
+            self._last_purge = now
+            await self.purge_expired()
+        self._at_intron = await Job.filter(state=JobState.AT_INTRON).count()
+        due = (
+            await Job.filter(state__in=ACTIVE_STATES, next_run_at__lte=now)
+            .filter(Q(lease_until__isnull=True) | Q(lease_until__lt=now))
+            .exclude(id__in=list(self._running))
+            .order_by("next_run_at")
+            .limit(BATCH)
+            .values_list("id", flat=True)
+        )
+        for job_id in due:
+            if await self._claim(job_id, now):
+                task = asyncio.create_task(self._run(job_id), name=f"job-{job_id}")
+                self._running[job_id] = task
+
+    async def _until_next_due(self) -> float:
+        upcoming = (
+            await Job.filter(state__in=ACTIVE_STATES)
+            .exclude(id__in=list(self._running))
+            .order_by("next_run_at")
+            .first()
+            .values_list("next_run_at", flat=True)
+        )
+        if upcoming is None:
+            return IDLE_WAKE_SECONDS
+        return min(IDLE_WAKE_SECONDS, max(0.01, float(upcoming) - self._clock()))
+
+    async def _claim(self, job_id: int, now: float) -> bool:
+        won = (
+            await Job.filter(id=job_id, state__in=ACTIVE_STATES)
+            .filter(Q(lease_until__isnull=True) | Q(lease_until__lt=now))
+            .update(lease_owner=self._owner, lease_until=now + LEASE_SECONDS)
+        )
+        return won == 1
+
+    async def _run(self, job_id: int) -> None:
+        try:
+            job = await Job.get(id=job_id)
+            try:
+                await self._pipeline.advance(job)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("job %s: unexpected error in state %s", job_id, job.state)
+                await self._pipeline.recover(job)
+            if job.state not in FINAL_STATES:
+                await Job.filter(id=job_id, lease_owner=self._owner).update(
+                    lease_owner=None, lease_until=None
+                )
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("job %s: could not be advanced", job_id)
+        finally:
+            self._running.pop(job_id, None)
+            self._wake.set()
+
+    async def purge_expired(self) -> int:
+        """Forget transcript and result text older than the retention period; keep metadata."""
+        cutoff = datetime.now(UTC) - self._retention
+        purged = await Job.filter(
+            state__in=FINAL_STATES, finished_at__lt=cutoff, purged_at__isnull=True
+        ).update(result=None, purged_at=datetime.now(UTC))
+        if purged:
+            log.info("retention: purged text of %d jobs", purged)
+        return purged
+
+    async def wait_idle(self) -> None:
+        """For shutdown and tests: wait for the stages already running."""
+        while self._running:
+            await asyncio.gather(*list(self._running.values()), return_exceptions=True)

@@ -1,0 +1,121 @@
+"""Fetching a user's audio from Telegram onto local disk, streamed.
+
+python-telegram-bot's own download reads the whole file into memory first; with many
+concurrent 20 MB files that is the bot's whole memory budget, so the bytes are streamed to a
+temporary file here instead. The download URL contains the bot token: it is never logged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+from telegram import Bot
+from telegram.error import BadRequest, NetworkError
+
+CHUNK_SIZE = 64 * 1024
+
+
+class AudioUnavailable(Exception):
+    """Telegram will not give us this file; retrying will not change that. The message is
+    what the user is told."""
+
+
+class DownloadFailed(Exception):
+    """A network or server hiccup while fetching the file: worth another try."""
+
+
+@dataclass(frozen=True)
+class LocalAudio:
+    path: Path
+    size: int
+    temporary: bool  # False when a local Bot API server handed us its own file
+
+    def discard(self) -> None:
+        if self.temporary:
+            with contextlib.suppress(FileNotFoundError):
+                self.path.unlink()
+
+
+class TelegramFileFetcher:
+    def __init__(self, bot: Bot, *, local_mode: bool, temp_dir: Path | None = None) -> None:
+        self._bot = bot
+        self._local_mode = local_mode
+        self._temp_dir = temp_dir
+        self._http = httpx.AsyncClient(timeout=httpx.Timeout(60.0, connect=10.0))
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def fetch(self, file_id: str, *, max_bytes: int) -> LocalAudio:
+        try:
+            tg_file = await self._bot.get_file(file_id)
+        except BadRequest as exc:
+            if "too big" in exc.message.lower():
+                raise AudioUnavailable(too_big_text(max_bytes)) from exc
+            raise AudioUnavailable(
+                "Telegram no longer serves this file. Please send the recording again."
+            ) from exc
+        except NetworkError as exc:
+            raise DownloadFailed(type(exc).__name__) from exc
+        if not tg_file.file_path:
+            raise AudioUnavailable(
+                "Telegram did not give a path for this file. Please send it again."
+            )
+        if tg_file.file_size and tg_file.file_size > max_bytes:
+            raise AudioUnavailable(too_big_text(max_bytes))
+
+        if self._local_mode and not tg_file.file_path.startswith(("http://", "https://")):
+            path = Path(tg_file.file_path)
+            size = (await asyncio.to_thread(path.stat)).st_size
+            return _checked(LocalAudio(path, size, temporary=False), max_bytes)
+        return _checked(await self._stream(tg_file.file_path, max_bytes), max_bytes)
+
+    async def _stream(self, url: str, max_bytes: int) -> LocalAudio:
+        fd, name = tempfile.mkstemp(prefix="voice-", suffix=".part", dir=self._temp_dir)
+        audio = LocalAudio(Path(name), 0, temporary=True)
+        size = 0
+        try:
+            with os.fdopen(fd, "wb") as out:
+                async with self._http.stream("GET", url) as response:
+                    if response.status_code >= 500:
+                        raise DownloadFailed(f"HTTP {response.status_code}")
+                    if response.status_code >= 400:
+                        raise AudioUnavailable(
+                            "Telegram refused to hand over this file. Please send it again."
+                        )
+                    async for chunk in response.aiter_bytes(CHUNK_SIZE):
+                        size += len(chunk)
+                        if size > max_bytes:
+                            raise AudioUnavailable(too_big_text(max_bytes))
+                        out.write(chunk)
+        except httpx.TransportError as exc:
+            audio.discard()
+            raise DownloadFailed(type(exc).__name__) from exc
+        except BaseException:
+            audio.discard()
+            raise
+        return LocalAudio(audio.path, size, temporary=True)
+
+
+def _checked(audio: LocalAudio, max_bytes: int) -> LocalAudio:
+    if audio.size == 0:
+        audio.discard()
+        raise AudioUnavailable("This recording is empty (0 bytes). Please record it again.")
+    if audio.size > max_bytes:
+        audio.discard()
+        raise AudioUnavailable(too_big_text(max_bytes))
+    return audio
+
+
+def too_big_text(max_bytes: int) -> str:
+    mb = max_bytes // (1024 * 1024)
+    return (
+        f"This file is larger than {mb} MB, the most Telegram lets a bot download. "
+        "Please send a shorter recording, or split it into parts."
+    )

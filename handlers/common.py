@@ -1,0 +1,34 @@
+"""What every handler module needs: the services, and who may change a chat's settings."""
+
+from __future__ import annotations
+
+from telegram import Chat, Update
+from telegram.constants import ChatMemberStatus
+from telegram.error import TelegramError
+from telegram.ext import ContextTypes
+
+from bot.services import Services
+
+Context = ContextTypes.DEFAULT_TYPE
+
+
+def services(context: Context) -> Services:
+    return context.application.bot_data["services"]
+
+
+def is_group(chat: Chat) -> bool:
+    return chat.type in (Chat.GROUP, Chat.SUPERGROUP)
+
+
+async def may_change_settings(update: Update, context: Context) -> bool:
+    """In private chats the user owns the settings; in groups only administrators do."""
+    chat, user = update.effective_chat, update.effective_user
+    if chat is None or user is None:
+        return False
+    if not is_group(chat) or user.id in services(context).settings.admin_user_ids:
+        return True
+    try:
+        member = await context.bot.get_chat_member(chat.id, user.id)
+    except TelegramError:
+        return False
+    return member.status in (ChatMemberStatus.ADMINISTRATOR, ChatMemberStatus.OWNER)

@@ -1,0 +1,116 @@
+"""/history with resend, /usage, and /forget."""
+
+from __future__ import annotations
+
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
+
+from bot.history import chat_usage, forget_chat, job_of_chat, recent_jobs, total_usage
+from bot.options import CATEGORIES
+from bot.pipeline import outgoing_for
+from handlers.common import Context, may_change_settings, services
+from storage.models import Job, JobState
+
+STATE_TEXT = {
+    JobState.DELIVERED: "✅ delivered",
+    JobState.FAILED: "❌ failed",
+}
+
+
+def _job_line(job: Job) -> str:
+    when = job.created_at.strftime("%d %b %H:%M")
+    seconds = int(job.processed_seconds or job.duration or 0)
+    category = CATEGORIES.get(job.options.get("category", ""), None)
+    state = STATE_TEXT.get(job.state, "⏳ in progress")
+    if job.purged_at is not None:
+        state += " (text erased)"
+    label = category.label if category else "?"
+    return f"#{job.id} · {when} · {seconds // 60}:{seconds % 60:02d} · {label} · {state}"
+
+
+async def on_history(update: Update, context: Context) -> None:
+    message = update.effective_message
+    if message is None:
+        return
+    jobs = await recent_jobs(message.chat_id)
+    if not jobs:
+        await message.reply_text(
+            "Nothing transcribed in this chat yet (or it was erased with /forget)."
+        )
+        return
+    resendable = [j for j in jobs if j.state == JobState.DELIVERED and j.result is not None]
+    buttons = [
+        [InlineKeyboardButton(f"🔁 Resend #{j.id}", callback_data=f"hist:{j.id}")]
+        for j in resendable
+    ]
+    await message.reply_text(
+        "🗂 Recent recordings (UTC):\n\n" + "\n".join(_job_line(j) for j in jobs),
+        reply_markup=InlineKeyboardMarkup(buttons) if buttons else None,
+    )
+
+
+async def on_resend(update: Update, context: Context) -> None:
+    query = update.callback_query
+    if query is None or query.message is None:
+        return
+    _, _, raw_id = (query.data or "").partition(":")
+    job = await job_of_chat(query.message.chat.id, int(raw_id)) if raw_id.isdigit() else None
+    if job is None or job.result is None or job.state != JobState.DELIVERED:
+        await query.answer("That result is no longer stored.", show_alert=True)
+        return
+    await query.answer("Sending it again…")
+    messages, document = outgoing_for(job)
+    replier = services(context).replier
+    for part in messages:
+        await replier.send(job.chat_id, part, reply_to_id=job.message_id)
+    if document is not None:
+        await replier.send_document(job.chat_id, document, reply_to_id=job.message_id)
+
+
+async def on_usage(update: Update, context: Context) -> None:
+    message, user = update.effective_message, update.effective_user
+    if message is None:
+        return
+    usage = await chat_usage(message.chat_id)
+    text = f"🎙 This chat: {usage.minutes:.1f} audio minutes in {usage.jobs} recordings."
+    if user is not None and user.id in services(context).settings.admin_user_ids:
+        total = await total_usage()
+        text += (
+            f"\n🌍 All chats: {total.minutes:.1f} audio minutes in {total.jobs} recordings "
+            f"from {total.chats} chats."
+        )
+    await message.reply_text(text)
+
+
+async def on_forget(update: Update, context: Context) -> None:
+    message = update.effective_message
+    if message is None:
+        return
+    keyboard = InlineKeyboardMarkup(
+        [[
+            InlineKeyboardButton("🗑 Yes, erase", callback_data="forget:yes"),
+            InlineKeyboardButton("Cancel", callback_data="forget:no"),
+        ]]
+    )  # fmt: skip
+    await message.reply_text(
+        "Erase every transcript, result and setting this bot keeps for this chat? "
+        "Messages already in the chat stay; only the bot's copy is erased.",
+        reply_markup=keyboard,
+    )
+
+
+async def on_forget_button(update: Update, context: Context) -> None:
+    query = update.callback_query
+    if query is None or query.message is None:
+        return
+    if not await may_change_settings(update, context):
+        await query.answer("Only group administrators can erase this chat's data.", show_alert=True)
+        return
+    if query.data != "forget:yes":
+        await query.answer("Nothing was erased.")
+        await query.edit_message_text("Nothing was erased.")
+        return
+    erased = await forget_chat(query.message.chat.id)
+    await query.answer("Erased.")
+    await query.edit_message_text(
+        f"🗑 Erased the stored text of {erased} recordings and this chat's settings."
+    )

@@ -1,0 +1,82 @@
+"""Audio in: accept it, tell the user it arrived, hand it to the scheduler."""
+
+from __future__ import annotations
+
+import logging
+
+from telegram import Message, Update
+from telegram.error import TelegramError
+
+from bot.intake import create_job, release_job
+from bot.media import ACCEPTED_TEXT, audio_in
+from bot.preferences import load_preferences
+from handlers.common import Context, is_group, services
+
+log = logging.getLogger(__name__)
+
+RECEIVED_TEXT = "🎧 Received. Transcribing shortly…"
+
+
+async def on_audio(update: Update, context: Context) -> None:
+    message = update.effective_message
+    if message is None:
+        return
+    prefs = await load_preferences(message.chat_id)
+    if is_group(message.chat) and prefs.on_request:
+        return  # this group asked to transcribe only on /transcribe
+    await _transcribe(message, context)
+
+
+async def on_transcribe(update: Update, context: Context) -> None:
+    """/transcribe as a reply to a voice note transcribes that one, whatever the chat's mode."""
+    message = update.effective_message
+    if message is None:
+        return
+    target = message.reply_to_message
+    if target is None or audio_in(target) is None:
+        await message.reply_text(
+            "Reply /transcribe to a voice note or audio file to transcribe it.", do_quote=True
+        )
+        return
+    await _transcribe(target, context, explicit=True)
+
+
+async def on_unsupported(update: Update, context: Context) -> None:
+    """Private chats only: in groups, people talk to each other, not to the bot."""
+    message = update.effective_message
+    if message is not None:
+        await message.reply_text(f"I can only transcribe audio. {ACCEPTED_TEXT}", do_quote=True)
+
+
+async def _transcribe(message: Message, context: Context, *, explicit: bool = False) -> None:
+    svc = services(context)
+    audio = audio_in(message)
+    if audio is None:
+        await message.reply_text(ACCEPTED_TEXT, do_quote=True)
+        return
+    problem = audio.problem(svc.settings.max_download_bytes)
+    if problem is not None:
+        await message.reply_text(f"❌ {problem}", do_quote=True)
+        return
+    prefs = await load_preferences(message.chat_id)
+    job = await create_job(
+        chat_id=message.chat_id,
+        chat_type=message.chat.type,
+        message_id=message.message_id,
+        audio=audio,
+        options=prefs.options,
+    )
+    if job is None:
+        # The same message again (Telegram redelivers updates): it already has its job.
+        if explicit:
+            await message.reply_text(
+                "This recording is already transcribed or in progress.", do_quote=True
+            )
+        return
+    status_id: int | None = None
+    try:
+        status_id = (await message.reply_text(RECEIVED_TEXT, do_quote=True)).message_id
+    except TelegramError as exc:
+        log.warning("job %s: could not send the status message: %s", job.id, type(exc).__name__)
+    await release_job(job, status_id)
+    svc.scheduler.wake()

@@ -1,0 +1,53 @@
+"""/settings and its buttons."""
+
+from __future__ import annotations
+
+import logging
+
+from telegram import Update
+from telegram.error import BadRequest
+
+from bot.preferences import load_preferences, save_preferences
+from bot.settings_menu import InvalidAction, apply_action, home_screen
+from handlers.common import Context, is_group, may_change_settings
+
+log = logging.getLogger(__name__)
+
+ADMINS_ONLY = "Only group administrators can change these settings."
+
+
+async def on_settings(update: Update, context: Context) -> None:
+    message = update.effective_message
+    if message is None:
+        return
+    prefs = await load_preferences(message.chat_id)
+    screen = home_screen(prefs, is_group=is_group(message.chat))
+    await message.reply_text(screen.text, reply_markup=screen.markup)
+
+
+async def on_settings_button(update: Update, context: Context) -> None:
+    query = update.callback_query
+    if query is None or query.message is None:
+        return
+    chat = query.message.chat
+    if not await may_change_settings(update, context):
+        await query.answer(ADMINS_ONLY, show_alert=True)
+        return
+    prefs = await load_preferences(chat.id)
+    try:
+        result = apply_action(prefs, query.data or "", is_group=is_group(chat))
+    except InvalidAction:
+        await query.answer(
+            "This menu has expired. Send /settings to open a new one.", show_alert=True
+        )
+        return
+    if result.changed:
+        await save_preferences(chat.id, result.preferences)
+    await query.answer(result.notice or None)
+    try:
+        await query.edit_message_text(result.screen.text, reply_markup=result.screen.markup)
+    except BadRequest as exc:
+        # Pressing the button a menu already shows leaves nothing to edit; anything else is
+        # logged but never raised at the user.
+        if "not modified" not in exc.message:
+            log.warning("settings menu edit refused: %s", exc.message)

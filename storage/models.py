@@ -1,0 +1,105 @@
+"""Tortoise models: jobs, per-chat settings, and the Intron call log behind the rate budget.
+
+Times used for scheduling and leases are POSIX seconds (floats): they compare the same way in
+SQLite and PostgreSQL and across processes, with no time-zone handling in the hot path.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from tortoise import fields
+from tortoise.models import Model
+
+
+class JobState(StrEnum):
+    RECEIVED = "received"  # stored, nothing fetched yet
+    DOWNLOADING = "downloading"
+    UPLOADING = "uploading"
+    AT_INTRON = "at_intron"  # Intron accepted the audio; `intron_file_id` is set
+    REPLYING = "replying"  # outcome known (result or failure), messages being sent
+    DELIVERED = "delivered"  # final: the chat has the result
+    FAILED = "failed"  # final: the chat has the explanation
+
+
+ACTIVE_STATES = (
+    JobState.RECEIVED,
+    JobState.DOWNLOADING,
+    JobState.UPLOADING,
+    JobState.AT_INTRON,
+    JobState.REPLYING,
+)
+FINAL_STATES = (JobState.DELIVERED, JobState.FAILED)
+
+
+class Job(Model):
+    id = fields.IntField(primary_key=True)
+    chat_id = fields.BigIntField()
+    message_id = fields.BigIntField()  # the user's voice note; replies thread to it
+    chat_type = fields.CharField(max_length=16, default="private")
+
+    media_kind = fields.CharField(max_length=16)
+    telegram_file_id = fields.CharField(max_length=255)
+    file_name = fields.CharField(max_length=128)
+    mime_type = fields.CharField(max_length=64, null=True)
+    file_size = fields.BigIntField(null=True)
+    duration = fields.IntField(null=True)  # seconds, as Telegram reported it
+    options = fields.JSONField()  # TranscriptionOptions the upload is (or was) sent with
+
+    state = fields.CharEnumField(JobState, default=JobState.RECEIVED, max_length=16)
+    status_message_id = fields.BigIntField(null=True)
+    intron_file_id = fields.CharField(max_length=128, null=True)
+    result = fields.JSONField(null=True)  # Intron's `data` once transcribed; purged by retention
+    processed_seconds = fields.FloatField(null=True)
+    failure = fields.TextField(null=True)  # what the chat is told when the job failed
+    parts_sent = fields.IntField(default=0)  # messages of the reply Telegram already accepted
+    attempts = fields.IntField(default=0)  # transient failures of the current step
+
+    next_run_at = fields.FloatField(default=0.0)
+    lease_owner = fields.CharField(max_length=64, null=True)
+    lease_until = fields.FloatField(null=True)
+    uploaded_at = fields.FloatField(null=True)
+
+    created_at = fields.DatetimeField(auto_now_add=True)
+    updated_at = fields.DatetimeField(auto_now=True)
+    finished_at = fields.DatetimeField(null=True)
+    purged_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "jobs"
+        unique_together = (("chat_id", "message_id"),)
+        indexes = (("state", "next_run_at"),)
+
+
+class ChatSettings(Model):
+    chat_id = fields.BigIntField(primary_key=True)
+    options = fields.JSONField()
+    # Groups may choose to transcribe only when someone replies /transcribe to a voice note.
+    on_request = fields.BooleanField(default=False)
+    updated_at = fields.DatetimeField(auto_now=True)
+
+    class Meta:
+        table = "chat_settings"
+
+
+class ApiCall(Model):
+    """One call made (or about to be made) to an Intron endpoint. Intron counts calls per key,
+    so a restarted process must see what its predecessor spent."""
+
+    id = fields.IntField(primary_key=True)
+    endpoint = fields.CharField(max_length=16)
+    at = fields.FloatField()
+
+    class Meta:
+        table = "api_calls"
+        indexes = (("endpoint", "at"),)
+
+
+class EndpointPause(Model):
+    """A `Retry-After` from Intron: no call to this endpoint before `until`, for any process."""
+
+    endpoint = fields.CharField(max_length=16, primary_key=True)
+    until = fields.FloatField()
+
+    class Meta:
+        table = "endpoint_pauses"
