@@ -7,6 +7,7 @@ import logging
 import socket
 import time
 
+import httpx
 from telegram import Update
 from telegram.ext import AIORateLimiter, Application, ApplicationBuilder
 
@@ -51,16 +52,22 @@ async def serve(settings: Settings, stop: asyncio.Event) -> None:
     """Run the bot until `stop` is set, then shut down leaving unfinished jobs resumable."""
     await init_database(settings.database_url)
     app = build_application(settings)
-    intron = IntronClient(settings.intron_base_url, settings.intron_api_key.get_secret_value())
+    intron = IntronClient(
+        settings.intron_base_url,
+        settings.intron_api_key.get_secret_value(),
+        timeout=httpx.Timeout(settings.intron_timeout_seconds, connect=10.0),
+    )
     fetcher = TelegramFileFetcher(app.bot, local_mode=settings.telegram_local_mode)
     try:
         budget = RateBudget(
-            {UPLOAD: settings.intron_upload_per_minute, STATUS: settings.intron_status_per_minute}
+            {UPLOAD: settings.intron_upload_per_minute, STATUS: settings.intron_status_per_minute},
+            window=settings.intron_rate_window_seconds,
         )
         await budget.load()
         scheduler_ref: list[JobScheduler] = []
         polls = PollPolicy(
             status_limit=settings.intron_status_per_minute,
+            window=settings.intron_rate_window_seconds,
             in_flight=lambda: scheduler_ref[0].at_intron,
             used=lambda: budget.used(STATUS),
         )
@@ -71,7 +78,11 @@ async def serve(settings: Settings, stop: asyncio.Event) -> None:
             fetcher=fetcher,
             replier=replier,
             polls=polls,
-            config=PipelineConfig(settings.max_download_bytes, settings.job_timeout_seconds),
+            config=PipelineConfig(
+                settings.max_download_bytes,
+                settings.job_timeout_seconds,
+                settings.max_concurrent_transfers,
+            ),
             clock=time.time,
         )
         scheduler = JobScheduler(

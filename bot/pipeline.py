@@ -6,6 +6,7 @@ and says when it wants to run again (`job.next_run_at`). The scheduler owns timi
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import random
 from collections.abc import Callable
@@ -62,6 +63,7 @@ def backoff(attempt: int) -> float:
 class PipelineConfig:
     max_download_bytes: int
     job_timeout_seconds: float
+    max_concurrent_transfers: int = 4
 
 
 class JobPipeline:
@@ -84,6 +86,8 @@ class JobPipeline:
         self._config = config
         self._clock = clock
         self._progress_shown_at: dict[int, float] = {}
+        # Each transfer holds a temporary file and two sockets; this bounds how many at once.
+        self._transfer_slots = asyncio.Semaphore(config.max_concurrent_transfers)
 
     async def advance(self, job: Job) -> None:
         """Run the job's current stage; on return the job is saved with its next state."""
@@ -104,6 +108,10 @@ class JobPipeline:
     # -- stages ---------------------------------------------------------------------------
 
     async def _transfer(self, job: Job) -> None:
+        async with self._transfer_slots:
+            await self._download_and_upload(job)
+
+    async def _download_and_upload(self, job: Job) -> None:
         await self._set_state(job, JobState.DOWNLOADING)
         try:
             audio = await self._fetcher.fetch(

@@ -119,12 +119,12 @@ class JobScheduler:
             await Job.filter(state__in=ACTIVE_STATES)
             .exclude(id__in=list(self._running))
             .order_by("next_run_at")
-            .first()
+            .limit(1)
             .values_list("next_run_at", flat=True)
         )
-        if upcoming is None:
+        if not upcoming:
             return IDLE_WAKE_SECONDS
-        return min(IDLE_WAKE_SECONDS, max(0.01, float(upcoming) - self._clock()))
+        return min(IDLE_WAKE_SECONDS, max(0.01, float(upcoming[0]) - self._clock()))
 
     async def _claim(self, job_id: int, now: float) -> bool:
         won = (

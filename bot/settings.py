@@ -32,6 +32,9 @@ class Settings(BaseSettings):
 
     intron_upload_per_minute: int = Field(60, ge=1)
     intron_status_per_minute: int = Field(100, ge=1)
+    # Intron counts calls per minute; a shorter window only makes sense for tests and drills.
+    intron_rate_window_seconds: float = Field(60.0, gt=0)
+    intron_timeout_seconds: float = Field(60.0, gt=0)
     job_timeout_seconds: float = Field(3600, gt=0)
     retention_days: int = Field(30, ge=1)
     # How many downloads/uploads run at once: bounds disk, sockets and memory, not throughput

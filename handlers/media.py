@@ -9,7 +9,7 @@ from telegram.error import TelegramError
 
 from bot.intake import create_job, release_job
 from bot.media import ACCEPTED_TEXT, audio_in
-from bot.preferences import load_preferences
+from bot.preferences import ChatPreferences, load_preferences
 from handlers.common import Context, is_group, services
 
 log = logging.getLogger(__name__)
@@ -24,7 +24,7 @@ async def on_audio(update: Update, context: Context) -> None:
     prefs = await load_preferences(message.chat_id)
     if is_group(message.chat) and prefs.on_request:
         return  # this group asked to transcribe only on /transcribe
-    await _transcribe(message, context)
+    await _transcribe(message, context, prefs)
 
 
 async def on_transcribe(update: Update, context: Context) -> None:
@@ -38,7 +38,7 @@ async def on_transcribe(update: Update, context: Context) -> None:
             "Reply /transcribe to a voice note or audio file to transcribe it.", do_quote=True
         )
         return
-    await _transcribe(target, context, explicit=True)
+    await _transcribe(target, context, await load_preferences(target.chat_id), explicit=True)
 
 
 async def on_unsupported(update: Update, context: Context) -> None:
@@ -48,7 +48,9 @@ async def on_unsupported(update: Update, context: Context) -> None:
         await message.reply_text(f"I can only transcribe audio. {ACCEPTED_TEXT}", do_quote=True)
 
 
-async def _transcribe(message: Message, context: Context, *, explicit: bool = False) -> None:
+async def _transcribe(
+    message: Message, context: Context, prefs: ChatPreferences, *, explicit: bool = False
+) -> None:
     svc = services(context)
     audio = audio_in(message)
     if audio is None:
@@ -58,7 +60,6 @@ async def _transcribe(message: Message, context: Context, *, explicit: bool = Fa
     if problem is not None:
         await message.reply_text(f"❌ {problem}", do_quote=True)
         return
-    prefs = await load_preferences(message.chat_id)
     job = await create_job(
         chat_id=message.chat_id,
         chat_type=message.chat.type,

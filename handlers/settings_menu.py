@@ -43,7 +43,6 @@ async def on_settings_button(update: Update, context: Context) -> None:
         return
     if result.changed:
         await save_preferences(chat.id, result.preferences)
-    await query.answer(result.notice or None)
     try:
         await query.edit_message_text(result.screen.text, reply_markup=result.screen.markup)
     except BadRequest as exc:
@@ -51,3 +50,5 @@ async def on_settings_button(update: Update, context: Context) -> None:
         # logged but never raised at the user.
         if "not modified" not in exc.message:
             log.warning("settings menu edit refused: %s", exc.message)
+    finally:
+        await query.answer(result.notice or None)

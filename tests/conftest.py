@@ -1,0 +1,175 @@
+"""Shared test harness: the real bot, run against loopback fakes of Telegram and Intron."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import sys
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot.app import serve
+from bot.settings import Settings
+from tests.fakes.intron_api import FakeIntron
+from tests.fakes.telegram_api import FakeTelegram
+
+FIXTURES = Path(__file__).parent / "fixtures"
+PROJECT_ROOT = Path(__file__).parent.parent
+
+
+def fixture_bytes(name: str) -> bytes:
+    return (FIXTURES / name).read_bytes()
+
+
+def make_settings(
+    telegram: FakeTelegram, intron: FakeIntron, db_path: Path, **overrides: Any
+) -> Settings:
+    values: dict[str, Any] = {
+        "telegram_bot_token": telegram.token,
+        "intron_api_key": intron.api_key,
+        "intron_base_url": intron.url,
+        "telegram_base_url": telegram.base_url,
+        "telegram_base_file_url": telegram.base_file_url,
+        "database_url": f"sqlite://{db_path}",
+        "worker_id": "test-worker",
+        **overrides,
+    }
+    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+
+
+def settings_env(
+    telegram: FakeTelegram, intron: FakeIntron, db_path: Path, **extra: str
+) -> dict[str, str]:
+    """The environment `python -m bot` needs to run against the fakes."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("TELEGRAM_", "INTRON_", "DATABASE_"))
+    }
+    env.update(
+        TELEGRAM_BOT_TOKEN=telegram.token,
+        INTRON_API_KEY=intron.api_key,
+        INTRON_BASE_URL=intron.url,
+        TELEGRAM_BASE_URL=telegram.base_url,
+        TELEGRAM_BASE_FILE_URL=telegram.base_file_url,
+        DATABASE_URL=f"sqlite://{db_path}",
+        WORKER_ID="test-worker",
+        PYTHONPATH=str(PROJECT_ROOT),
+        **extra,
+    )
+    return env
+
+
+class BotProcess:
+    """`python -m bot` as a separate process, for what only a real process shows: exit codes,
+    signals, `kill -9`."""
+
+    def __init__(self, env: dict[str, str], cwd: Path) -> None:
+        self._env = env
+        self._cwd = cwd
+        self.proc: asyncio.subprocess.Process | None = None
+        self.output = b""
+
+    async def start(self) -> None:
+        self.proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "bot",
+            env=self._env,
+            cwd=self._cwd,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+        )
+
+    async def wait(self, within: float) -> int:
+        assert self.proc is not None
+        out, _ = await asyncio.wait_for(self.proc.communicate(), within)
+        self.output += out or b""
+        return self.proc.returncode or 0
+
+    async def kill(self) -> None:
+        assert self.proc is not None
+        self.proc.kill()
+        await self.wait(10)
+
+
+class RunningBot:
+    """The bot in this test's event loop; can be stopped and started again on the same
+    database to show what survives a restart."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._stop: asyncio.Event | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        self._stop = asyncio.Event()
+        self._task = asyncio.create_task(serve(self.settings, self._stop))
+        await asyncio.sleep(0.3)  # let start-up finish before updates are pushed
+        if self._task.done():
+            self._task.result()
+
+    async def stop(self) -> None:
+        if self._task is None or self._stop is None:
+            return
+        self._stop.set()
+        await asyncio.wait_for(self._task, 15)
+        self._task = None
+
+    async def crash(self) -> None:
+        """Cancel everything at once: the closest an in-process test gets to a crash."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+
+@pytest.fixture
+async def telegram() -> AsyncIterator[FakeTelegram]:
+    fake = FakeTelegram()
+    await fake.start()
+    yield fake
+    await fake.stop()
+
+
+@pytest.fixture
+async def intron() -> AsyncIterator[FakeIntron]:
+    fake = FakeIntron(processing_seconds=0.3)
+    await fake.start()
+    yield fake
+    await fake.stop()
+
+
+@pytest.fixture
+def bot_factory(
+    telegram: FakeTelegram, intron: FakeIntron, tmp_path: Path
+) -> Callable[..., RunningBot]:
+    def factory(**overrides: Any) -> RunningBot:
+        return RunningBot(make_settings(telegram, intron, tmp_path / "bot.sqlite3", **overrides))
+
+    return factory
+
+
+@pytest.fixture
+async def bot(bot_factory: Callable[..., RunningBot]) -> AsyncIterator[RunningBot]:
+    running = bot_factory()
+    await running.start()
+    yield running
+    await running.stop()
+
+
+def texts(telegram: FakeTelegram, chat_id: int) -> list[str]:
+    return [m.get("text") or m.get("caption") or "" for m in telegram.bot_messages(chat_id)]
+
+
+def replies_to(telegram: FakeTelegram, chat_id: int, message_id: int) -> list[dict[str, Any]]:
+    return [m for m in telegram.bot_messages(chat_id) if m.get("reply_to_message_id") == message_id]
+
+
+def transcript_replies(telegram: FakeTelegram, chat_id: int) -> list[dict[str, Any]]:
+    return [m for m in telegram.bot_messages(chat_id) if "📝 Transcript" in (m.get("text") or "")]

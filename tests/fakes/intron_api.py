@@ -1,0 +1,468 @@
+"""A loopback fake of Intron Health's asynchronous speech-to-text API.
+
+Serves the two endpoints the bot uses, on 127.0.0.1 and a random port:
+
+- ``POST /file/v1/upload``: multipart/form-data with ``audio_file_name`` and the
+  ``audio_file_blob`` file part; answers with a fresh ``file_id``.
+- ``GET /file/v1/status/{file_id}``: ``FILE_QUEUED`` / ``FILE_PROCESSING`` until the job's
+  processing time has passed, then ``FILE_TRANSCRIBED`` (or ``FILE_PROCESSING_FAILED``).
+
+It records exactly what it received (form fields, the uploaded bytes, every call with the
+status it answered) and can inject faults (5xx, 429 with ``Retry-After``, non-JSON bodies,
+slow answers, rejections) for the next calls of either endpoint.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import json
+import logging
+import time
+import uuid
+from collections import Counter, deque
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from http import HTTPStatus
+from typing import Any
+
+from aiohttp import BodyPartReader, hdrs, web
+
+__all__ = ["DEFAULT_TRANSCRIPT", "ENDPOINTS", "FakeIntron", "Fault", "Upload"]
+
+log = logging.getLogger(__name__)
+
+ENDPOINTS = ("upload", "status")
+DEFAULT_TRANSCRIPT = "Patient reports a headache for three days."
+UPLOAD_PATH = "/file/v1/upload"
+STATUS_PATH = "/file/v1/status/{file_id}"
+
+# Status code recorded for a call whose client went away before it was answered.
+CLIENT_GONE = 499
+
+
+@dataclass
+class Upload:
+    """One accepted upload, exactly as it arrived."""
+
+    file_id: str
+    fields: dict[str, str]
+    blob: bytes
+    blob_filename: str | None
+    blob_content_type: str | None
+    received_at: float
+    done_at: float
+
+
+@dataclass(frozen=True)
+class Fault:
+    """An answer to give instead of the normal one (or a delay before the normal one).
+
+    ``status == 200`` with ``body is None`` means "behave normally, but answer after
+    ``delay`` seconds".
+    """
+
+    status: int = 500
+    body: str | bytes | None = None
+    retry_after: float | None = None
+    delay: float = 0.0
+
+    def __post_init__(self) -> None:
+        if not 100 <= self.status <= 599:
+            raise ValueError(f"not an HTTP status: {self.status}")
+        if self.delay < 0:
+            raise ValueError(f"negative delay: {self.delay}")
+        if self.retry_after is not None and self.retry_after < 0:
+            raise ValueError(f"negative retry_after: {self.retry_after}")
+
+    @property
+    def is_slow_only(self) -> bool:
+        """True when the fault only delays an otherwise normal answer."""
+        return self.status == 200 and self.body is None
+
+    @classmethod
+    def server_error(cls, status: int = 500) -> Fault:
+        return cls(status=status)
+
+    @classmethod
+    def rate_limited(cls, retry_after: float) -> Fault:
+        return cls(status=429, retry_after=retry_after)
+
+    @classmethod
+    def garbage(cls) -> Fault:
+        return cls(status=200, body=b"<html><body><h1>502 Bad Gateway</h1></body></html>")
+
+    @classmethod
+    def slow(cls, seconds: float) -> Fault:
+        return cls(status=200, body=None, delay=seconds)
+
+    @classmethod
+    def rejected(cls, status: int = 400, message: str = "invalid audio file") -> Fault:
+        return cls(status=status, body=json.dumps({"status": "Error", "message": message}))
+
+
+_ERROR_MESSAGES: dict[int, str] = {
+    400: "bad request",
+    401: "invalid api key",
+    403: "forbidden",
+    404: "file not found",
+    408: "request timeout",
+    429: "too many requests",
+    500: "internal server error",
+    502: "bad gateway",
+    503: "service unavailable",
+    504: "gateway timeout",
+}
+
+
+def _error_message(status: int) -> str:
+    if status in _ERROR_MESSAGES:
+        return _ERROR_MESSAGES[status]
+    try:
+        return HTTPStatus(status).phrase.lower()
+    except ValueError:
+        return "error"
+
+
+def _format_retry_after(seconds: float) -> str:
+    return str(int(seconds)) if float(seconds).is_integer() else str(seconds)
+
+
+def _looks_like_json(body: bytes) -> bool:
+    try:
+        json.loads(body)
+    except ValueError:
+        return False
+    return True
+
+
+def _json(status: int, payload: dict[str, Any]) -> web.Response:
+    return web.json_response(payload, status=status)
+
+
+def _error(status: int, message: str) -> web.Response:
+    return _json(status, {"status": "Error", "message": message})
+
+
+def _diarize(transcript: str) -> str:
+    words = transcript.split()
+    if len(words) < 2:
+        return f"SPEAKER_01: {transcript}"
+    half = (len(words) + 1) // 2
+    return f"SPEAKER_01: {' '.join(words[:half])}\nSPEAKER_02: {' '.join(words[half:])}"
+
+
+def _describe(predicate: Callable[[], bool]) -> str:
+    try:
+        return inspect.getsource(predicate).strip()
+    except (OSError, TypeError):
+        return repr(predicate)
+
+
+class _BadRequest(Exception):
+    """The upload form is not what Intron requires."""
+
+
+class FakeIntron:
+    """Loopback fake of Intron's upload and status endpoints. See the module docstring."""
+
+    def __init__(
+        self, api_key: str = "test-intron-key", *, processing_seconds: float = 0.5
+    ) -> None:
+        self.api_key: str = api_key
+        self.processing_seconds: float = processing_seconds
+        self.processing_time_for: Callable[[Upload], float] | None = None
+        self.transcript: str = DEFAULT_TRANSCRIPT
+        self.results: dict[str, str] = {}
+        self.transcript_for: Callable[[Upload], str] | None = None
+        self.fail_processing: set[str] = set()
+        self.uploads: list[Upload] = []
+        self.calls: list[tuple[str, float, int]] = []
+        self._faults: dict[str, deque[Fault]] = {endpoint: deque() for endpoint in ENDPOINTS}
+        self._by_id: dict[str, Upload] = {}
+        self._status_calls: Counter[str] = Counter()
+        self._runner: web.AppRunner | None = None
+        self._url: str | None = None
+        self._closing = asyncio.Event()
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    @property
+    def url(self) -> str:
+        """Base URL, e.g. ``http://127.0.0.1:41234`` (endpoints are relative to it)."""
+        if self._url is None:
+            raise RuntimeError("FakeIntron is not started: await start() first")
+        return self._url
+
+    async def start(self) -> None:
+        if self._runner is not None:
+            raise RuntimeError("FakeIntron is already started")
+        self._closing = asyncio.Event()
+        app = web.Application()
+        app.router.add_post(UPLOAD_PATH, self._handle_upload)
+        app.router.add_get(STATUS_PATH, self._handle_status)
+        runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        host, port = runner.addresses[0][:2]
+        self._runner = runner
+        self._url = f"http://{host}:{port}"
+
+    async def stop(self) -> None:
+        runner, self._runner = self._runner, None
+        if runner is None:
+            return
+        self._closing.set()  # wakes handlers sleeping on a fault's delay
+        await runner.cleanup()
+
+    async def __aenter__(self) -> FakeIntron:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.stop()
+
+    # -- test controls ---------------------------------------------------------------------
+
+    def inject(self, endpoint: str, *faults: Fault) -> None:
+        """Queue faults for the next calls of ``endpoint`` (one per call, in order)."""
+        self._check_endpoint(endpoint)
+        self._faults[endpoint].extend(faults)
+
+    def pending_faults(self, endpoint: str) -> int:
+        """How many injected faults of ``endpoint`` are not consumed yet."""
+        self._check_endpoint(endpoint)
+        return len(self._faults[endpoint])
+
+    def calls_to(self, endpoint: str) -> list[float]:
+        self._check_endpoint(endpoint)
+        return [at for name, at, _ in self.calls if name == endpoint]
+
+    def max_calls_in_window(self, endpoint: str, window: float = 60.0) -> int:
+        """The most calls of ``endpoint`` inside any window ``[t, t + window)`` (sliding)."""
+        times = sorted(self.calls_to(endpoint))
+        best = 0
+        start = 0
+        for end, at in enumerate(times):
+            while at - times[start] >= window:
+                start += 1
+            best = max(best, end - start + 1)
+        return best
+
+    def status_calls_for(self, file_id: str) -> int:
+        """Every status request made for ``file_id``, whatever was answered."""
+        return self._status_calls[file_id]
+
+    async def wait_for(self, predicate: Callable[[], bool], timeout: float = 10.0) -> None:  # noqa: ASYNC109
+        """Poll ``predicate`` every 20 ms until it holds; AssertionError after ``timeout``."""
+        deadline = time.monotonic() + timeout
+        while not predicate():
+            if time.monotonic() >= deadline:
+                raise AssertionError(
+                    f"condition not met within {timeout}s: {_describe(predicate)}\n"
+                    f"fake Intron state: {self._summary()}"
+                )
+            await asyncio.sleep(0.02)
+
+    # -- handlers --------------------------------------------------------------------------
+
+    async def _handle_upload(self, request: web.Request) -> web.StreamResponse:
+        return await self._answer("upload", request, self._upload)
+
+    async def _handle_status(self, request: web.Request) -> web.StreamResponse:
+        self._status_calls[request.match_info["file_id"]] += 1
+        return await self._answer("status", request, self._status)
+
+    async def _answer(
+        self,
+        endpoint: str,
+        request: web.Request,
+        handle: Callable[[web.Request], Awaitable[web.Response]],
+    ) -> web.StreamResponse:
+        """Record the call, apply a queued fault, else answer normally."""
+        index = len(self.calls)
+        received_at = time.monotonic()
+        self.calls.append((endpoint, received_at, CLIENT_GONE))
+        response: web.StreamResponse | None = None
+        try:
+            fault = self._faults[endpoint].popleft() if self._faults[endpoint] else None
+            if fault is not None and not fault.is_slow_only:
+                await self._sleep(fault.delay)
+                response = self._fault_response(fault)
+            else:
+                if not self._authorized(request):
+                    response = _error(401, "invalid api key")
+                else:
+                    response = await handle(request)
+                if fault is not None:
+                    # "Slow": the work is done (an upload is accepted) as soon as the request
+                    # arrives; only the answer is late, as with a real overloaded server.
+                    await self._sleep(fault.delay)
+            return response
+        except asyncio.CancelledError:
+            response = None  # the client went away and aiohttp cancelled the handler
+            raise
+        except Exception:
+            log.exception("fake Intron failed on %s", endpoint)
+            response = _error(500, "fake Intron crashed (see the test log)")
+            return response
+        finally:
+            status = response.status if response is not None else CLIENT_GONE
+            self.calls[index] = (endpoint, received_at, status)
+
+    def _fault_response(self, fault: Fault) -> web.Response:
+        headers: dict[str, str] = {}
+        if fault.retry_after is not None:
+            headers[hdrs.RETRY_AFTER] = _format_retry_after(fault.retry_after)
+        if fault.body is None:
+            body = json.dumps({"status": "Error", "message": _error_message(fault.status)})
+            return web.Response(
+                status=fault.status, text=body, content_type="application/json", headers=headers
+            )
+        raw = fault.body.encode() if isinstance(fault.body, str) else fault.body
+        content_type = "application/json" if _looks_like_json(raw) else "text/html"
+        return web.Response(
+            status=fault.status, body=raw, content_type=content_type, headers=headers
+        )
+
+    def _authorized(self, request: web.Request) -> bool:
+        return request.headers.get(hdrs.AUTHORIZATION) == f"Bearer {self.api_key}"
+
+    async def _sleep(self, seconds: float) -> None:
+        if seconds <= 0:
+            return
+        try:
+            await asyncio.wait_for(self._closing.wait(), timeout=seconds)
+        except TimeoutError:
+            pass
+
+    async def _upload(self, request: web.Request) -> web.Response:
+        try:
+            fields, blob_part = await self._read_form(request)
+        except _BadRequest as exc:
+            return _error(400, str(exc))
+        if not fields.get("audio_file_name"):
+            return _error(400, "audio_file_name is required")
+        if blob_part is None:
+            return _error(
+                400, "audio_file_blob is required (this fake never fetches audio_file_url)"
+            )
+        blob, blob_filename, blob_content_type = blob_part
+        if not blob:
+            return _error(400, "audio file is empty")
+        received_at = time.monotonic()
+        upload = Upload(
+            file_id=str(uuid.uuid4()),
+            fields=fields,
+            blob=blob,
+            blob_filename=blob_filename,
+            blob_content_type=blob_content_type,
+            received_at=received_at,
+            done_at=received_at,
+        )
+        if self.processing_time_for is not None:
+            seconds = self.processing_time_for(upload)
+        else:
+            seconds = self.processing_seconds
+        upload.done_at = received_at + max(0.0, seconds)
+        self.uploads.append(upload)
+        self._by_id[upload.file_id] = upload
+        return _json(
+            200,
+            {
+                "status": "Ok",
+                "message": "file queued for processing",
+                "data": {"file_id": upload.file_id},
+            },
+        )
+
+    async def _read_form(
+        self, request: web.Request
+    ) -> tuple[dict[str, str], tuple[bytes, str | None, str | None] | None]:
+        """Stream the multipart form: text fields, and the blob part accumulated chunk by chunk."""
+        if request.content_type != "multipart/form-data":
+            raise _BadRequest(f"expected multipart/form-data, got {request.content_type!r}")
+        fields: dict[str, str] = {}
+        blob_part: tuple[bytes, str | None, str | None] | None = None
+        try:
+            reader = await request.multipart()
+            while True:
+                part = await reader.next()
+                if part is None:
+                    break
+                if not isinstance(part, BodyPartReader):
+                    raise _BadRequest("nested multipart parts are not supported")
+                name = part.name
+                if name == "audio_file_blob":
+                    data = bytearray()
+                    while chunk := await part.read_chunk():
+                        data.extend(chunk)
+                    content_type = part.headers.get(hdrs.CONTENT_TYPE)
+                    blob_part = (bytes(data), part.filename, content_type)
+                elif part.filename is not None or name is None:
+                    await part.release()  # some other file part: not an Intron field
+                else:
+                    raw = await part.read()
+                    fields[name] = raw.decode(part.get_charset(default="utf-8"))
+        except (ValueError, RuntimeError, UnicodeDecodeError, LookupError) as exc:
+            raise _BadRequest(f"malformed multipart body: {exc}") from exc
+        return fields, blob_part
+
+    async def _status(self, request: web.Request) -> web.Response:
+        upload = self._by_id.get(request.match_info["file_id"])
+        if upload is None:
+            return _error(404, "file not found")
+        return _json(
+            200, {"status": "Ok", "message": "file status found", "data": self._job_data(upload)}
+        )
+
+    def _job_data(self, upload: Upload) -> dict[str, Any]:
+        name = upload.fields["audio_file_name"]
+        now = time.monotonic()
+        if now < upload.done_at:
+            queued_until = upload.received_at + 0.1 * (upload.done_at - upload.received_at)
+            state = "FILE_QUEUED" if now < queued_until else "FILE_PROCESSING"
+            return {"processing_status": state, "audio_file_name": name}
+        if name in self.fail_processing:
+            return {"processing_status": "FILE_PROCESSING_FAILED", "audio_file_name": name}
+        if self.transcript_for is not None:
+            transcript = self.transcript_for(upload)
+        elif upload.fields.get("use_diarization") == "TRUE":
+            transcript = _diarize(self.transcript)
+        else:
+            transcript = self.transcript
+        data: dict[str, Any] = {
+            "processing_status": "FILE_TRANSCRIBED",
+            "audio_file_name": name,
+            "audio_transcript": transcript,
+            "processed_audio_duration_in_seconds": 7,
+        }
+        flags = [
+            key.removeprefix("get_")
+            for key, value in upload.fields.items()
+            if key.startswith("get_") and len(key) > len("get_") and value == "TRUE"
+        ]
+        if "answer" in flags:
+            flags = ["answer"]
+        for flag in flags:
+            data[f"transcript_{flag}"] = self.results.get(flag, f"**{flag}** for {name}")
+        return data
+
+    # -- helpers ---------------------------------------------------------------------------
+
+    @staticmethod
+    def _check_endpoint(endpoint: str) -> None:
+        if endpoint not in ENDPOINTS:
+            raise ValueError(f"unknown endpoint {endpoint!r}: expected one of {ENDPOINTS}")
+
+    def _summary(self) -> str:
+        by_endpoint = Counter((name, status) for name, _, status in self.calls)
+        calls = ", ".join(
+            f"{name} {status} x{n}" for (name, status), n in sorted(by_endpoint.items())
+        )
+        uploads = [u.fields.get("audio_file_name") for u in self.uploads]
+        pending = {e: len(q) for e, q in self._faults.items() if q}
+        return f"uploads={uploads!r}; calls: {calls or 'none'}" + (
+            f"; faults still queued: {pending}" if pending else ""
+        )

@@ -1,0 +1,78 @@
+"""The shared Intron budget and the poll timing built on it."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from bot.budget import RateBudget
+from bot.polling import PollPolicy
+from storage.db import close_database, init_database
+
+WINDOW = 0.6
+MARGIN = 0.05
+
+
+@pytest.fixture
+async def database(tmp_path: Path) -> AsyncIterator[None]:
+    await init_database(f"sqlite://{tmp_path / 'budget.sqlite3'}")
+    yield
+    await close_database()
+
+
+def max_in_window(times: list[float], window: float) -> int:
+    return max((sum(1 for u in times if t <= u < t + window) for t in times), default=0)
+
+
+async def test_never_more_than_the_limit_in_any_window(database: None) -> None:
+    budget = RateBudget({"status": 3}, window=WINDOW, margin=MARGIN)
+    calls = []
+    for _ in range(7):
+        await budget.acquire("status")
+        calls.append(time.time())
+    assert max_in_window(calls, WINDOW) <= 3
+    assert calls[-1] - calls[0] >= 2 * WINDOW  # seven calls at three per window need three windows
+
+
+async def test_a_new_process_sees_what_its_predecessor_spent(database: None) -> None:
+    first = RateBudget({"upload": 2}, window=WINDOW, margin=MARGIN)
+    await first.acquire("upload")
+    await first.acquire("upload")
+    spent_at = time.time()
+
+    second = RateBudget({"upload": 2}, window=WINDOW, margin=MARGIN)
+    await second.load()
+    assert second.used("upload") == 2
+    await second.acquire("upload")
+    assert time.time() - spent_at >= WINDOW - 0.1
+
+
+async def test_retry_after_pause_holds_for_everyone_and_survives_restart(database: None) -> None:
+    budget = RateBudget({"status": 100}, window=WINDOW, margin=MARGIN)
+    await budget.pause("status", 0.5)
+    paused_at = time.time()
+    restarted = RateBudget({"status": 100}, window=WINDOW, margin=MARGIN)
+    await restarted.load()
+    await restarted.acquire("status")
+    assert time.time() - paused_at >= 0.45
+
+
+def test_polls_are_dense_near_the_start_and_sparse_for_old_jobs() -> None:
+    policy = PollPolicy(status_limit=100, in_flight=lambda: 1, used=lambda: 0)
+    assert policy.first_delay(7) == pytest.approx(0.7)
+    assert policy.first_delay(1200) == 30.0
+    assert policy.next_delay(age=1.0, duration=7) == 0.5
+    assert policy.next_delay(age=20.0, duration=7) == pytest.approx(3.0)
+    assert policy.next_delay(age=1000.0, duration=7) == 15.0
+
+
+def test_polls_stretch_to_the_fair_share_when_the_budget_fills() -> None:
+    in_flight, used = 40, 0
+    policy = PollPolicy(status_limit=100, in_flight=lambda: in_flight, used=lambda: used)
+    assert policy.next_delay(age=2.0, duration=7) == 0.5  # empty window: spend freely
+    used = 60
+    # 40 jobs sharing 100 calls a minute: each may poll every 24 s.
+    assert policy.next_delay(age=2.0, duration=7) == pytest.approx(24.0)

@@ -1,0 +1,193 @@
+"""A voice note in, the transcript out: the product's spine, end to end through the fakes."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import (
+    PROJECT_ROOT,
+    BotProcess,
+    RunningBot,
+    fixture_bytes,
+    replies_to,
+    settings_env,
+    texts,
+    transcript_replies,
+)
+from tests.fakes.intron_api import FakeIntron
+from tests.fakes.telegram_api import FakeTelegram
+
+CHAT = 1001
+
+
+@pytest.mark.parametrize(
+    ("kind", "fixture", "expected_name"),
+    [
+        ("voice", "voice_consultation.ogg", "voice.ogg"),
+        ("audio", "call_center.mp3", "call_center.mp3"),
+        ("document", "call_center.m4a", "call_center.m4a"),
+        ("video_note", "video_note.mp4", "video_note.mp4"),
+    ],
+)
+async def test_media_becomes_threaded_transcript_with_identical_bytes(
+    telegram: FakeTelegram,
+    intron: FakeIntron,
+    bot: RunningBot,
+    kind: str,
+    fixture: str,
+    expected_name: str,
+) -> None:
+    data = fixture_bytes(fixture)
+    media = {
+        "voice": lambda: {"voice": telegram.voice(data)},
+        "audio": lambda: {"audio": telegram.audio(data, file_name="call_center.mp3")},
+        "document": lambda: {
+            "document": telegram.document(data, mime_type="audio/mp4", file_name="call_center.m4a")
+        },
+        "video_note": lambda: {"video_note": telegram.video_note(data)},
+    }[kind]()
+    sent = telegram.user_message(CHAT, **media)
+
+    await telegram.wait_for(lambda: bool(transcript_replies(telegram, CHAT)))
+
+    assert len(intron.uploads) == 1
+    upload = intron.uploads[0]
+    assert upload.blob == data, "Intron must receive exactly the bytes Telegram served"
+    # Until a chat chooses otherwise: plain transcription, no category, no flags.
+    assert upload.fields == {"audio_file_name": expected_name}
+    [reply] = transcript_replies(telegram, CHAT)
+    assert reply["reply_to_message_id"] == sent["message_id"]
+    assert intron.transcript in reply["text"]
+    # The "received" status message is gone once the result is there.
+    assert all("Received" not in t for t in texts(telegram, CHAT))
+
+
+async def test_status_message_arrives_before_intron_finishes(
+    telegram: FakeTelegram, intron: FakeIntron, bot: RunningBot
+) -> None:
+    intron.processing_seconds = 3.0
+    sent = telegram.user_message(
+        CHAT, voice=telegram.voice(fixture_bytes("voice_consultation.ogg"))
+    )
+    started = time.monotonic()
+    await telegram.wait_for(lambda: bool(replies_to(telegram, CHAT, sent["message_id"])), timeout=2)
+    assert time.monotonic() - started < 1.5
+    [status] = replies_to(telegram, CHAT, sent["message_id"])
+    assert "Received" in status["text"] or "Sending" in status["text"]
+    await telegram.wait_for(lambda: bool(transcript_replies(telegram, CHAT)), timeout=15)
+
+
+async def test_every_result_intron_returns_is_shown_under_its_label(
+    telegram: FakeTelegram, intron: FakeIntron, bot: RunningBot
+) -> None:
+    intron.results["summary"] = "Headache for **three** days."
+    intron.transcript_for = None
+
+    async def with_flags() -> None:
+        # Ask Intron for results the way the settings will: through the stored chat settings.
+        from bot.options import TranscriptionOptions
+        from bot.preferences import ChatPreferences, save_preferences
+
+        options = TranscriptionOptions(category="telehealth", flags=["summary", "soap_note"])
+        await save_preferences(CHAT, ChatPreferences(options))
+
+    await with_flags()
+    telegram.user_message(CHAT, voice=telegram.voice(fixture_bytes("voice_consultation.ogg")))
+    await telegram.wait_for(lambda: bool(transcript_replies(telegram, CHAT)))
+    text = "\n".join(texts(telegram, CHAT))
+    assert "📋 Summary" in text and "Headache for three days." in text
+    assert "🩺 SOAP note" in text and "soap_note for voice.ogg" in text
+
+
+async def test_non_audio_gets_a_short_answer_and_nothing_is_uploaded(
+    telegram: FakeTelegram, intron: FakeIntron, bot: RunningBot
+) -> None:
+    pdf = telegram.user_message(
+        CHAT,
+        document=telegram.document(
+            fixture_bytes("document.pdf"), mime_type="application/pdf", file_name="x.pdf"
+        ),
+    )
+    hello = telegram.user_message(CHAT, text="hello")
+    await telegram.wait_for(lambda: len(telegram.bot_messages(CHAT)) >= 2)
+    for message in (pdf, hello):
+        [answer] = replies_to(telegram, CHAT, message["message_id"])
+        assert "voice note" in answer["text"]
+    await asyncio.sleep(0.3)
+    assert intron.uploads == []
+    assert telegram.file_downloads == []
+
+
+async def test_twenty_chats_at_once_all_answered_and_slow_job_delays_nobody(
+    telegram: FakeTelegram, intron: FakeIntron, bot: RunningBot
+) -> None:
+    slow_bytes = fixture_bytes("call_center.mp3")
+    intron.processing_time_for = lambda upload: 30.0 if upload.blob == slow_bytes else 0.5
+    telegram.user_message(999, audio=telegram.audio(slow_bytes, file_name="slow.mp3"))
+    await intron.wait_for(lambda: len(intron.uploads) == 1)
+
+    voice = fixture_bytes("voice_consultation.ogg")
+    chats = list(range(2000, 2020))
+    for chat in chats:
+        telegram.user_message(chat, voice=telegram.voice(voice))
+    await telegram.wait_for(lambda: all(transcript_replies(telegram, c) for c in chats), timeout=30)
+
+    assert len(intron.uploads) == 21
+    assert transcript_replies(telegram, 999) == [], "the slow job is still at Intron"
+    for chat in chats:
+        assert len(transcript_replies(telegram, chat)) == 1
+
+
+async def test_missing_token_exits_2_with_one_line(tmp_path: Path) -> None:
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "PYTHONPATH": str(PROJECT_ROOT),
+        "INTRON_API_KEY": "k",
+    }
+    proc = BotProcess(env, cwd=tmp_path)
+    await proc.start()
+    code = await proc.wait(30)
+    lines = proc.output.decode().strip().splitlines()
+    assert code == 2
+    assert len(lines) == 1
+    assert "TELEGRAM_BOT_TOKEN" in lines[0]
+    assert "Traceback" not in proc.output.decode()
+
+
+async def test_malformed_token_exits_2_naming_it(tmp_path: Path) -> None:
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "PYTHONPATH": str(PROJECT_ROOT),
+        "TELEGRAM_BOT_TOKEN": "nonsense",
+        "INTRON_API_KEY": "k",
+    }
+    proc = BotProcess(env, cwd=tmp_path)
+    await proc.start()
+    assert await proc.wait(30) == 2
+    assert "TELEGRAM_BOT_TOKEN" in proc.output.decode()
+
+
+async def test_python_m_bot_serves_against_the_fakes_and_stops_on_sigterm(
+    telegram: FakeTelegram, intron: FakeIntron, tmp_path: Path
+) -> None:
+    proc = BotProcess(settings_env(telegram, intron, tmp_path / "bot.sqlite3"), cwd=tmp_path)
+    await proc.start()
+    sent = telegram.user_message(
+        CHAT, voice=telegram.voice(fixture_bytes("voice_consultation.ogg"))
+    )
+    await telegram.wait_for(lambda: bool(transcript_replies(telegram, CHAT)), timeout=20)
+    assert transcript_replies(telegram, CHAT)[0]["reply_to_message_id"] == sent["message_id"]
+
+    assert proc.proc is not None
+    proc.proc.terminate()
+    started = time.monotonic()
+    assert await proc.wait(15) == 0
+    assert time.monotonic() - started < 10
+    log = proc.output.decode()
+    assert telegram.token not in log and telegram.token.split(":")[1] not in log
+    assert intron.api_key not in log
+    assert intron.transcript not in log

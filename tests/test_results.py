@@ -1,0 +1,197 @@
+"""Results people can read: formatting, long texts, progress, history, usage and forgetting."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from bot.options import TranscriptionOptions
+from bot.preferences import ChatPreferences, save_preferences
+from storage.models import ChatSettings, Job
+from tests.conftest import RunningBot, fixture_bytes, replies_to, texts, transcript_replies
+from tests.fakes.intron_api import FakeIntron
+from tests.fakes.telegram_api import FakeTelegram
+from tests.test_settings import buttons, press
+
+CHAT = 8001
+ADMIN = 99
+
+
+def send_voice(telegram: FakeTelegram, chat: int = CHAT, **kw: Any) -> dict[str, Any]:
+    return telegram.user_message(
+        chat, voice=telegram.voice(fixture_bytes("voice_consultation.ogg")), **kw
+    )
+
+
+def squash(text: str) -> str:
+    return re.sub(r"\s+", "", text)
+
+
+async def wait_delivered(telegram: FakeTelegram, intron: FakeIntron, count: int = 1) -> None:
+    """A job is delivered once Telegram accepted every message of it."""
+    deadline = asyncio.get_running_loop().time() + 30
+    while await Job.filter(state="delivered").count() < count:
+        assert asyncio.get_running_loop().time() < deadline, (
+            f"not delivered; chat saw {texts(telegram, CHAT)}"
+        )
+        await asyncio.sleep(0.05)
+
+
+async def choose_telehealth_summary(chat: int) -> None:
+    # Settings through buttons are covered in test_settings; here they are only the setup.
+    await save_preferences(
+        chat, ChatPreferences(TranscriptionOptions(category="telehealth", flags=["summary"]))
+    )
+
+
+async def test_hostile_markdown_is_delivered_without_a_single_rejection(
+    telegram: FakeTelegram, intron: FakeIntron, bot: RunningBot
+) -> None:
+    await choose_telehealth_summary(CHAT)
+    intron.results["summary"] = (
+        "# Plan\n\n**Bold** and *italic* and `code`.\n\n"
+        "- snake_case_name and 2 * 3 < 7 & a [bracket\n"
+        "- <br> tag, <b>html</b>, unbalanced **bold and _under\n"
+        "1. a | table | row\n"
+    )
+    send_voice(telegram)
+    await wait_delivered(telegram, intron)
+    assert telegram.rejections == []
+    chat_text = "\n".join(texts(telegram, CHAT))
+    for fragment in (
+        "Plan",
+        "Bold",
+        "italic",
+        "snake_case_name",
+        "2 * 3 < 7 & a [bracket",
+        "<br>",
+        "under",
+    ):
+        assert fragment in chat_text, fragment
+    summary = next(m for m in telegram.bot_messages(CHAT) if "📋 Summary" in m.get("text", ""))
+    bold = [
+        summary["text"][e["offset"] : e["offset"] + e["length"]]
+        for e in summary.get("entities", [])
+        if e["type"] == "bold"
+    ]
+    assert "Bold" in bold
+
+
+async def test_long_transcript_arrives_complete_in_order_with_a_report_file(
+    telegram: FakeTelegram, intron: FakeIntron, bot: RunningBot
+) -> None:
+    sentences = [
+        f"Sentence number {i} describes symptom {i * 7 % 13} in detail." for i in range(400)
+    ]
+    long_text = " ".join(sentences)
+    assert len(long_text) > 12_000
+    intron.transcript = long_text
+    sent = send_voice(telegram)
+    await wait_delivered(telegram, intron)
+    assert telegram.rejections == []
+    parts = [m for m in replies_to(telegram, CHAT, sent["message_id"]) if not m["deleted"]]
+    text_parts = [m["text"] for m in parts if "text" in m]
+    assert len(text_parts) >= 3
+    assert all(len(t.encode("utf-16-le")) // 2 <= 4096 for t in text_parts)
+    joined = squash("".join(text_parts))
+    assert squash(long_text) in joined, "every character, in order"
+    documents = [m for m in parts if "document" in m]
+    assert len(documents) == 1
+    assert documents[0]["document"]["file_name"].endswith(".md")
+    assert squash(long_text) in squash(documents[0]["document_bytes"].decode())
+
+
+async def test_status_message_goes_from_received_to_done(
+    telegram: FakeTelegram, intron: FakeIntron, bot: RunningBot
+) -> None:
+    intron.processing_seconds = 2.0
+    sent = send_voice(telegram)
+    await wait_delivered(telegram, intron)
+    [status] = [m for m in telegram.bot_messages(CHAT, include_deleted=True) if m["deleted"]]
+    assert status["reply_to_message_id"] == sent["message_id"]
+    edits = [
+        p["text"]
+        for method, p in telegram.requests
+        if method == "editMessageText" and p.get("message_id") == status["message_id"]
+    ]
+    assert any("Sending" in e for e in edits)
+    assert any("Transcribing" in e for e in edits)
+    assert any(method == "sendChatAction" for method, _ in telegram.requests)
+    # What remains in the chat is the result, not the progress.
+    assert [m for m in telegram.bot_messages(CHAT) if m["message_id"] == status["message_id"]] == []
+
+
+async def test_history_resend_and_usage(
+    telegram: FakeTelegram, intron: FakeIntron, bot_factory: Any
+) -> None:
+    running = bot_factory(admin_user_ids=frozenset({ADMIN}))
+    await running.start()
+    try:
+        send_voice(telegram)
+        send_voice(telegram, CHAT + 1)
+        await wait_delivered(telegram, intron, count=2)
+
+        telegram.user_message(CHAT, text="/history")
+        await telegram.wait_for(lambda: "Recent recordings" in texts(telegram, CHAT)[-1])
+        history = telegram.bot_messages(CHAT)[-1]
+        assert "delivered" in history["text"] and "Transcript only" in history["text"]
+        assert len(buttons(history)) == 1
+        await press(telegram, CHAT, history["message_id"], "Resend")
+        await telegram.wait_for(lambda: len(transcript_replies(telegram, CHAT)) == 2)
+
+        telegram.user_message(CHAT, text="/usage", user_id=ADMIN)
+        await telegram.wait_for(lambda: "audio minutes" in texts(telegram, CHAT)[-1])
+        usage = texts(telegram, CHAT)[-1]
+        assert "This chat: 0.1 audio minutes in 1 recordings" in usage
+        assert "All chats: 0.2 audio minutes in 2 recordings from 2 chats" in usage
+
+        telegram.user_message(CHAT + 1, text="/usage")
+        await telegram.wait_for(lambda: "audio minutes" in texts(telegram, CHAT + 1)[-1])
+        assert "All chats" not in texts(telegram, CHAT + 1)[-1]
+    finally:
+        await running.stop()
+
+
+async def test_forget_erases_this_chats_text_and_settings_only(
+    telegram: FakeTelegram, intron: FakeIntron, bot: RunningBot
+) -> None:
+    await choose_telehealth_summary(CHAT)
+    await choose_telehealth_summary(CHAT + 1)
+    send_voice(telegram)
+    send_voice(telegram, CHAT + 1)
+    await wait_delivered(telegram, intron, count=2)
+
+    telegram.user_message(CHAT, text="/forget")
+    await telegram.wait_for(lambda: "Erase" in texts(telegram, CHAT)[-1])
+    confirm = telegram.bot_messages(CHAT)[-1]
+    await press(telegram, CHAT, confirm["message_id"], "Yes")
+    await telegram.wait_for(lambda: "Erased" in texts(telegram, CHAT)[-1])
+
+    mine = await Job.filter(chat_id=CHAT)
+    assert mine and all(j.result is None and j.purged_at is not None for j in mine)
+    assert await ChatSettings.filter(chat_id=CHAT).count() == 0
+    others = await Job.filter(chat_id=CHAT + 1)
+    assert others[0].result is not None and await ChatSettings.filter(chat_id=CHAT + 1).count() == 1
+
+    telegram.user_message(CHAT, text="/history")
+    await telegram.wait_for(lambda: "Recent recordings" in texts(telegram, CHAT)[-1])
+    assert "text erased" in texts(telegram, CHAT)[-1]
+    assert buttons(telegram.bot_messages(CHAT)[-1]) == []
+
+
+async def test_retention_purges_old_text_and_keeps_metadata(
+    telegram: FakeTelegram, intron: FakeIntron, bot: RunningBot
+) -> None:
+    send_voice(telegram)
+    send_voice(telegram, CHAT + 1)
+    await wait_delivered(telegram, intron, count=2)
+    await Job.filter(chat_id=CHAT).update(finished_at=datetime.now(UTC) - timedelta(days=31))
+
+    await bot.stop()
+    await bot.start()  # the scheduler purges at start-up, then hourly
+    old = await Job.get(chat_id=CHAT)
+    assert old.result is None and old.purged_at is not None
+    assert old.processed_seconds is not None and old.duration == 7
+    assert (await Job.get(chat_id=CHAT + 1)).result is not None
