@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import sys
 from collections.abc import AsyncIterator, Callable
@@ -120,14 +119,6 @@ class RunningBot:
         await asyncio.wait_for(self._task, 15)
         self._task = None
 
-    async def crash(self) -> None:
-        """Cancel everything at once: the closest an in-process test gets to a crash."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-
 
 @pytest.fixture
 async def telegram() -> AsyncIterator[FakeTelegram]:
@@ -173,3 +164,11 @@ def replies_to(telegram: FakeTelegram, chat_id: int, message_id: int) -> list[di
 
 def transcript_replies(telegram: FakeTelegram, chat_id: int) -> list[dict[str, Any]]:
     return [m for m in telegram.bot_messages(chat_id) if "📝 Transcript" in (m.get("text") or "")]
+
+
+def entity_text(message: dict[str, Any], entity: dict[str, Any]) -> str:
+    """The text an entity covers; Telegram counts offsets in UTF-16 code units."""
+    encoded = message["text"].encode("utf-16-le")
+    return encoded[2 * entity["offset"] : 2 * (entity["offset"] + entity["length"])].decode(
+        "utf-16-le"
+    )

@@ -451,15 +451,21 @@ def test_fault_helpers() -> None:
 
 def test_max_calls_in_window_on_known_times() -> None:
     fake = FakeIntron()
-    times = [0.0, 10.0, 59.9, 60.0, 61.0, 119.0, 119.5, 200.0]
+    times = [0.0, 10.0, 59.9, 60.0, 61.0, 130.0, 130.5, 200.0]
     fake.calls = [("upload", t, 200) for t in times] + [("status", 1.0, 429)] * 5
     assert fake.calls_to("upload") == times
-    # [0, 60) holds 0, 10, 59.9; [10, 70) holds 10, 59.9, 60, 61; [60, 120) holds 60..119.5.
+    # Best window: [10, 70) holds 10, 59.9, 60, 61.
     assert fake.max_calls_in_window("upload") == 4
+    assert fake.max_calls_in_window("upload", window=71.0) == 5  # [59.9, 130.9)
     assert fake.max_calls_in_window("upload", window=1.0) == 2
     assert fake.max_calls_in_window("upload", window=1000.0) == len(times)
     assert fake.max_calls_in_window("status") == 5
     assert FakeIntron().max_calls_in_window("upload") == 0
+    # Windows are half-open: calls exactly `window` apart never share one.
+    fake.calls = [("upload", 0.0, 200), ("upload", 60.0, 200)]
+    assert fake.max_calls_in_window("upload") == 1
+    fake.calls = [("upload", 60.0, 200), ("upload", 0.5, 200)]  # order of recording is irrelevant
+    assert fake.max_calls_in_window("upload") == 2
 
 
 async def test_calls_record_every_status_and_time(

@@ -10,7 +10,14 @@ from typing import Any
 from bot.options import TranscriptionOptions
 from bot.preferences import ChatPreferences, save_preferences
 from storage.models import ChatSettings, Job
-from tests.conftest import RunningBot, fixture_bytes, replies_to, texts, transcript_replies
+from tests.conftest import (
+    RunningBot,
+    entity_text,
+    fixture_bytes,
+    replies_to,
+    texts,
+    transcript_replies,
+)
 from tests.fakes.intron_api import FakeIntron
 from tests.fakes.telegram_api import FakeTelegram
 from tests.test_settings import buttons, press
@@ -71,11 +78,7 @@ async def test_hostile_markdown_is_delivered_without_a_single_rejection(
     ):
         assert fragment in chat_text, fragment
     summary = next(m for m in telegram.bot_messages(CHAT) if "📋 Summary" in m.get("text", ""))
-    bold = [
-        summary["text"][e["offset"] : e["offset"] + e["length"]]
-        for e in summary.get("entities", [])
-        if e["type"] == "bold"
-    ]
+    bold = [entity_text(summary, e) for e in summary.get("entities", []) if e["type"] == "bold"]
     assert "Bold" in bold
 
 
