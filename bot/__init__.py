@@ -1,0 +1,7 @@
+"""Intron voice-note bot: application, settings, Intron client and job engine."""
+
+import os
+
+# python-telegram-bot 22 returns durations as plain ints with a deprecation warning unless
+# told to use datetime.timedelta, the type of its next major version; opt in now.
+os.environ.setdefault("PTB_TIMEDELTA", "true")

@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
+import tempfile
 import time
+from pathlib import Path
 
 import httpx
 from telegram import Update
@@ -57,7 +59,13 @@ async def serve(settings: Settings, stop: asyncio.Event) -> None:
         settings.intron_api_key.get_secret_value(),
         timeout=httpx.Timeout(settings.intron_timeout_seconds, connect=10.0),
     )
-    fetcher = TelegramFileFetcher(app.bot, local_mode=settings.telegram_local_mode)
+    owner = settings.worker_id or socket.gethostname()
+    fetcher = TelegramFileFetcher(
+        app.bot,
+        local_mode=settings.telegram_local_mode,
+        temp_dir=Path(tempfile.gettempdir()) / f"intron-bot-{owner}",
+    )
+    fetcher.clear_leftovers()
     try:
         budget = RateBudget(
             {UPLOAD: settings.intron_upload_per_minute, STATUS: settings.intron_status_per_minute},

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import mimetypes
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import PurePosixPath
 
 from telegram import Message
@@ -55,32 +56,33 @@ class AudioInput:
 
 def audio_in(message: Message) -> AudioInput | None:
     """The audio a message carries, or None if it carries nothing the bot can transcribe."""
-    if message.voice:
-        v = message.voice
-        return AudioInput(
-            "voice", v.file_id, _name("voice", v.mime_type, ".ogg"), v.mime_type or "audio/ogg",
-            v.file_size, v.duration,
-        )  # fmt: skip
-    if message.video_note:
-        v = message.video_note
-        return AudioInput(
-            "video_note", v.file_id, "video_note.mp4", "video/mp4", v.file_size, v.duration
-        )
-    if message.audio:
-        a = message.audio
-        name = a.file_name or _name("audio", a.mime_type, ".mp3")
-        return AudioInput("audio", a.file_id, name, a.mime_type, a.file_size, a.duration)
-    if message.video:
-        v = message.video
-        name = v.file_name or _name("video", v.mime_type, ".mp4")
-        return AudioInput("video", v.file_id, name, v.mime_type, v.file_size, v.duration)
-    if message.document and _is_audio_document(
-        message.document.mime_type, message.document.file_name
+    document = message.document
+    if document and not _is_audio_document(document.mime_type, document.file_name):
+        document = None
+    for kind, media, default_mime, default_ext in (
+        ("voice", message.voice, "audio/ogg", ".ogg"),
+        ("video_note", message.video_note, "video/mp4", ".mp4"),
+        ("audio", message.audio, None, ".mp3"),
+        ("video", message.video, None, ".mp4"),
+        ("document", document, None, ".bin"),
     ):
-        d = message.document
-        name = d.file_name or _name("audio", d.mime_type, ".bin")
-        return AudioInput("document", d.file_id, name, d.mime_type, d.file_size, None)
+        if media is None:
+            continue
+        mime_type = getattr(media, "mime_type", None) or default_mime
+        stem = "audio" if kind == "document" else kind
+        name = getattr(media, "file_name", None) or _name(stem, mime_type, default_ext)
+        duration = as_seconds(getattr(media, "duration", None))
+        return AudioInput(kind, media.file_id, name, mime_type, media.file_size, duration)
     return None
+
+
+def as_seconds(value: timedelta | float | None) -> int | None:
+    """Telegram durations arrive as timedelta (or int from older library versions)."""
+    if value is None:
+        return None
+    if isinstance(value, timedelta):
+        return round(value.total_seconds())
+    return round(value)
 
 
 def _is_audio_document(mime_type: str | None, file_name: str | None) -> bool:

@@ -23,6 +23,7 @@ from bot.intron import (
     IntronRejected,
     IntronTransientError,
 )
+from bot.media import as_seconds
 from bot.options import TranscriptionOptions
 from bot.polling import PollPolicy
 from bot.render import OutgoingText, ReportDocument, render_results
@@ -222,9 +223,8 @@ class JobPipeline:
                 job.parts_sent += 1
                 await job.save(update_fields=["parts_sent", "updated_at"])
         except RetryAfter as exc:
-            await self._retry_later(
-                job, "Telegram flood limit", delay=_seconds(exc.retry_after), count=False
-            )
+            wait = float(as_seconds(exc.retry_after) or 1)
+            await self._retry_later(job, "Telegram flood limit", delay=wait, count=False)
             return
         except (BadRequest, Forbidden) as exc:
             # The chat is gone or blocked the bot: nobody can be told, so stop here.
@@ -310,8 +310,3 @@ def outgoing_for(job: Job) -> tuple[list[OutgoingText], ReportDocument | None]:
         job.result or {}, audio_name=job.file_name, when=job.created_at or datetime.now(UTC)
     )
     return list(report.messages), report.document
-
-
-def _seconds(value: object) -> float:
-    total = getattr(value, "total_seconds", None)
-    return float(total()) if callable(total) else float(value)  # type: ignore[arg-type]

@@ -115,8 +115,10 @@ class JobScheduler:
                 self._running[job_id] = task
 
     async def _until_next_due(self) -> float:
+        now = self._clock()
         upcoming = (
             await Job.filter(state__in=ACTIVE_STATES)
+            .filter(Q(lease_until__isnull=True) | Q(lease_until__lt=now))
             .exclude(id__in=list(self._running))
             .order_by("next_run_at")
             .limit(1)
@@ -124,7 +126,7 @@ class JobScheduler:
         )
         if not upcoming:
             return IDLE_WAKE_SECONDS
-        return min(IDLE_WAKE_SECONDS, max(0.01, float(upcoming[0]) - self._clock()))
+        return min(IDLE_WAKE_SECONDS, max(0.02, float(upcoming[0]) - now))
 
     async def _claim(self, job_id: int, now: float) -> bool:
         won = (

@@ -43,11 +43,21 @@ class LocalAudio:
 
 
 class TelegramFileFetcher:
-    def __init__(self, bot: Bot, *, local_mode: bool, temp_dir: Path | None = None) -> None:
+    def __init__(self, bot: Bot, *, local_mode: bool, temp_dir: Path) -> None:
         self._bot = bot
         self._local_mode = local_mode
         self._temp_dir = temp_dir
         self._http = httpx.AsyncClient(timeout=httpx.Timeout(60.0, connect=10.0))
+
+    def clear_leftovers(self) -> int:
+        """A process killed mid-download leaves its partial files behind; the folder is this
+        worker's own, so whatever is in it at start-up is garbage."""
+        self._temp_dir.mkdir(parents=True, exist_ok=True)
+        removed = 0
+        for leftover in self._temp_dir.glob("voice-*.part"):
+            leftover.unlink(missing_ok=True)
+            removed += 1
+        return removed
 
     async def aclose(self) -> None:
         await self._http.aclose()
