@@ -2,11 +2,33 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
+from typing import Any
 
 from tortoise import Tortoise
+from tortoise.migrations.api import migrate
 
 MODELS_MODULE = "storage.models"
+MIGRATIONS_MODULE = "storage.migrations"
+# For the `tortoise` command line (makemigrations after a model change):
+#   DATABASE_URL=sqlite://data/bot.sqlite3 tortoise -c storage.db.TORTOISE_ORM makemigrations
+
+
+def tortoise_config(db_url: str) -> dict[str, Any]:
+    return {
+        "connections": {"default": db_url},
+        "apps": {
+            "models": {
+                "models": [MODELS_MODULE],
+                "migrations": MIGRATIONS_MODULE,
+                "default_connection": "default",
+            }
+        },
+    }
+
+
+TORTOISE_ORM = tortoise_config(os.environ.get("DATABASE_URL", "sqlite://data/bot.sqlite3"))
 
 
 def _ensure_sqlite_dir(db_url: str) -> None:
@@ -19,16 +41,16 @@ def _ensure_sqlite_dir(db_url: str) -> None:
 
 
 async def init_database(db_url: str) -> None:
-    """Connect and create any missing table.
+    """Bring the schema up to date (applying any new migration), then connect.
 
     The global fallback makes the connection visible from every task python-telegram-bot
     starts, not only from the task that ran this function.
     """
     _ensure_sqlite_dir(db_url)
-    await Tortoise.init(
-        db_url=db_url, modules={"models": [MODELS_MODULE]}, _enable_global_fallback=True
-    )
-    await Tortoise.generate_schemas(safe=True)
+    config = tortoise_config(db_url)
+    await migrate(config=config)
+    await Tortoise.close_connections()
+    await Tortoise.init(config=config, _enable_global_fallback=True)
 
 
 async def close_database() -> None:

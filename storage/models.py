@@ -72,7 +72,7 @@ class Job(Model):
 
 
 class ChatSettings(Model):
-    chat_id = fields.BigIntField(primary_key=True)
+    chat_id = fields.BigIntField(primary_key=True, generated=False)
     options = fields.JSONField()
     # Groups may choose to transcribe only when someone replies /transcribe to a voice note.
     on_request = fields.BooleanField(default=False)
