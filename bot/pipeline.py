@@ -19,6 +19,7 @@ from bot.budget import RateBudget
 from bot.intron import (
     IntronAuthError,
     IntronClient,
+    IntronError,
     IntronRateLimited,
     IntronRejected,
     IntronTransientError,
@@ -139,20 +140,8 @@ class JobPipeline:
                 fields=options.form_fields(),
                 content_type=job.mime_type,
             )
-        except IntronRateLimited as exc:
-            await self._budget.pause(UPLOAD, exc.retry_after)
-            await self._retry_later(job, "upload rate limited", delay=exc.retry_after, count=False)
-            return
-        except IntronTransientError as exc:
-            await self._retry_later(job, f"upload failed: {exc}")
-            return
-        except IntronAuthError:
-            log.error("job %s: Intron rejected the API key; check INTRON_API_KEY", job.id)
-            await self._fail(job, MISCONFIGURED)
-            return
-        except IntronRejected as exc:
-            log.info("job %s: upload rejected (HTTP %d)", job.id, exc.status_code)
-            await self._fail(job, REJECTED.format(reason=exc.message))
+        except IntronError as exc:
+            await self._on_intron_error(job, UPLOAD, exc)
             return
         finally:
             audio.discard()
@@ -171,20 +160,8 @@ class JobPipeline:
         try:
             await self._budget.acquire(STATUS)
             status = await self._intron.status(job.intron_file_id)
-        except IntronRateLimited as exc:
-            await self._budget.pause(STATUS, exc.retry_after)
-            await self._retry_later(job, "status rate limited", delay=exc.retry_after, count=False)
-            return
-        except IntronTransientError as exc:
-            await self._retry_later(job, f"status failed: {exc}")
-            return
-        except IntronAuthError:
-            log.error("job %s: Intron rejected the API key; check INTRON_API_KEY", job.id)
-            await self._fail(job, MISCONFIGURED)
-            return
-        except IntronRejected as exc:
-            log.info("job %s: status rejected (HTTP %d)", job.id, exc.status_code)
-            await self._fail(job, REJECTED.format(reason=exc.message))
+        except IntronError as exc:
+            await self._on_intron_error(job, STATUS, exc)
             return
 
         if status.is_transcribed:
@@ -252,6 +229,23 @@ class JobPipeline:
             await self._fail(job, UNEXPECTED)
 
     # -- helpers --------------------------------------------------------------------------
+
+    async def _on_intron_error(self, job: Job, endpoint: str, exc: IntronError) -> None:
+        """One place decides what each kind of Intron failure means for the job."""
+        if isinstance(exc, IntronRateLimited):
+            await self._budget.pause(endpoint, exc.retry_after)
+            wait = exc.retry_after
+            await self._retry_later(job, f"{endpoint} rate limited", delay=wait, count=False)
+        elif isinstance(exc, IntronTransientError):
+            await self._retry_later(job, f"{endpoint} failed: {exc}")
+        elif isinstance(exc, IntronAuthError):
+            log.error("job %s: Intron rejected the API key; check INTRON_API_KEY", job.id)
+            await self._fail(job, MISCONFIGURED)
+        elif isinstance(exc, IntronRejected):
+            log.info("job %s: %s rejected (HTTP %d)", job.id, endpoint, exc.status_code)
+            await self._fail(job, REJECTED.format(reason=exc.message))
+        else:
+            raise exc
 
     async def _fail(self, job: Job, message: str) -> None:
         job.failure = message
