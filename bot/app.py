@@ -22,12 +22,13 @@ from bot.scheduler import JobScheduler
 from bot.services import Services
 from bot.settings import Settings
 from bot.telegram_files import TelegramFileFetcher
+from bot.updates import PerChatUpdateProcessor
 from handlers import COMMANDS, register_handlers
 from storage.db import close_database, init_database
 
 log = logging.getLogger(__name__)
 
-# Handlers only store a job and send one message, so many can run at once safely; the
+# Handlers only store a job and send one message, so many chats can be served at once; the
 # slow work happens in the scheduler's tasks.
 CONCURRENT_UPDATES = 32
 POLL_TIMEOUT_SECONDS = 10
@@ -42,7 +43,7 @@ def build_application(settings: Settings) -> Application:
         .base_file_url(settings.telegram_base_file_url)
         .local_mode(settings.telegram_local_mode)
         .rate_limiter(AIORateLimiter(max_retries=3))
-        .concurrent_updates(CONCURRENT_UPDATES)
+        .concurrent_updates(PerChatUpdateProcessor(CONCURRENT_UPDATES))
         .connection_pool_size(CONCURRENT_UPDATES + 8)
         .build()
     )

@@ -7,7 +7,7 @@ import logging
 from telegram import Update
 from telegram.ext import ApplicationHandlerStop
 
-from handlers.common import Context, services
+from handlers.common import Context, is_group, services
 
 log = logging.getLogger(__name__)
 
@@ -23,8 +23,13 @@ async def enforce_allowed_chats(update: Update, context: Context) -> None:
         "This bot is limited to approved chats. To get access, give the bot's operator this "
         f"chat id: {chat.id}"
     )
+    # In a group every member's message would trigger the refusal: say it once per run there.
+    told: set[int] = context.bot_data.setdefault("refused_groups", set())
+    first_time = chat.id not in told
+    if is_group(chat):
+        told.add(chat.id)  # before any await: updates of one group are handled concurrently
     if update.callback_query is not None:
         await update.callback_query.answer(text, show_alert=True)
-    elif update.effective_message is not None:
+    elif update.effective_message is not None and (first_time or not is_group(chat)):
         await update.effective_message.reply_text(text)
     raise ApplicationHandlerStop

@@ -269,3 +269,41 @@ async def test_chat_outside_allowed_list_gets_its_id_and_nothing_is_fetched(
         assert len(telegram.file_downloads) == 1
     finally:
         await running.stop()
+
+
+async def test_group_outside_allowed_list_is_told_once(
+    telegram: FakeTelegram, intron: FakeIntron, bot_factory: Any
+) -> None:
+    running = bot_factory(allowed_chat_ids=frozenset({CHAT}))
+    await running.start()
+    try:
+        voice = fixture_bytes("voice_consultation.ogg")
+        for user in (MEMBER, ADMIN, MEMBER):
+            telegram.user_message(
+                GROUP, user_id=user, chat_type="group", voice=telegram.voice(voice)
+            )
+        await telegram.wait_for(lambda: bool(telegram.bot_messages(GROUP)))
+        await asyncio.sleep(0.5)
+        [refusal] = texts(telegram, GROUP)
+        assert str(GROUP) in refusal
+        assert intron.uploads == [] and telegram.file_downloads == []
+    finally:
+        await running.stop()
+
+
+async def test_quick_taps_are_all_applied_in_order(
+    telegram: FakeTelegram, intron: FakeIntron, bot: RunningBot
+) -> None:
+    menu = await open_settings(telegram, CHAT)
+    await press(telegram, CHAT, menu, "Category")
+    await press(telegram, CHAT, menu, "Telehealth")
+    await press(telegram, CHAT, menu, "Outputs")
+    taps = [
+        telegram.press_button(CHAT, menu, f"set:flag:{flag}")
+        for flag in ("soap_note", "clerking", "icd_codes", "clerking")
+    ]
+    await telegram.wait_for(lambda: all(q in telegram.answered_callbacks for q in taps))
+    await send_voice_and_wait(telegram, intron, CHAT)
+    fields = intron.uploads[-1].fields
+    assert fields["get_soap_note"] == fields["get_icd_codes"] == "TRUE"
+    assert fields["get_clerking"] == "FALSE"  # switched on, then off again
