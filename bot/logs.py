@@ -1,8 +1,8 @@
 """Logging that never shows the bot token or the Intron key.
 
 httpx logs every request URL at INFO and Bot API URLs contain the token, so the HTTP
-libraries are held at WARNING; a filter on every handler also blanks the secrets in case any
-other library prints them.
+libraries are held at WARNING. Beyond that, every finished log line (tracebacks included,
+which can quote a failed request's URL) has both secrets blanked before it is written.
 """
 
 from __future__ import annotations
@@ -11,35 +11,27 @@ import logging
 from collections.abc import Iterable
 
 REDACTED = "[redacted]"
+FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
-class RedactSecrets(logging.Filter):
-    def __init__(self, secrets: Iterable[str]) -> None:
-        super().__init__()
-        self._secrets = [s for s in secrets if s]
+class RedactingFormatter(logging.Formatter):
+    def __init__(self, secrets: Iterable[str], fmt: str = FORMAT) -> None:
+        super().__init__(fmt)
+        # Longest first, so a secret that contains another is blanked whole.
+        self._secrets = sorted((s for s in secrets if s), key=len, reverse=True)
 
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        if any(secret in message for secret in self._secrets):
-            for secret in self._secrets:
-                message = message.replace(secret, REDACTED)
-            record.msg, record.args = message, None
-        return True
+    def format(self, record: logging.LogRecord) -> str:
+        line = super().format(record)
+        for secret in self._secrets:
+            line = line.replace(secret, REDACTED)
+        return line
 
 
 def configure_logging(level: str, secrets: Iterable[str]) -> None:
     handler = logging.StreamHandler()
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    handler.addFilter(RedactSecrets(secrets))
+    handler.setFormatter(RedactingFormatter(secrets))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    for noisy in (
-        "httpx",
-        "httpcore",
-        "telegram.ext.Updater",
-        "apscheduler",
-        "tortoise",
-        "aiosqlite",
-    ):
+    for noisy in ("httpx", "httpcore", "apscheduler", "tortoise", "aiosqlite"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

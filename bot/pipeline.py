@@ -110,10 +110,17 @@ class JobPipeline:
     # -- stages ---------------------------------------------------------------------------
 
     async def _transfer(self, job: Job) -> None:
+        # Progress edits wait on Telegram's flood limits: keep them out of the transfer slots.
+        await self._replier.edit_status(
+            job.chat_id, job.status_message_id, "⬆️ Sending the audio to Intron…"
+        )
         async with self._transfer_slots:
-            await self._download_and_upload(job)
+            uploaded = await self._download_and_upload(job)
+        if uploaded:
+            await self._show_progress(job, force=True)
 
-    async def _download_and_upload(self, job: Job) -> None:
+    async def _download_and_upload(self, job: Job) -> bool:
+        """True once Intron has the audio; otherwise the job was failed or rescheduled."""
         await self._set_state(job, JobState.DOWNLOADING)
         try:
             audio = await self._fetcher.fetch(
@@ -122,16 +129,13 @@ class JobPipeline:
         except AudioUnavailable as exc:
             log.info("job %s: audio unavailable from Telegram", job.id)
             await self._fail(job, f"❌ {exc}")
-            return
+            return False
         except DownloadFailed as exc:
             await self._retry_later(job, f"download failed: {exc}")
-            return
+            return False
         log.info("job %s: downloaded %d bytes", job.id, audio.size)
         try:
             await self._set_state(job, JobState.UPLOADING)
-            await self._replier.edit_status(
-                job.chat_id, job.status_message_id, "⬆️ Sending the audio to Intron…"
-            )
             await self._budget.acquire(UPLOAD)
             options = TranscriptionOptions.model_validate(job.options)
             file_id = await self._intron.upload(
@@ -142,7 +146,7 @@ class JobPipeline:
             )
         except IntronError as exc:
             await self._on_intron_error(job, UPLOAD, exc)
-            return
+            return False
         finally:
             audio.discard()
         now = self._clock()
@@ -153,7 +157,7 @@ class JobPipeline:
         job.next_run_at = now + self._polls.first_delay(job.duration)
         await job.save()
         log.info("job %s: uploaded, at Intron", job.id)
-        await self._show_progress(job, force=True)
+        return True
 
     async def _poll(self, job: Job) -> None:
         assert job.intron_file_id is not None

@@ -19,19 +19,21 @@ class PollPolicy:
     in_flight: Callable[[], int]  # jobs currently waiting at Intron
     used: Callable[[], int]  # status calls spent in the current window
     window: float = 60.0
-    min_interval: float = 0.5
+    min_interval: float = 1.0
     max_interval: float = 15.0
-    age_factor: float = 0.15
+    age_factor: float = 0.25
     progress_interval: float = 10.0  # seconds between edits of a status message
 
     def first_delay(self, duration: int | None) -> float:
         """Nothing comes back before Intron has listened to a good part of the audio."""
         seconds = float(duration or 0)
-        return min(30.0, max(self.min_interval, 0.1 * seconds))
+        return min(30.0, max(self.min_interval, 0.2 * seconds))
 
     def next_delay(self, *, age: float, duration: int | None) -> float:
         own = min(self.max_interval, max(self.min_interval, self.age_factor * age))
         fair_share = self.in_flight() * self.window / self.status_limit
-        # Spend freely while the window is mostly empty; approach the fair share as it fills.
-        pressure = min(1.0, 2.0 * self.used() / self.status_limit)
+        # Spend freely while the window is mostly empty and approach the fair share as it
+        # fills; squared, so the brake is light early (short jobs finish and leave) and firm
+        # near the limit (where a spent window would stall every job for up to a minute).
+        pressure = min(1.0, self.used() / self.status_limit) ** 2
         return max(own, fair_share * pressure, self.first_delay(duration) - age)

@@ -62,17 +62,19 @@ async def test_retry_after_pause_holds_for_everyone_and_survives_restart(databas
 
 def test_polls_are_dense_near_the_start_and_sparse_for_old_jobs() -> None:
     policy = PollPolicy(status_limit=100, in_flight=lambda: 1, used=lambda: 0)
-    assert policy.first_delay(7) == pytest.approx(0.7)
+    assert policy.first_delay(7) == pytest.approx(1.4)
     assert policy.first_delay(1200) == 30.0
-    assert policy.next_delay(age=1.0, duration=7) == 0.5
-    assert policy.next_delay(age=20.0, duration=7) == pytest.approx(3.0)
+    assert policy.next_delay(age=1.0, duration=7) == pytest.approx(1.0)
+    assert policy.next_delay(age=20.0, duration=7) == pytest.approx(5.0)
     assert policy.next_delay(age=1000.0, duration=7) == 15.0
 
 
-def test_polls_stretch_to_the_fair_share_when_the_budget_fills() -> None:
+def test_polls_stretch_to_the_fair_share_as_the_budget_fills() -> None:
     in_flight, used = 40, 0
     policy = PollPolicy(status_limit=100, in_flight=lambda: in_flight, used=lambda: used)
-    assert policy.next_delay(age=2.0, duration=7) == 0.5  # empty window: spend freely
-    used = 60
+    assert policy.next_delay(age=2.0, duration=7) == 1.0  # empty window: spend freely
+    used = 50
+    assert policy.next_delay(age=2.0, duration=7) == pytest.approx(6.0)  # a light brake
+    used = 100
     # 40 jobs sharing 100 calls a minute: each may poll every 24 s.
     assert policy.next_delay(age=2.0, duration=7) == pytest.approx(24.0)
