@@ -86,4 +86,4 @@ def describe_settings_error(error: ValidationError) -> str:
             problems.append(f"{name} is required")
         else:
             problems.append(f"{name} is invalid ({item['msg']})")
-    return "Configuration error: " + "; ".join(problems) + " (set it in the environment or in .env)"
+    return "Configuration error: " + "; ".join(problems) + " (set in the environment or in .env)"

@@ -9,6 +9,7 @@ from itertools import accumulate
 from typing import Any
 from urllib.parse import urlsplit
 
+import pyromark  # telegramify-markdown's own parser, asked where code spans are
 import telegramify_markdown
 from telegram import MessageEntity
 
@@ -75,10 +76,7 @@ def _escape_candidates(text: str) -> list[int]:
 
 
 def _parser_options() -> Any:
-    # pyromark is telegramify-markdown's parser, not a dependency of ours: imported here so
-    # that without it only code detection is lost (see _protect), not the whole bot.
-    import pyromark
-
+    """The parser options telegramify-markdown uses, so code is found where it will find it."""
     try:
         from telegramify_markdown.converter import STANDARD_OPTIONS
 
@@ -95,8 +93,6 @@ def _parser_options() -> Any:
 
 def _code_byte_ranges(text: str) -> list[tuple[int, int]]:
     """UTF-8 byte ranges that the converter's parser reads as code (kept verbatim there)."""
-    import pyromark
-
     ranges: list[tuple[int, int]] = []
     for payload, source_range in pyromark.events_with_range(text, options=_parser_options()):
         if not isinstance(payload, dict):
