@@ -111,9 +111,10 @@ class JobPipeline:
 
     async def _transfer(self, job: Job) -> None:
         # Progress edits wait on Telegram's flood limits: keep them out of the transfer slots.
-        await self._replier.edit_status(
-            job.chat_id, job.status_message_id, "⬆️ Sending the audio to Intron…"
-        )
+        if _shows_progress(job):
+            await self._replier.edit_status(
+                job.chat_id, job.status_message_id, "⬆️ Sending the audio to Intron…"
+            )
         async with self._transfer_slots:
             uploaded = await self._download_and_upload(job)
         if uploaded:
@@ -286,6 +287,8 @@ class JobPipeline:
 
     async def _show_progress(self, job: Job, *, force: bool = False) -> None:
         """Elapsed time on the status message, no more often than Telegram tolerates."""
+        if not _shows_progress(job):
+            return
         now = self._clock()
         last = self._progress_shown_at.get(job.id)
         if not force and last is not None and now - last < self._polls.progress_interval:
@@ -298,6 +301,12 @@ class JobPipeline:
             job.status_message_id,
             f"⏳ Transcribing… {elapsed // 60}:{elapsed % 60:02d}",
         )
+
+
+def _shows_progress(job: Job) -> bool:
+    """Telegram allows a bot 20 messages a minute in a group, edits and chat actions included:
+    there, the results matter more than a ticking status message."""
+    return job.chat_type not in ("group", "supergroup")
 
 
 def outgoing_for(job: Job) -> tuple[list[OutgoingText], ReportDocument | None]:

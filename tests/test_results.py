@@ -198,3 +198,16 @@ async def test_retention_purges_old_text_and_keeps_metadata(
     assert old.result is None and old.purged_at is not None
     assert old.processed_seconds is not None and old.duration == 7
     assert (await Job.get(chat_id=CHAT + 1)).result is not None
+
+
+async def test_groups_get_no_ticking_progress(
+    telegram: FakeTelegram, intron: FakeIntron, bot: RunningBot
+) -> None:
+    """Telegram counts edits against a group's 20 messages a minute: spend them on results."""
+    group = -1008001
+    intron.processing_seconds = 2.0
+    sent = send_voice(telegram, group, chat_type="supergroup", user_id=5)
+    await wait_delivered(telegram, intron)
+    group_calls = [m for m, p in telegram.requests if p.get("chat_id") == group]
+    assert "editMessageText" not in group_calls and "sendChatAction" not in group_calls
+    assert transcript_replies(telegram, group)[0]["reply_to_message_id"] == sent["message_id"]
