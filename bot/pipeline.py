@@ -170,6 +170,7 @@ class JobPipeline:
             return
 
         if status.is_transcribed:
+            self._polls.observe_done(age=self._age_at_intron(job), duration=job.duration)
             job.result = status.stored_data()
             job.processed_seconds = status.processed_audio_duration_in_seconds
             job.state = JobState.REPLYING
@@ -188,7 +189,7 @@ class JobPipeline:
             )
         job.attempts = 0
         job.next_run_at = self._clock() + self._polls.next_delay(
-            age=self._clock() - (job.uploaded_at or self._clock()), duration=job.duration
+            age=self._age_at_intron(job), duration=job.duration
         )
         await job.save(update_fields=["attempts", "next_run_at", "updated_at"])
         await self._show_progress(job)
@@ -284,6 +285,10 @@ class JobPipeline:
             job.state = state
             await job.save(update_fields=["state", "updated_at"])
             log.info("job %s: %s", job.id, state.value)
+
+    def _age_at_intron(self, job: Job) -> float:
+        now = self._clock()
+        return now - (job.uploaded_at or now)
 
     async def _show_progress(self, job: Job, *, force: bool = False) -> None:
         """Elapsed time on the status message, no more often than Telegram tolerates."""

@@ -10,7 +10,12 @@ fills up every job's interval stretches towards its fair share of it.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+# Before any job has finished, assume Intron needs a fifth of the audio's length.
+DEFAULT_SECONDS_PER_AUDIO_SECOND = 0.2
+# Observed times include the poll that noticed them: aim the first poll a little earlier.
+FIRST_POLL_SHARE = 0.6
 
 
 @dataclass
@@ -23,11 +28,26 @@ class PollPolicy:
     max_interval: float = 15.0
     age_factor: float = 0.25
     progress_interval: float = 10.0  # seconds between edits of a status message
+    max_first_delay: float = 60.0
+    _learned_speed: float | None = field(default=None, init=False)
+
+    def observe_done(self, *, age: float, duration: int | None) -> None:
+        """A job was seen transcribed `age` seconds after upload: learn Intron's pace, so the
+        first poll of later jobs lands near their finish instead of spending calls before."""
+        if not duration or duration <= 0:
+            return
+        ratio = age / duration
+        learned = self._learned_speed
+        self._learned_speed = ratio if learned is None else 0.8 * learned + 0.2 * ratio
 
     def first_delay(self, duration: int | None) -> float:
         """Nothing comes back before Intron has listened to a good part of the audio."""
-        seconds = float(duration or 0)
-        return min(30.0, max(self.min_interval, 0.2 * seconds))
+        if self._learned_speed is None:
+            per_second = DEFAULT_SECONDS_PER_AUDIO_SECOND
+        else:
+            per_second = FIRST_POLL_SHARE * self._learned_speed
+        delay = per_second * float(duration or 0)
+        return min(self.max_first_delay, max(self.min_interval, delay))
 
     def next_delay(self, *, age: float, duration: int | None) -> float:
         own = min(self.max_interval, max(self.min_interval, self.age_factor * age))

@@ -63,7 +63,7 @@ async def test_retry_after_pause_holds_for_everyone_and_survives_restart(databas
 def test_polls_are_dense_near_the_start_and_sparse_for_old_jobs() -> None:
     policy = PollPolicy(status_limit=100, in_flight=lambda: 1, used=lambda: 0)
     assert policy.first_delay(7) == pytest.approx(1.4)
-    assert policy.first_delay(1200) == 30.0
+    assert policy.first_delay(1200) == 60.0
     assert policy.next_delay(age=1.0, duration=7) == pytest.approx(1.0)
     assert policy.next_delay(age=20.0, duration=7) == pytest.approx(5.0)
     assert policy.next_delay(age=1000.0, duration=7) == 15.0
@@ -78,3 +78,14 @@ def test_polls_stretch_to_the_fair_share_as_the_budget_fills() -> None:
     used = 100
     # 40 jobs sharing 100 calls a minute: each may poll every 24 s.
     assert policy.next_delay(age=2.0, duration=7) == pytest.approx(24.0)
+
+
+def test_first_poll_follows_the_pace_intron_showed() -> None:
+    policy = PollPolicy(status_limit=100, in_flight=lambda: 1, used=lambda: 0)
+    assert policy.first_delay(60) == pytest.approx(12.0)  # before any result: a fifth
+    for _ in range(30):
+        policy.observe_done(age=30.0, duration=60)  # Intron takes half the audio's length
+    assert policy.first_delay(60) == pytest.approx(18.0, rel=0.01)  # aimed a little early
+    assert policy.first_delay(600) == 60.0  # and never more than a minute
+    policy.observe_done(age=5.0, duration=None)  # nothing to learn without a duration
+    assert policy.first_delay(60) == pytest.approx(18.0, rel=0.01)
