@@ -1,0 +1,53 @@
+"""A loopback fake of the Telegram Bot API for tests.
+
+The real python-telegram-bot talks to it over real HTTP (``ApplicationBuilder().base_url(...)``).
+It keeps per-chat message storage, a getUpdates queue with real long polling, serves files and
+rejects what real Telegram rejects (bad HTML/Markdown, too long texts, replies to deleted messages,
+unmodified edits, stale callback queries, ...), so that bugs in the bot show up in tests.
+
+Nothing here talks to the network except the fake's own listener on 127.0.0.1.
+
+Modules: ``models`` (stored data), ``errors``, ``text`` (UTF-16 bookkeeping), ``html_parser``
+and ``markdown_parser`` (parse modes), ``params`` (request decoding), then the layers of
+``FakeTelegram``: ``files`` -> ``state`` -> ``validation`` -> ``methods`` -> ``server``.
+"""
+
+from tests.fakes.telegram.errors import CONFLICT, NOT_MODIFIED, QUERY_TOO_OLD, EntityParseError
+from tests.fakes.telegram.html_parser import parse_html
+from tests.fakes.telegram.markdown_parser import parse_markdown, parse_markdown_v2
+from tests.fakes.telegram.methods import MAX_POLL_TIMEOUT, NOT_DELIVERED_BY_DEFAULT
+from tests.fakes.telegram.models import JSONDict, UploadedFile
+from tests.fakes.telegram.params import STRING_PARAMS
+from tests.fakes.telegram.server import FakeTelegram
+from tests.fakes.telegram.text import utf16_len
+from tests.fakes.telegram.validation import (
+    CHAT_ACTIONS,
+    ENTITY_TYPES,
+    MAX_CALLBACK_ANSWER_LENGTH,
+    MAX_CAPTION_LENGTH,
+    MAX_TEXT_LENGTH,
+    MAX_UPLOAD_BYTES,
+)
+
+__all__ = [
+    "CHAT_ACTIONS",
+    "CONFLICT",
+    "ENTITY_TYPES",
+    "MAX_CALLBACK_ANSWER_LENGTH",
+    "MAX_CAPTION_LENGTH",
+    "MAX_POLL_TIMEOUT",
+    "MAX_TEXT_LENGTH",
+    "MAX_UPLOAD_BYTES",
+    "NOT_DELIVERED_BY_DEFAULT",
+    "NOT_MODIFIED",
+    "QUERY_TOO_OLD",
+    "STRING_PARAMS",
+    "EntityParseError",
+    "FakeTelegram",
+    "JSONDict",
+    "UploadedFile",
+    "parse_html",
+    "parse_markdown",
+    "parse_markdown_v2",
+    "utf16_len",
+]

@@ -1,0 +1,66 @@
+"""The data the fake keeps: JSON objects, uploaded files, stored chats, messages and updates."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+JSONDict = dict[str, Any]
+
+
+@dataclass(repr=False)
+class UploadedFile:
+    """A file part of a multipart request, as recorded in ``FakeTelegram.requests``."""
+
+    filename: str | None
+    content_type: str | None
+    data: bytes
+
+    def __repr__(self) -> str:
+        return (
+            f"UploadedFile(filename={self.filename!r}, content_type={self.content_type!r}, "
+            f"size={len(self.data)})"
+        )
+
+
+@dataclass
+class StoredMessage:
+    message: JSONDict
+    from_bot: bool
+    deleted: bool = False
+    document_bytes: bytes | None = None
+
+
+@dataclass
+class Chat:
+    info: JSONDict
+    messages: dict[int, StoredMessage] = field(default_factory=dict)
+    last_message_id: int = 0
+
+    def next_message_id(self) -> int:
+        self.last_message_id += 1
+        return self.last_message_id
+
+
+@dataclass
+class QueuedUpdate:
+    update_id: int
+    update: JSONDict
+    delivered: bool = False
+
+
+@dataclass
+class FileEntry:
+    file_id: str
+    file_unique_id: str
+    file_path: str
+    data: bytes
+    forgotten: bool = False
+
+
+@dataclass
+class Injection:
+    status: int
+    description: str
+    parameters: JSONDict | None
+    remaining: int
