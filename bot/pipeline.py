@@ -52,6 +52,10 @@ PROCESSING_FAILED = (
     "phone, please try sending it again."
 )
 REJECTED = "❌ Intron did not accept this recording: {reason}."
+RESULT_REFUSED = (
+    "❌ The transcript is ready but Telegram refused to display it. Use /history to try "
+    "sending it again."
+)
 UNEXPECTED = "❌ Something went wrong while processing this recording. Please send it again."
 
 
@@ -209,10 +213,17 @@ class JobPipeline:
             wait = float(as_seconds(exc.retry_after) or 1)
             await self._retry_later(job, "Telegram flood limit", delay=wait, count=False)
             return
-        except (BadRequest, Forbidden) as exc:
-            # The chat is gone or blocked the bot: nobody can be told, so stop here.
+        except Forbidden as exc:
+            # The user blocked the bot or left: nobody can be told, so stop here.
             log.warning("job %s: Telegram refused the reply: %s", job.id, exc.message)
             await self._finish(job, JobState.FAILED)
+            return
+        except BadRequest as exc:
+            log.warning("job %s: Telegram rejected a reply message: %s", job.id, exc.message)
+            if job.failure or "chat not found" in exc.message.lower():
+                await self._finish(job, JobState.FAILED)
+            else:
+                await self._fail(job, RESULT_REFUSED)  # the chat still hears why, once
             return
         except NetworkError as exc:
             if job.attempts + 1 >= MAX_REPLY_ATTEMPTS:

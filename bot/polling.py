@@ -51,9 +51,12 @@ class PollPolicy:
 
     def next_delay(self, *, age: float, duration: int | None) -> float:
         own = min(self.max_interval, max(self.min_interval, self.age_factor * age))
-        fair_share = self.in_flight() * self.window / self.status_limit
-        # Spend freely while the window is mostly empty and approach the fair share as it
-        # fills; squared, so the brake is light early (short jobs finish and leave) and firm
-        # near the limit (where a spent window would stall every job for up to a minute).
-        pressure = min(1.0, self.used() / self.status_limit) ** 2
+        in_flight = self.in_flight()
+        fair_share = in_flight * self.window / self.status_limit
+        # Every job in flight already has one poll booked, so those count as spent. Spend
+        # freely while the window is mostly empty and approach the fair share as it fills;
+        # cubed, so the brake is light early (short jobs finish and leave) and reaches the
+        # fair share before the window is full (a spent window stalls every job for a minute).
+        committed = self.used() + in_flight
+        pressure = min(1.0, committed / self.status_limit) ** 3
         return max(own, fair_share * pressure, self.first_delay(duration) - age)

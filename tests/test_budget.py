@@ -70,11 +70,14 @@ def test_polls_are_dense_near_the_start_and_sparse_for_old_jobs() -> None:
 
 
 def test_polls_stretch_to_the_fair_share_as_the_budget_fills() -> None:
-    in_flight, used = 40, 0
+    in_flight, used = 2, 0
     policy = PollPolicy(status_limit=100, in_flight=lambda: in_flight, used=lambda: used)
-    assert policy.next_delay(age=2.0, duration=7) == 1.0  # empty window: spend freely
+    assert policy.next_delay(age=2.0, duration=7) == 1.0  # a few jobs, empty window: no brake
+    in_flight = 40
+    # Forty booked polls count as spent: a light brake already.
+    assert policy.next_delay(age=2.0, duration=7) == pytest.approx(24 * 0.4**3)
     used = 50
-    assert policy.next_delay(age=2.0, duration=7) == pytest.approx(6.0)  # a light brake
+    assert policy.next_delay(age=2.0, duration=7) == pytest.approx(24 * 0.9**3)
     used = 100
     # 40 jobs sharing 100 calls a minute: each may poll every 24 s.
     assert policy.next_delay(age=2.0, duration=7) == pytest.approx(24.0)

@@ -356,3 +356,24 @@ async def test_kill_9_with_twenty_jobs_in_flight_delivers_each_once(
     assert len(intron.uploads) == 20
     for chat in chats:
         assert len(transcript_replies(telegram, chat)) == 1
+
+
+async def test_formatting_refused_falls_back_to_plain_text(
+    telegram: FakeTelegram, intron: FakeIntron, bot: RunningBot
+) -> None:
+    sent = send_voice(telegram)
+    await intron.wait_for(lambda: len(intron.uploads) == 1)
+    telegram.fail_next("sendMessage", description="Bad Request: can't parse entities: oops")
+    assert intron.transcript in await only_answer(telegram, CHAT, sent["message_id"])
+    [plain] = transcript_replies(telegram, CHAT)
+    assert not plain.get("entities")
+
+
+async def test_result_telegram_refuses_is_explained_once(
+    telegram: FakeTelegram, intron: FakeIntron, bot: RunningBot
+) -> None:
+    sent = send_voice(telegram)
+    await intron.wait_for(lambda: len(intron.uploads) == 1)
+    telegram.fail_next("sendMessage", description="Bad Request: message is too long")
+    assert "refused to display" in await only_answer(telegram, CHAT, sent["message_id"])
+    assert (await Job.get(chat_id=CHAT)).state == JobState.FAILED
