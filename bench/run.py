@@ -34,7 +34,7 @@ if str(ROOT) not in sys.path:  # `python bench/run.py` puts bench/, not the root
 
 from tests.conftest import fixture_bytes, settings_env  # noqa: E402
 from tests.fakes.intron_api import DEFAULT_TRANSCRIPT, FakeIntron, Upload  # noqa: E402
-from tests.fakes.telegram_api import FakeTelegram  # noqa: E402
+from tests.fakes.telegram import FakeTelegram  # noqa: E402
 
 STATUS_LIMIT = 100  # Intron's status calls per minute per key
 UPLOAD_LIMIT = 60  # Intron's uploads per minute per key

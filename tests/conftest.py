@@ -14,7 +14,7 @@ import pytest
 from bot.app import serve
 from bot.settings import Settings
 from tests.fakes.intron_api import FakeIntron
-from tests.fakes.telegram_api import FakeTelegram
+from tests.fakes.telegram import FakeTelegram
 
 FIXTURES = Path(__file__).parent / "fixtures"
 PROJECT_ROOT = Path(__file__).parent.parent

@@ -19,7 +19,7 @@ from telegram.constants import ChatMemberStatus, ParseMode
 from telegram.error import BadRequest, Forbidden, InvalidToken, RetryAfter
 from telegram.ext import ApplicationBuilder, CommandHandler, ContextTypes
 
-from tests.fakes.telegram_api import FakeTelegram, UploadedFile, parse_html, parse_markdown_v2
+from tests.fakes.telegram import FakeTelegram, UploadedFile, parse_html, parse_markdown_v2
 
 CHAT = 4242
 GROUP = -1001234567890
@@ -150,7 +150,7 @@ async def test_html_with_stray_lt_is_rejected(fake: FakeTelegram, bot: Bot) -> N
     ["<b>open", "<b>x</i>", "<br>", "a & b", "<span>x</span>", "</b>", "<a href='x'>y</b></a>"],
 )
 def test_html_parser_rejects(markup: str) -> None:
-    from tests.fakes.telegram_api import EntityParseError
+    from tests.fakes.telegram import EntityParseError
 
     with pytest.raises(EntityParseError):
         parse_html(markup)

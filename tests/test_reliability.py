@@ -24,7 +24,7 @@ from tests.conftest import (
     transcript_replies,
 )
 from tests.fakes.intron_api import FakeIntron, Fault
-from tests.fakes.telegram_api import FakeTelegram
+from tests.fakes.telegram import FakeTelegram
 
 CHAT = 4001
 VOICE = "voice_consultation.ogg"

@@ -19,7 +19,7 @@ from tests.conftest import (
     transcript_replies,
 )
 from tests.fakes.intron_api import FakeIntron
-from tests.fakes.telegram_api import FakeTelegram
+from tests.fakes.telegram import FakeTelegram
 from tests.test_settings import buttons, press
 
 CHAT = 8001

@@ -7,7 +7,7 @@ from typing import Any
 
 from tests.conftest import RunningBot, fixture_bytes, replies_to, texts, transcript_replies
 from tests.fakes.intron_api import FakeIntron
-from tests.fakes.telegram_api import FakeTelegram
+from tests.fakes.telegram import FakeTelegram
 
 CHAT = 3001
 GROUP = -1003001
