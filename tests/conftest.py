@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
+import sqlite3
 import sys
+import uuid
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import pytest
 
 from bot.app import serve
@@ -25,7 +29,7 @@ def fixture_bytes(name: str) -> bytes:
 
 
 def make_settings(
-    telegram: FakeTelegram, intron: FakeIntron, db_path: Path, **overrides: Any
+    telegram: FakeTelegram, intron: FakeIntron, database_url: str, **overrides: Any
 ) -> Settings:
     values: dict[str, Any] = {
         "telegram_bot_token": telegram.token,
@@ -33,7 +37,7 @@ def make_settings(
         "intron_base_url": intron.url,
         "telegram_base_url": telegram.base_url,
         "telegram_base_file_url": telegram.base_file_url,
-        "database_url": f"sqlite://{db_path}",
+        "database_url": database_url,
         "worker_id": "test-worker",
         **overrides,
     }
@@ -41,7 +45,7 @@ def make_settings(
 
 
 def settings_env(
-    telegram: FakeTelegram, intron: FakeIntron, db_path: Path, **extra: str
+    telegram: FakeTelegram, intron: FakeIntron, database_url: str, **extra: str
 ) -> dict[str, str]:
     """The environment `python -m bot` needs to run against the fakes."""
     env = {
@@ -55,7 +59,7 @@ def settings_env(
         INTRON_BASE_URL=intron.url,
         TELEGRAM_BASE_URL=telegram.base_url,
         TELEGRAM_BASE_FILE_URL=telegram.base_file_url,
-        DATABASE_URL=f"sqlite://{db_path}",
+        DATABASE_URL=database_url,
         WORKER_ID="test-worker",
         PYTHONPATH=str(PROJECT_ROOT),
         **extra,
@@ -137,11 +141,59 @@ async def intron() -> AsyncIterator[FakeIntron]:
 
 
 @pytest.fixture
+async def database_url(tmp_path: Path) -> AsyncIterator[str]:
+    """A fresh SQLite file, or with TEST_POSTGRES_URL set (a server URL, e.g.
+    postgres://postgres@127.0.0.1:5432/postgres) a fresh PostgreSQL database per test."""
+    server = os.environ.get("TEST_POSTGRES_URL")
+    if not server:
+        yield f"sqlite://{tmp_path / 'bot.sqlite3'}"
+        return
+    name = f"bot_test_{uuid.uuid4().hex[:12]}"
+    admin = await asyncpg.connect(server)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    yield f"{server.rsplit('/', 1)[0]}/{name}"
+    admin = await asyncpg.connect(server)
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await admin.close()
+
+
+async def count_jobs(database_url: str, state: str) -> int:
+    """Read a bot process's database directly, as an operator would."""
+    if database_url.startswith("sqlite://"):
+        return await asyncio.to_thread(
+            _count_sqlite_jobs, database_url.removeprefix("sqlite://"), state
+        )
+    conn = await asyncpg.connect(database_url)
+    try:
+        return int(await conn.fetchval("SELECT COUNT(*) FROM jobs WHERE state = $1", state) or 0)
+    except asyncpg.UndefinedTableError:
+        return 0
+    finally:
+        await conn.close()
+
+
+def _count_sqlite_jobs(path: str, state: str) -> int:
+    if not Path(path).exists():
+        return 0
+    with contextlib.closing(sqlite3.connect(path, timeout=1)) as conn:
+        try:
+            row = conn.execute("SELECT COUNT(*) FROM jobs WHERE state = ?", (state,)).fetchone()
+        except sqlite3.OperationalError:
+            return 0  # schema not created yet, or the writer holds the lock
+        return int(row[0])
+
+
+@pytest.fixture
 def bot_factory(
-    telegram: FakeTelegram, intron: FakeIntron, tmp_path: Path
+    telegram: FakeTelegram, intron: FakeIntron, database_url: str
 ) -> Callable[..., RunningBot]:
     def factory(**overrides: Any) -> RunningBot:
-        return RunningBot(make_settings(telegram, intron, tmp_path / "bot.sqlite3", **overrides))
+        return RunningBot(make_settings(telegram, intron, database_url, **overrides))
 
     return factory
 

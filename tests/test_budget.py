@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 
@@ -17,8 +16,8 @@ MARGIN = 0.05
 
 
 @pytest.fixture
-async def database(tmp_path: Path) -> AsyncIterator[None]:
-    await init_database(f"sqlite://{tmp_path / 'budget.sqlite3'}")
+async def database(database_url: str) -> AsyncIterator[None]:
+    await init_database(database_url)
     yield
     await close_database()
 

@@ -172,9 +172,9 @@ async def test_malformed_token_exits_2_naming_it(tmp_path: Path) -> None:
 
 
 async def test_python_m_bot_serves_against_the_fakes_and_stops_on_sigterm(
-    telegram: FakeTelegram, intron: FakeIntron, tmp_path: Path
+    telegram: FakeTelegram, intron: FakeIntron, tmp_path: Path, database_url: str
 ) -> None:
-    proc = BotProcess(settings_env(telegram, intron, tmp_path / "bot.sqlite3"), cwd=tmp_path)
+    proc = BotProcess(settings_env(telegram, intron, database_url), cwd=tmp_path)
     await proc.start()
     sent = telegram.user_message(
         CHAT, voice=telegram.voice(fixture_bytes("voice_consultation.ogg"))

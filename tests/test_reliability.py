@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import glob
 import os
-import sqlite3
 import tempfile
 import time
 from pathlib import Path
@@ -18,6 +16,7 @@ from storage.models import Job, JobState
 from tests.conftest import (
     BotProcess,
     RunningBot,
+    count_jobs,
     fixture_bytes,
     replies_to,
     settings_env,
@@ -28,17 +27,6 @@ from tests.fakes.telegram import FakeTelegram
 
 CHAT = 4001
 VOICE = "voice_consultation.ogg"
-
-
-def jobs_in_state(db: Path, state: str) -> int:
-    """Read the bot process's database directly, as an operator would."""
-    if not db.exists():
-        return 0
-    with contextlib.closing(sqlite3.connect(db, timeout=1)) as conn:
-        try:
-            return conn.execute("SELECT COUNT(*) FROM jobs WHERE state = ?", (state,)).fetchone()[0]
-        except sqlite3.OperationalError:
-            return 0  # schema not created yet, or the writer holds the lock
 
 
 def send_voice(telegram: FakeTelegram, chat: int = CHAT, **kw: Any) -> dict[str, Any]:
@@ -292,14 +280,14 @@ async def test_forty_notes_from_ten_chats_stay_within_the_budget(
 
 
 async def test_budget_survives_kill_9(
-    telegram: FakeTelegram, intron: FakeIntron, tmp_path: Path
+    telegram: FakeTelegram, intron: FakeIntron, tmp_path: Path, database_url: str
 ) -> None:
     """A restarted process must not spend calls its predecessor already spent."""
     intron.processing_seconds = 8.0
     env = settings_env(
         telegram,
         intron,
-        tmp_path / "bot.sqlite3",
+        database_url,
         INTRON_STATUS_PER_MINUTE="3",
         INTRON_RATE_WINDOW_SECONDS="6",
     )
@@ -324,10 +312,10 @@ async def test_budget_survives_kill_9(
 
 
 async def test_kill_9_with_twenty_jobs_in_flight_delivers_each_once(
-    telegram: FakeTelegram, intron: FakeIntron, tmp_path: Path
+    telegram: FakeTelegram, intron: FakeIntron, tmp_path: Path, database_url: str
 ) -> None:
     intron.processing_seconds = 6.0
-    env = settings_env(telegram, intron, tmp_path / "bot.sqlite3")
+    env = settings_env(telegram, intron, database_url)
     first = BotProcess(env, cwd=tmp_path)
     await first.start()
     chats = list(range(7000, 7020))
@@ -335,8 +323,10 @@ async def test_kill_9_with_twenty_jobs_in_flight_delivers_each_once(
         send_voice(telegram, chat)
     # Kill once every job is recorded as at Intron: a kill between Intron accepting an upload
     # and the bot storing its file id would (by design) upload that one again after restart.
-    db = tmp_path / "bot.sqlite3"
-    await intron.wait_for(lambda: jobs_in_state(db, "at_intron") == 20, timeout=30)
+    deadline = asyncio.get_running_loop().time() + 30
+    while await count_jobs(database_url, "at_intron") < 20:
+        assert asyncio.get_running_loop().time() < deadline, "jobs never all reached Intron"
+        await asyncio.sleep(0.05)
     await first.kill()
     assert not any(transcript_replies(telegram, c) for c in chats)
 
