@@ -62,12 +62,6 @@ class RateBudget:
         self._expire(endpoint, self._clock())
         return len(self._calls[endpoint])
 
-    def limit(self, endpoint: str) -> int:
-        return self._limits[endpoint]
-
-    def paused_until(self, endpoint: str) -> float:
-        return self._paused_until[endpoint]
-
     async def acquire(self, endpoint: str) -> None:
         """Wait for a free slot, then spend it. Waiters are served first come, first served."""
         async with self._locks[endpoint]:

@@ -167,8 +167,3 @@ class JobScheduler:
         if purged:
             log.info("retention: purged text of %d jobs", purged)
         return purged
-
-    async def wait_idle(self) -> None:
-        """For shutdown and tests: wait for the stages already running."""
-        while self._running:
-            await asyncio.gather(*list(self._running.values()), return_exceptions=True)
