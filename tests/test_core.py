@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -31,6 +32,8 @@ CHAT = 1001
         ("audio", "call_center.mp3", "call_center.mp3"),
         ("document", "call_center.m4a", "call_center.m4a"),
         ("video_note", "video_note.mp4", "video_note.mp4"),
+        ("video", "video_note.mp4", "clinic_visit.mp4"),
+        ("named_document", "call_center.mp3", "recording.mp3"),
     ],
 )
 async def test_media_becomes_threaded_transcript_with_identical_bytes(
@@ -49,6 +52,13 @@ async def test_media_becomes_threaded_transcript_with_identical_bytes(
             "document": telegram.document(data, mime_type="audio/mp4", file_name="call_center.m4a")
         },
         "video_note": lambda: {"video_note": telegram.video_note(data)},
+        "video": lambda: {"video": telegram.video(data, file_name="clinic_visit.mp4")},
+        # No audio MIME type, but an audio file name: still accepted.
+        "named_document": lambda: {
+            "document": telegram.document(
+                data, mime_type="application/octet-stream", file_name="recording.mp3"
+            )
+        },
     }[kind]()
     sent = telegram.user_message(CHAT, **media)
 
@@ -191,3 +201,21 @@ async def test_python_m_bot_serves_against_the_fakes_and_stops_on_sigterm(
     assert telegram.token not in log and telegram.token.split(":")[1] not in log
     assert intron.api_key not in log
     assert intron.transcript not in log
+
+
+async def test_local_bot_api_server_lifts_the_20_mb_limit(
+    telegram: FakeTelegram, intron: FakeIntron, bot_factory: Any
+) -> None:
+    running = bot_factory(telegram_local_mode=True)
+    await running.start()
+    try:
+        data = fixture_bytes("voice_consultation.ogg")
+        voice = telegram.voice(data)
+        voice["file_size"] = 25 * 1024 * 1024  # as Telegram would report a long recording
+        telegram.user_message(CHAT, voice=voice)
+        await telegram.wait_for(lambda: bool(transcript_replies(telegram, CHAT)))
+        assert intron.uploads[0].blob == data
+        telegram.user_message(CHAT, text="/help")
+        await telegram.wait_for(lambda: "2000 MB" in texts(telegram, CHAT)[-1])
+    finally:
+        await running.stop()
