@@ -1,7 +1,7 @@
 """What happens to one job at each stage: fetch and upload, poll, reply.
 
-Each step loads nothing and schedules nothing itself: it receives a claimed job, moves it on,
-and says when it wants to run again (`job.next_run_at`). The scheduler owns timing and leases.
+Each stage receives a job the scheduler has claimed, moves it on, and records when it wants to
+run again (`job.next_run_at`); the scheduler owns claiming, leases and when tasks start.
 """
 
 from __future__ import annotations

@@ -16,6 +16,10 @@ STATE_TEXT = {
 }
 
 
+def _recordings(count: int) -> str:
+    return f"{count} recording" + ("" if count == 1 else "s")
+
+
 def _job_line(job: Job) -> str:
     when = job.created_at.strftime("%d %b %H:%M")
     seconds = int(job.processed_seconds or job.duration or 0)
@@ -71,11 +75,11 @@ async def on_usage(update: Update, context: Context) -> None:
     if message is None:
         return
     usage = await chat_usage(message.chat_id)
-    text = f"🎙 This chat: {usage.minutes:.1f} audio minutes in {usage.jobs} recordings."
+    text = f"🎙 This chat: {usage.minutes:.1f} audio minutes in {_recordings(usage.jobs)}."
     if user is not None and user.id in services(context).settings.admin_user_ids:
         total = await total_usage()
         text += (
-            f"\n🌍 All chats: {total.minutes:.1f} audio minutes in {total.jobs} recordings "
+            f"\n🌍 All chats: {total.minutes:.1f} audio minutes in {_recordings(total.jobs)} "
             f"from {total.chats} chats."
         )
     await message.reply_text(text)
@@ -112,5 +116,5 @@ async def on_forget_button(update: Update, context: Context) -> None:
     erased = await forget_chat(query.message.chat.id)
     await query.answer("Erased.")
     await query.edit_message_text(
-        f"🗑 Erased the stored text of {erased} recordings and this chat's settings."
+        f"🗑 Erased the stored text of {_recordings(erased)} and this chat's settings."
     )

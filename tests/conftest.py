@@ -28,6 +28,13 @@ def fixture_bytes(name: str) -> bytes:
     return (FIXTURES / name).read_bytes()
 
 
+def send_voice(telegram: FakeTelegram, chat: int, **kw: Any) -> dict[str, Any]:
+    """A user in `chat` sends the real 7-second consultation recording as a voice note."""
+    return telegram.user_message(
+        chat, voice=telegram.voice(fixture_bytes("voice_consultation.ogg")), **kw
+    )
+
+
 def make_settings(
     telegram: FakeTelegram, intron: FakeIntron, database_url: str, **overrides: Any
 ) -> Settings:

@@ -91,28 +91,6 @@ async def test_status_message_arrives_before_intron_finishes(
     await telegram.wait_for(lambda: bool(transcript_replies(telegram, CHAT)), timeout=15)
 
 
-async def test_every_result_intron_returns_is_shown_under_its_label(
-    telegram: FakeTelegram, intron: FakeIntron, bot: RunningBot
-) -> None:
-    intron.results["summary"] = "Headache for **three** days."
-    intron.transcript_for = None
-
-    async def with_flags() -> None:
-        # Ask Intron for results the way the settings will: through the stored chat settings.
-        from bot.options import TranscriptionOptions
-        from bot.preferences import ChatPreferences, save_preferences
-
-        options = TranscriptionOptions(category="telehealth", flags=["summary", "soap_note"])
-        await save_preferences(CHAT, ChatPreferences(options))
-
-    await with_flags()
-    telegram.user_message(CHAT, voice=telegram.voice(fixture_bytes("voice_consultation.ogg")))
-    await telegram.wait_for(lambda: bool(transcript_replies(telegram, CHAT)))
-    text = "\n".join(texts(telegram, CHAT))
-    assert "📋 Summary" in text and "Headache for three days." in text
-    assert "🩺 SOAP note" in text and "soap_note for voice.ogg" in text
-
-
 async def test_non_audio_gets_a_short_answer_and_nothing_is_uploaded(
     telegram: FakeTelegram, intron: FakeIntron, bot: RunningBot
 ) -> None:

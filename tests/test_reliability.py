@@ -19,6 +19,7 @@ from tests.conftest import (
     count_jobs,
     fixture_bytes,
     replies_to,
+    send_voice,
     settings_env,
     transcript_replies,
 )
@@ -27,10 +28,6 @@ from tests.fakes.telegram import FakeTelegram
 
 CHAT = 4001
 VOICE = "voice_consultation.ogg"
-
-
-def send_voice(telegram: FakeTelegram, chat: int = CHAT, **kw: Any) -> dict[str, Any]:
-    return telegram.user_message(chat, voice=telegram.voice(fixture_bytes(VOICE)), **kw)
 
 
 async def only_answer(
@@ -62,7 +59,7 @@ async def test_server_error_burst_is_retried_to_one_result(
         "upload", Fault.server_error(500), Fault.server_error(503), Fault.server_error(503)
     )
     intron.inject("status", Fault.server_error(502), Fault.garbage())
-    sent = send_voice(telegram)
+    sent = send_voice(telegram, CHAT)
     text = await only_answer(telegram, CHAT, sent["message_id"], within=30)
     assert intron.transcript in text
     assert len(intron.uploads) == 1
@@ -73,7 +70,7 @@ async def test_rate_limit_pauses_the_endpoint_for_retry_after(
     telegram: FakeTelegram, intron: FakeIntron, bot: RunningBot
 ) -> None:
     intron.inject("status", Fault.rate_limited(2))
-    sent = send_voice(telegram)
+    sent = send_voice(telegram, CHAT)
     await only_answer(telegram, CHAT, sent["message_id"])
     statuses = [(t, code) for endpoint, t, code in intron.calls if endpoint == "status"]
     limited_at = next(t for t, code in statuses if code == 429)
@@ -89,7 +86,7 @@ async def test_timeout_is_retried(
     await running.start()
     try:
         intron.inject("status", Fault(status=200, delay=1.5))
-        sent = send_voice(telegram)
+        sent = send_voice(telegram, CHAT)
         assert intron.transcript in await only_answer(telegram, CHAT, sent["message_id"])
         assert len(intron.uploads) == 1
     finally:
@@ -100,7 +97,7 @@ async def test_processing_failed_is_explained_once(
     telegram: FakeTelegram, intron: FakeIntron, bot: RunningBot
 ) -> None:
     intron.fail_processing.add("voice.ogg")
-    sent = send_voice(telegram)
+    sent = send_voice(telegram, CHAT)
     text = await only_answer(telegram, CHAT, sent["message_id"])
     assert "could not transcribe" in text
     job = await Job.get(chat_id=CHAT, message_id=sent["message_id"])
@@ -113,7 +110,7 @@ async def test_bad_api_key_says_misconfigured(
     running = bot_factory(intron_api_key="not-the-key")
     await running.start()
     try:
-        sent = send_voice(telegram)
+        sent = send_voice(telegram, CHAT)
         text = await only_answer(telegram, CHAT, sent["message_id"])
         assert "misconfigured" in text
         assert intron.uploads == []
@@ -170,7 +167,7 @@ async def test_deleted_original_still_gets_its_result(
     telegram: FakeTelegram, intron: FakeIntron, bot: RunningBot
 ) -> None:
     intron.processing_seconds = 1.5
-    sent = send_voice(telegram)
+    sent = send_voice(telegram, CHAT)
     await intron.wait_for(lambda: len(intron.uploads) == 1)
     telegram.delete_user_message(CHAT, sent["message_id"])
     await telegram.wait_for(lambda: bool(transcript_replies(telegram, CHAT)), timeout=15)
@@ -182,7 +179,7 @@ async def test_deleted_original_still_gets_its_result(
 async def test_same_update_twice_makes_one_job(
     telegram: FakeTelegram, intron: FakeIntron, bot: RunningBot
 ) -> None:
-    sent = send_voice(telegram)
+    sent = send_voice(telegram, CHAT)
     telegram.push_update(dict(telegram.last_update or {}))
     await only_answer(telegram, CHAT, sent["message_id"])
     await asyncio.sleep(0.5)
@@ -193,7 +190,7 @@ async def test_same_update_twice_makes_one_job(
 async def test_telegram_flood_limit_is_waited_out(
     telegram: FakeTelegram, intron: FakeIntron, bot: RunningBot
 ) -> None:
-    sent = send_voice(telegram)
+    sent = send_voice(telegram, CHAT)
     await intron.wait_for(lambda: len(intron.uploads) == 1)
     telegram.fail_next(
         "sendMessage", status=429, description="Too Many Requests: retry after 1", retry_after=1
@@ -208,7 +205,7 @@ async def test_unfinished_job_times_out_with_a_message(
     await running.start()
     try:
         intron.processing_seconds = 60
-        sent = send_voice(telegram)
+        sent = send_voice(telegram, CHAT)
         assert "took too long" in await only_answer(telegram, CHAT, sent["message_id"], within=15)
     finally:
         await running.stop()
@@ -218,7 +215,7 @@ async def test_restart_mid_job_uploads_once_and_delivers_once(
     telegram: FakeTelegram, intron: FakeIntron, bot: RunningBot
 ) -> None:
     intron.processing_seconds = 2.0
-    sent = send_voice(telegram)
+    sent = send_voice(telegram, CHAT)
     await intron.wait_for(lambda: len(intron.uploads) == 1)
     await bot.stop()  # graceful; `kill -9` is covered with a real process below
     await bot.start()
@@ -230,7 +227,7 @@ async def test_voice_notes_sent_while_down_are_processed(
     telegram: FakeTelegram, intron: FakeIntron, bot: RunningBot
 ) -> None:
     await bot.stop()
-    sent = send_voice(telegram)
+    sent = send_voice(telegram, CHAT)
     await bot.start()
     assert intron.transcript in await only_answer(telegram, CHAT, sent["message_id"])
 
@@ -241,7 +238,7 @@ async def test_temporary_files_are_removed(
     pattern = os.path.join(tempfile.gettempdir(), "intron-bot-test-worker", "*")
     before = set(glob.glob(pattern))
     assert before == set(), "start-up clears what a killed process left behind"
-    ok = send_voice(telegram)
+    ok = send_voice(telegram, CHAT)
     intron.inject("upload", Fault.rejected(400, "bad audio"))
     await only_answer(telegram, CHAT, ok["message_id"])
     second = send_voice(telegram, CHAT + 1)
@@ -351,7 +348,7 @@ async def test_kill_9_with_twenty_jobs_in_flight_delivers_each_once(
 async def test_formatting_refused_falls_back_to_plain_text(
     telegram: FakeTelegram, intron: FakeIntron, bot: RunningBot
 ) -> None:
-    sent = send_voice(telegram)
+    sent = send_voice(telegram, CHAT)
     await intron.wait_for(lambda: len(intron.uploads) == 1)
     telegram.fail_next("sendMessage", description="Bad Request: can't parse entities: oops")
     assert intron.transcript in await only_answer(telegram, CHAT, sent["message_id"])
@@ -362,7 +359,7 @@ async def test_formatting_refused_falls_back_to_plain_text(
 async def test_result_telegram_refuses_is_explained_once(
     telegram: FakeTelegram, intron: FakeIntron, bot: RunningBot
 ) -> None:
-    sent = send_voice(telegram)
+    sent = send_voice(telegram, CHAT)
     await intron.wait_for(lambda: len(intron.uploads) == 1)
     telegram.fail_next("sendMessage", description="Bad Request: message is too long")
     assert "refused to display" in await only_answer(telegram, CHAT, sent["message_id"])

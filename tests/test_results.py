@@ -13,8 +13,8 @@ from storage.models import ChatSettings, Job
 from tests.conftest import (
     RunningBot,
     entity_text,
-    fixture_bytes,
     replies_to,
+    send_voice,
     texts,
     transcript_replies,
 )
@@ -26,17 +26,11 @@ CHAT = 8001
 ADMIN = 99
 
 
-def send_voice(telegram: FakeTelegram, chat: int = CHAT, **kw: Any) -> dict[str, Any]:
-    return telegram.user_message(
-        chat, voice=telegram.voice(fixture_bytes("voice_consultation.ogg")), **kw
-    )
-
-
 def squash(text: str) -> str:
     return re.sub(r"\s+", "", text)
 
 
-async def wait_delivered(telegram: FakeTelegram, intron: FakeIntron, count: int = 1) -> None:
+async def wait_delivered(telegram: FakeTelegram, count: int = 1) -> None:
     """A job is delivered once Telegram accepted every message of it."""
     deadline = asyncio.get_running_loop().time() + 30
     while await Job.filter(state="delivered").count() < count:
@@ -63,8 +57,8 @@ async def test_hostile_markdown_is_delivered_without_a_single_rejection(
         "- <br> tag, <b>html</b>, unbalanced **bold and _under\n"
         "1. a | table | row\n"
     )
-    send_voice(telegram)
-    await wait_delivered(telegram, intron)
+    send_voice(telegram, CHAT)
+    await wait_delivered(telegram)
     assert telegram.rejections == []
     chat_text = "\n".join(texts(telegram, CHAT))
     for fragment in (
@@ -91,8 +85,8 @@ async def test_long_transcript_arrives_complete_in_order_with_a_report_file(
     long_text = " ".join(sentences)
     assert len(long_text) > 12_000
     intron.transcript = long_text
-    sent = send_voice(telegram)
-    await wait_delivered(telegram, intron)
+    sent = send_voice(telegram, CHAT)
+    await wait_delivered(telegram)
     assert telegram.rejections == []
     parts = [m for m in replies_to(telegram, CHAT, sent["message_id"]) if not m["deleted"]]
     text_parts = [m["text"] for m in parts if "text" in m]
@@ -110,8 +104,8 @@ async def test_status_message_goes_from_received_to_done(
     telegram: FakeTelegram, intron: FakeIntron, bot: RunningBot
 ) -> None:
     intron.processing_seconds = 2.0
-    sent = send_voice(telegram)
-    await wait_delivered(telegram, intron)
+    sent = send_voice(telegram, CHAT)
+    await wait_delivered(telegram)
     [status] = [m for m in telegram.bot_messages(CHAT, include_deleted=True) if m["deleted"]]
     assert status["reply_to_message_id"] == sent["message_id"]
     edits = [
@@ -132,9 +126,9 @@ async def test_history_resend_and_usage(
     running = bot_factory(admin_user_ids=frozenset({ADMIN}))
     await running.start()
     try:
-        send_voice(telegram)
+        send_voice(telegram, CHAT)
         send_voice(telegram, CHAT + 1)
-        await wait_delivered(telegram, intron, count=2)
+        await wait_delivered(telegram, count=2)
 
         telegram.user_message(CHAT, text="/history")
         await telegram.wait_for(lambda: "Recent recordings" in texts(telegram, CHAT)[-1])
@@ -147,7 +141,7 @@ async def test_history_resend_and_usage(
         telegram.user_message(CHAT, text="/usage", user_id=ADMIN)
         await telegram.wait_for(lambda: "audio minutes" in texts(telegram, CHAT)[-1])
         usage = texts(telegram, CHAT)[-1]
-        assert "This chat: 0.1 audio minutes in 1 recordings" in usage
+        assert "This chat: 0.1 audio minutes in 1 recording." in usage
         assert "All chats: 0.2 audio minutes in 2 recordings from 2 chats" in usage
 
         telegram.user_message(CHAT + 1, text="/usage")
@@ -162,9 +156,9 @@ async def test_forget_erases_this_chats_text_and_settings_only(
 ) -> None:
     await choose_telehealth_summary(CHAT)
     await choose_telehealth_summary(CHAT + 1)
-    send_voice(telegram)
+    send_voice(telegram, CHAT)
     send_voice(telegram, CHAT + 1)
-    await wait_delivered(telegram, intron, count=2)
+    await wait_delivered(telegram, count=2)
 
     telegram.user_message(CHAT, text="/forget")
     await telegram.wait_for(lambda: "Erase" in texts(telegram, CHAT)[-1])
@@ -187,9 +181,9 @@ async def test_forget_erases_this_chats_text_and_settings_only(
 async def test_retention_purges_old_text_and_keeps_metadata(
     telegram: FakeTelegram, intron: FakeIntron, bot: RunningBot
 ) -> None:
-    send_voice(telegram)
+    send_voice(telegram, CHAT)
     send_voice(telegram, CHAT + 1)
-    await wait_delivered(telegram, intron, count=2)
+    await wait_delivered(telegram, count=2)
     await Job.filter(chat_id=CHAT).update(finished_at=datetime.now(UTC) - timedelta(days=31))
 
     await bot.stop()
@@ -207,7 +201,7 @@ async def test_groups_get_no_ticking_progress(
     group = -1008001
     intron.processing_seconds = 2.0
     sent = send_voice(telegram, group, chat_type="supergroup", user_id=5)
-    await wait_delivered(telegram, intron)
+    await wait_delivered(telegram)
     group_calls = [m for m, p in telegram.requests if p.get("chat_id") == group]
     assert "editMessageText" not in group_calls and "sendChatAction" not in group_calls
     assert transcript_replies(telegram, group)[0]["reply_to_message_id"] == sent["message_id"]

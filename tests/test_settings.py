@@ -5,7 +5,14 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from tests.conftest import RunningBot, fixture_bytes, replies_to, texts, transcript_replies
+from tests.conftest import (
+    RunningBot,
+    fixture_bytes,
+    replies_to,
+    send_voice,
+    texts,
+    transcript_replies,
+)
 from tests.fakes.intron_api import FakeIntron
 from tests.fakes.telegram import FakeTelegram
 
@@ -70,9 +77,7 @@ async def send_voice_and_wait(
     telegram: FakeTelegram, intron: FakeIntron, chat: int, **kw: Any
 ) -> dict[str, Any]:
     count = len(intron.uploads)
-    sent = telegram.user_message(
-        chat, voice=telegram.voice(fixture_bytes("voice_consultation.ogg")), **kw
-    )
+    sent = send_voice(telegram, chat, **kw)
     await telegram.wait_for(
         lambda: bool(_transcripts_for(telegram, chat, sent["message_id"])), timeout=15
     )
