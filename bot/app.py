@@ -13,16 +13,16 @@ import httpx
 from telegram import Update
 from telegram.ext import AIORateLimiter, Application, ApplicationBuilder
 
-from bot.budget import RateBudget
+from bot.engine.budget import RateBudget
+from bot.engine.pipeline import STATUS, UPLOAD, JobPipeline, PipelineConfig
+from bot.engine.poll_policy import PollPolicy
+from bot.engine.scheduler import JobScheduler
 from bot.intron import IntronClient
-from bot.pipeline import STATUS, UPLOAD, JobPipeline, PipelineConfig
-from bot.polling import PollPolicy
-from bot.replies import ChatReplier
-from bot.scheduler import JobScheduler
 from bot.services import Services
 from bot.settings import Settings
-from bot.telegram_files import TelegramFileFetcher
-from bot.updates import PerChatUpdateProcessor
+from bot.telegram_io.files import TelegramFileFetcher
+from bot.telegram_io.replies import ChatReplier
+from bot.telegram_io.updates import PerChatUpdateProcessor
 from handlers import COMMANDS, register_handlers
 from storage.db import close_database, init_database
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bot.replies import ChatReplier
-from bot.scheduler import JobScheduler
+from bot.engine.scheduler import JobScheduler
 from bot.settings import Settings
+from bot.telegram_io.replies import ChatReplier
 
 
 @dataclass(frozen=True)

@@ -12,12 +12,12 @@ from telegram.ext import (
     filters,
 )
 
-from bot.media import audio_in
+from bot.telegram_io.audio_input import audio_in
 from handlers.access import enforce_allowed_chats
+from handlers.audio import on_audio, on_transcribe, on_unsupported
 from handlers.commands import COMMANDS, on_help, on_start, on_unknown_command
 from handlers.common import Context
 from handlers.history import on_forget, on_forget_button, on_history, on_resend, on_usage
-from handlers.media import on_audio, on_transcribe, on_unsupported
 from handlers.settings_menu import on_settings, on_settings_button
 
 

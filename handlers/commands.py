@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from telegram import BotCommand, Update
 
-from bot.media import ACCEPTED_TEXT
-from bot.preferences import load_preferences
-from bot.settings_menu import describe
+from bot.chat.preferences import load_preferences
+from bot.chat.settings_menu import describe
+from bot.telegram_io.audio_input import ACCEPTED_TEXT
 from handlers.common import Context, is_group, services
 
 COMMANDS = (

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 
-from bot.history import chat_usage, forget_chat, job_of_chat, recent_jobs, total_usage
-from bot.options import CATEGORIES
-from bot.pipeline import outgoing_for
+from bot.chat.history import chat_usage, forget_chat, job_of_chat, recent_jobs, total_usage
+from bot.chat.options import CATEGORIES
+from bot.engine.pipeline import outgoing_for
 from handlers.common import Context, may_change_settings, services
 from storage.models import Job, JobState
 

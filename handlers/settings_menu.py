@@ -7,8 +7,8 @@ import logging
 from telegram import Update
 from telegram.error import BadRequest
 
-from bot.preferences import load_preferences, save_preferences
-from bot.settings_menu import InvalidAction, apply_action, home_screen
+from bot.chat.preferences import load_preferences, save_preferences
+from bot.chat.settings_menu import InvalidAction, apply_action, home_screen
 from handlers.common import Context, is_group, may_change_settings
 
 log = logging.getLogger(__name__)

@@ -7,8 +7,8 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from bot.budget import RateBudget
-from bot.polling import PollPolicy
+from bot.engine.budget import RateBudget
+from bot.engine.poll_policy import PollPolicy
 from storage.db import close_database, init_database
 
 WINDOW = 0.6

@@ -7,8 +7,8 @@ import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from bot.options import TranscriptionOptions
-from bot.preferences import ChatPreferences, save_preferences
+from bot.chat.options import TranscriptionOptions
+from bot.chat.preferences import ChatPreferences, save_preferences
 from storage.models import ChatSettings, Job
 from tests.conftest import (
     RunningBot,

@@ -7,8 +7,8 @@ import time
 
 from tortoise.exceptions import IntegrityError
 
-from bot.media import AudioInput
-from bot.options import TranscriptionOptions
+from bot.chat.options import TranscriptionOptions
+from bot.telegram_io.audio_input import AudioInput
 from storage.models import Job
 
 log = logging.getLogger(__name__)

@@ -15,7 +15,9 @@ from datetime import UTC, datetime
 
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter
 
-from bot.budget import RateBudget
+from bot.chat.options import TranscriptionOptions
+from bot.engine.budget import RateBudget
+from bot.engine.poll_policy import PollPolicy
 from bot.intron import (
     IntronAuthError,
     IntronClient,
@@ -24,12 +26,10 @@ from bot.intron import (
     IntronRejected,
     IntronTransientError,
 )
-from bot.media import as_seconds
-from bot.options import TranscriptionOptions
-from bot.polling import PollPolicy
 from bot.render import OutgoingText, ReportDocument, render_results
-from bot.replies import ChatReplier
-from bot.telegram_files import AudioUnavailable, DownloadFailed, TelegramFileFetcher
+from bot.telegram_io.audio_input import as_seconds
+from bot.telegram_io.files import AudioUnavailable, DownloadFailed, TelegramFileFetcher
+from bot.telegram_io.replies import ChatReplier
 from storage.models import Job, JobState
 
 log = logging.getLogger(__name__)

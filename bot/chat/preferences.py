@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from pydantic import ValidationError
 
-from bot.options import TranscriptionOptions
+from bot.chat.options import TranscriptionOptions
 from storage.models import ChatSettings
 
 log = logging.getLogger(__name__)

@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 
 from tortoise.expressions import Q
 
-from bot.pipeline import JobPipeline
+from bot.engine.pipeline import JobPipeline
 from storage.models import ACTIVE_STATES, FINAL_STATES, Job, JobState
 
 log = logging.getLogger(__name__)

@@ -9,7 +9,7 @@ from pathlib import PurePosixPath
 
 from telegram import Message
 
-from bot.telegram_files import too_big_text
+from bot.telegram_io.files import too_big_text
 
 AUDIO_EXTENSIONS = frozenset(
     {

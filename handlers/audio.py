@@ -7,9 +7,9 @@ import logging
 from telegram import Message, Update
 from telegram.error import TelegramError
 
-from bot.intake import create_job, release_job
-from bot.media import ACCEPTED_TEXT, audio_in
-from bot.preferences import ChatPreferences, load_preferences
+from bot.chat.preferences import ChatPreferences, load_preferences
+from bot.engine.intake import create_job, release_job
+from bot.telegram_io.audio_input import ACCEPTED_TEXT, audio_in
 from handlers.common import Context, is_group, services
 
 log = logging.getLogger(__name__)

@@ -11,8 +11,8 @@ from dataclasses import dataclass, replace
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
-from bot.options import CATEGORIES, LANGUAGE_NAMES, LANGUAGES, TranscriptionOptions, flag_label
-from bot.preferences import ChatPreferences
+from bot.chat.options import CATEGORIES, LANGUAGE_NAMES, LANGUAGES, TranscriptionOptions, flag_label
+from bot.chat.preferences import ChatPreferences
 
 PREFIX = "set"
 LANGUAGES_PER_PAGE = 12

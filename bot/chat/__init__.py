@@ -1,0 +1,1 @@
+"""The chat experience: what a chat can choose, its stored choices, the menus and its history."""

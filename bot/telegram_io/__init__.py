@@ -1,0 +1,1 @@
+"""Telegram I/O: updates in, the user's files, and replies out."""
