@@ -1,4 +1,4 @@
-"""Intron voice-note bot: application, settings, Intron client and job engine."""
+"""Intron voice-note bot: application, configuration, Intron client and job engine."""
 
 import os
 

@@ -13,13 +13,13 @@ import httpx
 from telegram import Update
 from telegram.ext import AIORateLimiter, Application, ApplicationBuilder
 
+from bot.config import Config
 from bot.engine.budget import RateBudget
 from bot.engine.pipeline import STATUS, UPLOAD, JobPipeline, PipelineConfig
 from bot.engine.poll_policy import PollPolicy
 from bot.engine.scheduler import JobScheduler
 from bot.intron import IntronClient
 from bot.services import Services
-from bot.settings import Settings
 from bot.telegram_io.files import TelegramFileFetcher
 from bot.telegram_io.replies import ChatReplier
 from bot.telegram_io.updates import PerChatUpdateProcessor
@@ -35,13 +35,13 @@ POLL_TIMEOUT_SECONDS = 10
 SHUTDOWN_GRACE_SECONDS = 5.0
 
 
-def build_application(settings: Settings) -> Application:
+def build_application(config: Config) -> Application:
     app = (
         ApplicationBuilder()
-        .token(settings.telegram_bot_token.get_secret_value())
-        .base_url(settings.telegram_base_url)
-        .base_file_url(settings.telegram_base_file_url)
-        .local_mode(settings.telegram_local_mode)
+        .token(config.telegram_bot_token.get_secret_value())
+        .base_url(config.telegram_base_url)
+        .base_file_url(config.telegram_base_file_url)
+        .local_mode(config.telegram_local_mode)
         .rate_limiter(AIORateLimiter(max_retries=3))
         .concurrent_updates(PerChatUpdateProcessor(CONCURRENT_UPDATES))
         .connection_pool_size(CONCURRENT_UPDATES + 8)
@@ -51,32 +51,32 @@ def build_application(settings: Settings) -> Application:
     return app
 
 
-async def serve(settings: Settings, stop: asyncio.Event) -> None:
+async def serve(config: Config, stop: asyncio.Event) -> None:
     """Run the bot until `stop` is set, then shut down leaving unfinished jobs resumable."""
-    await init_database(settings.database_url)
-    app = build_application(settings)
+    await init_database(config.database_url)
+    app = build_application(config)
     intron = IntronClient(
-        settings.intron_base_url,
-        settings.intron_api_key.get_secret_value(),
-        timeout=httpx.Timeout(settings.intron_timeout_seconds, connect=10.0),
+        config.intron_base_url,
+        config.intron_api_key.get_secret_value(),
+        timeout=httpx.Timeout(config.intron_timeout_seconds, connect=10.0),
     )
-    owner = settings.worker_id or socket.gethostname()
+    owner = config.worker_id or socket.gethostname()
     fetcher = TelegramFileFetcher(
         app.bot,
-        local_mode=settings.telegram_local_mode,
+        local_mode=config.telegram_local_mode,
         temp_dir=Path(tempfile.gettempdir()) / f"intron-bot-{owner}",
     )
     fetcher.clear_leftovers()
     try:
         budget = RateBudget(
-            {UPLOAD: settings.intron_upload_per_minute, STATUS: settings.intron_status_per_minute},
-            window=settings.intron_rate_window_seconds,
+            {UPLOAD: config.intron_upload_per_minute, STATUS: config.intron_status_per_minute},
+            window=config.intron_rate_window_seconds,
         )
         await budget.load()
         scheduler_ref: list[JobScheduler] = []
         polls = PollPolicy(
-            status_limit=settings.intron_status_per_minute,
-            window=settings.intron_rate_window_seconds,
+            status_limit=config.intron_status_per_minute,
+            window=config.intron_rate_window_seconds,
             in_flight=lambda: scheduler_ref[0].at_intron,
             used=lambda: budget.used(STATUS),
         )
@@ -88,23 +88,23 @@ async def serve(settings: Settings, stop: asyncio.Event) -> None:
             replier=replier,
             polls=polls,
             config=PipelineConfig(
-                settings.max_download_bytes,
-                settings.job_timeout_seconds,
-                settings.max_concurrent_transfers,
+                config.max_download_bytes,
+                config.job_timeout_seconds,
+                config.max_concurrent_transfers,
             ),
             clock=time.time,
         )
         scheduler = JobScheduler(
             pipeline,
-            owner=settings.worker_id or socket.gethostname(),
-            retention_days=settings.retention_days,
+            owner=config.worker_id or socket.gethostname(),
+            retention_days=config.retention_days,
         )
         scheduler_ref.append(scheduler)
-        app.bot_data["services"] = Services(settings=settings, scheduler=scheduler, replier=replier)
+        app.bot_data["services"] = Services(config=config, scheduler=scheduler, replier=replier)
 
         async with app:
             await app.bot.set_my_commands(COMMANDS)
-            if settings.allowed_chat_ids is None:
+            if config.allowed_chat_ids is None:
                 log.warning("ALLOWED_CHAT_IDS is not set: any Telegram chat can use this bot")
             await scheduler.start()
             # Voice notes that arrived while the bot was down are patients' words: keep them.

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from bot.config import Config
 from bot.engine.scheduler import JobScheduler
-from bot.settings import Settings
 from bot.telegram_io.replies import ChatReplier
 
 
 @dataclass(frozen=True)
 class Services:
-    settings: Settings
+    config: Config
     scheduler: JobScheduler
     replier: ChatReplier

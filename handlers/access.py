@@ -14,7 +14,7 @@ log = logging.getLogger(__name__)
 
 async def enforce_allowed_chats(update: Update, context: Context) -> None:
     """Runs before every other handler; stops the update here if the chat is not allowed."""
-    allowed = services(context).settings.allowed_chat_ids
+    allowed = services(context).config.allowed_chat_ids
     chat = update.effective_chat
     if allowed is None or chat is None or chat.id in allowed:
         return

@@ -56,7 +56,7 @@ async def _transcribe(
     if audio is None:
         await message.reply_text(ACCEPTED_TEXT, do_quote=True)
         return
-    problem = audio.problem(svc.settings.max_download_bytes)
+    problem = audio.problem(svc.config.max_download_bytes)
     if problem is not None:
         await message.reply_text(f"❌ {problem}", do_quote=True)
         return

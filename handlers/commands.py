@@ -47,7 +47,7 @@ async def on_help(update: Update, context: Context) -> None:
     if message is None:
         return
     lines = [f"/{c.command} — {c.description}" for c in COMMANDS]
-    max_mb = services(context).settings.max_download_bytes // (1024 * 1024)
+    max_mb = services(context).config.max_download_bytes // (1024 * 1024)
     text = (
         f"{ACCEPTED_TEXT} Files up to {max_mb} MB.\n\n"
         "With /settings you choose what comes back with the transcript: a summary, SOAP note, "

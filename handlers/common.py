@@ -25,7 +25,7 @@ async def may_change_settings(update: Update, context: Context) -> bool:
     chat, user = update.effective_chat, update.effective_user
     if chat is None or user is None:
         return False
-    if not is_group(chat) or user.id in services(context).settings.admin_user_ids:
+    if not is_group(chat) or user.id in services(context).config.admin_user_ids:
         return True
     try:
         member = await context.bot.get_chat_member(chat.id, user.id)

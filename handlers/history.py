@@ -76,7 +76,7 @@ async def on_usage(update: Update, context: Context) -> None:
         return
     usage = await chat_usage(message.chat_id)
     text = f"🎙 This chat: {usage.minutes:.1f} audio minutes in {_recordings(usage.jobs)}."
-    if user is not None and user.id in services(context).settings.admin_user_ids:
+    if user is not None and user.id in services(context).config.admin_user_ids:
         total = await total_usage()
         text += (
             f"\n🌍 All chats: {total.minutes:.1f} audio minutes in {_recordings(total.jobs)} "

@@ -16,7 +16,7 @@ import asyncpg
 import pytest
 
 from bot.app import serve
-from bot.settings import Settings
+from bot.config import Config
 from tests.fakes.intron_api import FakeIntron
 from tests.fakes.telegram import FakeTelegram
 
@@ -35,9 +35,9 @@ def send_voice(telegram: FakeTelegram, chat: int, **kw: Any) -> dict[str, Any]:
     )
 
 
-def make_settings(
+def make_config(
     telegram: FakeTelegram, intron: FakeIntron, database_url: str, **overrides: Any
-) -> Settings:
+) -> Config:
     values: dict[str, Any] = {
         "telegram_bot_token": telegram.token,
         "intron_api_key": intron.api_key,
@@ -48,7 +48,7 @@ def make_settings(
         "worker_id": "test-worker",
         **overrides,
     }
-    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+    return Config(_env_file=None, **values)  # type: ignore[call-arg]
 
 
 def settings_env(
@@ -111,14 +111,14 @@ class RunningBot:
     """The bot in this test's event loop; can be stopped and started again on the same
     database to show what survives a restart."""
 
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
+    def __init__(self, config: Config) -> None:
+        self.config = config
         self._stop: asyncio.Event | None = None
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         self._stop = asyncio.Event()
-        self._task = asyncio.create_task(serve(self.settings, self._stop))
+        self._task = asyncio.create_task(serve(self.config, self._stop))
         await asyncio.sleep(0.3)  # let start-up finish before updates are pushed
         if self._task.done():
             self._task.result()
@@ -200,7 +200,7 @@ def bot_factory(
     telegram: FakeTelegram, intron: FakeIntron, database_url: str
 ) -> Callable[..., RunningBot]:
     def factory(**overrides: Any) -> RunningBot:
-        return RunningBot(make_settings(telegram, intron, database_url, **overrides))
+        return RunningBot(make_config(telegram, intron, database_url, **overrides))
 
     return factory
 

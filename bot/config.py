@@ -1,4 +1,4 @@
-"""Every setting the bot reads, from the environment and an optional `.env` file."""
+"""The operator's configuration: every setting the bot reads, from the environment and `.env`."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ def _id_set(value: object) -> object:
     return value
 
 
-class Settings(BaseSettings):
+class Config(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
 
     telegram_bot_token: SecretStr = Field(min_length=1)
@@ -77,11 +77,11 @@ class Settings(BaseSettings):
         return (2000 if self.telegram_local_mode else 20) * 1024 * 1024
 
 
-def describe_settings_error(error: ValidationError) -> str:
+def describe_config_error(error: ValidationError) -> str:
     """One line naming every bad setting, for the operator starting the bot."""
     problems = []
     for item in error.errors():
-        name = str(item["loc"][0]).upper() if item["loc"] else "settings"
+        name = str(item["loc"][0]).upper() if item["loc"] else "configuration"
         if item["type"] == "missing":
             problems.append(f"{name} is required")
         else:
