@@ -14,7 +14,7 @@ from aiohttp import web
 
 from tests.fakes.telegram.errors import ApiError, bad_request
 from tests.fakes.telegram.methods import BotApiMethods
-from tests.fakes.telegram.models import Injection, JSONDict, UploadedFile
+from tests.fakes.telegram.models import Injection, JSONDict, LateAnswer, UploadedFile
 from tests.fakes.telegram.params import decode_param
 from tests.fakes.telegram.validation import MAX_UPLOAD_BYTES
 
@@ -45,6 +45,7 @@ class FakeTelegram(BotApiMethods):
         self.rejections: list[tuple[str, JSONDict, str]] = []
         self.file_downloads: list[str] = []
         self._injections: dict[str, list[Injection]] = {}
+        self._late_answers: dict[str, list[LateAnswer]] = {}
 
         self._runner: web.AppRunner | None = None
         self._port: int | None = None
@@ -180,7 +181,9 @@ class FakeTelegram(BotApiMethods):
         description: str = "Bad Request: injected",
         retry_after: int | None = None,
         times: int = 1,
+        after: int = 0,
     ) -> None:
+        """The next `times` calls of `method` (after letting `after` through) are refused."""
         parameters: JSONDict | None = None
         if retry_after is not None:
             if status == 400:
@@ -189,7 +192,29 @@ class FakeTelegram(BotApiMethods):
                 description = f"Too Many Requests: retry after {retry_after}"
             parameters = {"retry_after": retry_after}
         self._injections.setdefault(method.lower(), []).append(
-            Injection(status, description, parameters, times)
+            Injection(status, description, parameters, times, skip=after)
+        )
+
+    def stop_failing(self) -> None:
+        """Forget every pending injected failure and late answer: Telegram is back."""
+        self._injections.clear()
+        self._late_answers.clear()
+
+    def answer_late(
+        self,
+        method: str,
+        *,
+        delay: float,
+        times: int = 1,
+        after: int = 0,
+        carried_out: bool = True,
+    ) -> None:
+        """The next `times` calls of `method` (after letting `after` through) are answered only
+        after `delay` seconds. `carried_out`: the call takes effect first (a message is stored)
+        and a client that gave up sooner never learns it; otherwise Telegram hangs before
+        acting, and a client that gives up leaves nothing done."""
+        self._late_answers.setdefault(method.lower(), []).append(
+            LateAnswer(delay, times, carried_out, skip=after)
         )
 
     # ---------------------------------------------------------------------------------------
@@ -249,9 +274,14 @@ class FakeTelegram(BotApiMethods):
             if method == "getUpdates":
                 result = await self._get_updates(params, request)
             else:
+                late = self._take_late(method)
+                if late is not None and not late.carried_out:
+                    await asyncio.sleep(late.delay)
                 result = handler(params)
                 if inspect.isawaitable(result):
                     result = await result
+                if late is not None and late.carried_out:
+                    await asyncio.sleep(late.delay)
         except ApiError as error:
             transport = request.transport
             if error.status == 409 and (transport is None or transport.is_closing()):
@@ -274,11 +304,27 @@ class FakeTelegram(BotApiMethods):
     async def _handle_unknown_path(self, request: web.Request) -> web.Response:
         return self._error_response(ApiError(404, "Not Found"))
 
+    def _take_late(self, method: str) -> LateAnswer | None:
+        pending = self._late_answers.get(method.lower())
+        if not pending:
+            return None
+        late = pending[0]
+        if late.skip > 0:
+            late.skip -= 1
+            return None
+        late.remaining -= 1
+        if late.remaining <= 0:
+            pending.pop(0)
+        return late
+
     def _apply_injection(self, method: str) -> None:
         pending = self._injections.get(method.lower())
         if not pending:
             return
         injection = pending[0]
+        if injection.skip > 0:
+            injection.skip -= 1
+            return
         injection.remaining -= 1
         if injection.remaining <= 0:
             pending.pop(0)
