@@ -110,6 +110,13 @@ async def test_garbage_body_is_malformed_and_retryable(
     assert isinstance(info.value, IntronTransientError)
 
 
+async def test_unreadable_answer_is_transient(client: IntronClient, intron: FakeIntron) -> None:
+    """httpx errors outside TransportError (here a body that does not decode) are sorted too."""
+    intron.inject("status", Fault.undecodable())
+    with pytest.raises(IntronTransientError, match="DecodingError"):
+        await client.status("any")
+
+
 async def test_timeout_is_transient(client: IntronClient, intron: FakeIntron) -> None:
     intron.inject("status", Fault.slow(3.0))
     with pytest.raises(IntronTransientError, match="timed out"):
