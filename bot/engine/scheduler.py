@@ -83,6 +83,8 @@ class JobScheduler:
 
     async def _loop(self) -> None:
         while True:
+            # Cleared before the tick, so a wake while it runs makes the next one start at once.
+            self._wake.clear()
             try:
                 await self._tick()
                 delay = await self._until_next_due()
@@ -91,7 +93,6 @@ class JobScheduler:
             except Exception:
                 log.exception("scheduler: tick failed; trying again shortly")
                 delay = 1.0
-            self._wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=delay)
 
