@@ -23,7 +23,7 @@ from bot.services import Services
 from bot.telegram_io.files import TelegramFileFetcher
 from bot.telegram_io.replies import ChatReplier
 from bot.telegram_io.updates import PerChatUpdateProcessor
-from handlers import COMMANDS, register_handlers
+from handlers import publish_commands, register_handlers
 from storage.db import close_database, init_database
 
 log = logging.getLogger(__name__)
@@ -51,8 +51,9 @@ def build_application(config: Config) -> Application:
     return app
 
 
-async def serve(config: Config, stop: asyncio.Event) -> None:
-    """Run the bot until `stop` is set, then shut down leaving unfinished jobs resumable."""
+async def serve(config: Config, stop: asyncio.Event, ready: asyncio.Event | None = None) -> None:
+    """Run the bot until `stop` is set, then shut down leaving unfinished jobs resumable.
+    `ready` is set once updates are being served."""
     await init_database(config.database_url)
     app = build_application(config)
     intron = IntronClient(
@@ -80,7 +81,7 @@ async def serve(config: Config, stop: asyncio.Event) -> None:
             in_flight=lambda: scheduler_ref[0].at_intron,
             used=lambda: budget.used(STATUS),
         )
-        replier = ChatReplier(app.bot)
+        replier = ChatReplier(app.bot, timeout=config.telegram_timeout_seconds)
         pipeline = JobPipeline(
             intron=intron,
             budget=budget,
@@ -91,6 +92,8 @@ async def serve(config: Config, stop: asyncio.Event) -> None:
                 config.max_download_bytes,
                 config.job_timeout_seconds,
                 config.max_concurrent_transfers,
+                delivery_give_up_seconds=config.delivery_give_up_seconds,
+                delivery_retry_max_seconds=config.delivery_retry_max_seconds,
             ),
             clock=time.time,
         )
@@ -103,7 +106,7 @@ async def serve(config: Config, stop: asyncio.Event) -> None:
         app.bot_data["services"] = Services(config=config, scheduler=scheduler, replier=replier)
 
         async with app:
-            await app.bot.set_my_commands(COMMANDS)
+            await publish_commands(app.bot)
             if config.allowed_chat_ids is None:
                 log.warning("ALLOWED_CHAT_IDS is not set: any Telegram chat can use this bot")
             await scheduler.start()
@@ -115,6 +118,8 @@ async def serve(config: Config, stop: asyncio.Event) -> None:
             )
             await app.start()
             log.info("bot started")
+            if ready is not None:
+                ready.set()
             await stop.wait()
             log.info("stopping: no new updates; unfinished jobs stay resumable")
             await app.updater.stop()

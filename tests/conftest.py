@@ -8,7 +8,7 @@ import os
 import sqlite3
 import sys
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -118,10 +118,15 @@ class RunningBot:
 
     async def start(self) -> None:
         self._stop = asyncio.Event()
-        self._task = asyncio.create_task(serve(self.config, self._stop))
-        await asyncio.sleep(0.3)  # let start-up finish before updates are pushed
+        ready = asyncio.Event()
+        self._task = asyncio.create_task(serve(self.config, self._stop, ready))
+        # Start-up (migrations, commands, the scheduler) is done before the test goes on.
+        waiting = asyncio.create_task(ready.wait())
+        await asyncio.wait({waiting, self._task}, timeout=30, return_when=asyncio.FIRST_COMPLETED)
+        waiting.cancel()
         if self._task.done():
             self._task.result()
+        assert ready.is_set(), "the bot did not finish starting within 30 s"
 
     async def stop(self) -> None:
         if self._task is None or self._stop is None:
@@ -211,6 +216,17 @@ async def bot(bot_factory: Callable[..., RunningBot]) -> AsyncIterator[RunningBo
     await running.start()
     yield running
     await running.stop()
+
+
+async def db_condition(
+    check: Callable[[], Awaitable[bool]], *, within: float = 20.0, what: str = "condition"
+) -> None:
+    """Wait until an async check of the database holds (hang protection: `within`)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    while not await check():
+        assert loop.time() < deadline, f"{what} not reached within {within}s"
+        await asyncio.sleep(0.05)
 
 
 def texts(telegram: FakeTelegram, chat_id: int) -> list[str]:

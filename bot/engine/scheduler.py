@@ -17,7 +17,8 @@ from datetime import UTC, datetime, timedelta
 
 from tortoise.expressions import Q
 
-from bot.engine.pipeline import JobPipeline
+from bot.chat.history import ERASED
+from bot.engine.pipeline import JobForgotten, JobPipeline
 from storage.models import ACTIVE_STATES, FINAL_STATES, Job, JobState
 
 log = logging.getLogger(__name__)
@@ -142,7 +143,7 @@ class JobScheduler:
             job = await Job.get(id=job_id)
             try:
                 await self._pipeline.advance(job)
-            except asyncio.CancelledError:
+            except (asyncio.CancelledError, JobForgotten):
                 raise
             except Exception:
                 log.exception("job %s: unexpected error in state %s", job_id, job.state)
@@ -153,6 +154,8 @@ class JobScheduler:
                 )
         except asyncio.CancelledError:
             raise
+        except JobForgotten:
+            log.info("job %s: erased by /forget; stopped", job_id)
         except Exception:
             log.exception("job %s: could not be advanced", job_id)
         finally:
@@ -160,11 +163,15 @@ class JobScheduler:
             self._wake.set()
 
     async def purge_expired(self) -> int:
-        """Forget transcript and result text older than the retention period; keep metadata."""
+        """Erase what could identify a patient in jobs finished longer ago than the retention
+        period (text, file name, file ids); keep the metadata usage is counted from."""
         cutoff = datetime.now(UTC) - self._retention
-        purged = await Job.filter(
-            state__in=FINAL_STATES, finished_at__lt=cutoff, purged_at__isnull=True
-        ).update(result=None, purged_at=datetime.now(UTC))
+        old = Job.filter(state__in=FINAL_STATES, finished_at__lt=cutoff)
+        purged = await old.filter(purged_at__isnull=True).update(
+            **ERASED, purged_at=datetime.now(UTC)
+        )
+        # Rows purged by a version that kept file names and ids.
+        await old.exclude(telegram_file_id="").update(**ERASED)
         if purged:
             log.info("retention: purged text of %d jobs", purged)
         return purged
