@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from bot.engine import delivery
+from bot.engine import delivery, intake
 from bot.render import render_results
 from storage.models import Job, JobState
 from tests.conftest import (
@@ -22,7 +22,7 @@ from tests.conftest import (
     texts,
     transcript_replies,
 )
-from tests.fakes.intron_api import FakeIntron
+from tests.fakes.intron_api import FakeIntron, Fault
 from tests.fakes.telegram import FakeTelegram
 from tests.test_reliability import only_answer
 from tests.test_settings import buttons, press
@@ -116,6 +116,7 @@ async def test_reply_rejected_once_is_resent_from_history(
     telegram.fail_next("sendMessage", description="Bad Request: message is too long")
     assert "refused to display" in await only_answer(telegram, CHAT, sent["message_id"])
     assert transcript_replies(telegram, CHAT) == []
+    assert await state_of(CHAT) == JobState.FAILED
     await history_resend(telegram, CHAT)
     await telegram.wait_for(lambda: bool(transcript_replies(telegram, CHAT)))
     [result] = transcript_replies(telegram, CHAT)
@@ -231,3 +232,24 @@ async def test_kill_9_while_a_part_is_on_its_way_does_not_send_it_twice(
     parts = result_texts(telegram, CHAT, sent["message_id"])
     assert len(parts) == len(set(parts)), "no part twice"
     assert squash("".join(parts)).count(squash(intron.transcript)) == 1
+
+
+async def test_slow_received_message_is_still_removed_with_the_result(
+    telegram: FakeTelegram, intron: FakeIntron, bot: RunningBot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A job can start before its "Received" is confirmed; the stages must not then overwrite
+    the message id the handler writes meanwhile."""
+    monkeypatch.setattr(intake, "STATUS_GRACE_SECONDS", 0.0)  # taken at the scheduler's next tick
+    telegram.answer_late("sendMessage", delay=1.0)  # the "Received" reply
+    intron.inject("upload", Fault.slow(2.5))  # still uploading when "Received" is confirmed
+    sent = send_voice(telegram, CHAT)
+    await telegram.wait_for(lambda: bool(replies_to(telegram, CHAT, sent["message_id"])))
+    send_voice(telegram, CHAT + 1)  # its quick "Received" wakes the scheduler: a tick
+    await intron.wait_for(lambda: len(intron.uploads) == 2)
+    assert intron.transcript in await only_answer(telegram, CHAT, sent["message_id"])
+    [received] = [
+        m
+        for m in telegram.bot_messages(CHAT, include_deleted=True)
+        if m["message_id"] != transcript_replies(telegram, CHAT)[0]["message_id"]
+    ]
+    assert received["deleted"], "no orphaned progress message"

@@ -71,6 +71,15 @@ async def choose_on_request(telegram: FakeTelegram, chat: int) -> None:
     assert "Only on /transcribe" in answer.get("text", "")
 
 
+def transcribe_on_request(telegram: FakeTelegram, chat: int, chat_type: str) -> dict[str, Any]:
+    """A member sends a voice note and replies /transcribe to it."""
+    voice = send_voice(telegram, chat, user_id=MEMBER, chat_type=chat_type)
+    telegram.user_message(
+        chat, user_id=MEMBER, chat_type=chat_type, text="/transcribe", reply_to=voice["message_id"]
+    )
+    return voice
+
+
 async def test_group_upgraded_mid_job_gets_its_result_and_keeps_its_choices(
     telegram: FakeTelegram, intron: FakeIntron, bot_factory: Any
 ) -> None:
@@ -80,14 +89,7 @@ async def test_group_upgraded_mid_job_gets_its_result_and_keeps_its_choices(
         telegram.set_admins(GROUP, {ADMIN})
         await choose_on_request(telegram, GROUP)
         intron.processing_seconds = 2.0
-        voice = send_voice(telegram, GROUP, user_id=MEMBER, chat_type="group")
-        telegram.user_message(
-            GROUP,
-            user_id=MEMBER,
-            chat_type="group",
-            text="/transcribe",
-            reply_to=voice["message_id"],
-        )
+        transcribe_on_request(telegram, GROUP, "group")
         await intron.wait_for(lambda: len(intron.uploads) == 1)
         new = telegram.migrate_chat(GROUP)  # both chats get Telegram's notice
 
@@ -96,14 +98,7 @@ async def test_group_upgraded_mid_job_gets_its_result_and_keeps_its_choices(
         assert intron.transcript in result["text"]
 
         # Still "only on /transcribe", and still allowed, under the new id.
-        again = send_voice(telegram, new, user_id=MEMBER, chat_type="supergroup")
-        telegram.user_message(
-            new,
-            user_id=MEMBER,
-            chat_type="supergroup",
-            text="/transcribe",
-            reply_to=again["message_id"],
-        )
+        again = transcribe_on_request(telegram, new, "supergroup")
         await telegram.wait_for(
             lambda: any(
                 "📝 Transcript" in m.get("text", "")

@@ -12,7 +12,7 @@ from tortoise.functions import Count, Sum
 from tortoise.queryset import QuerySet
 
 from bot.chat.migration import chat_family
-from bot.engine.delivery import result_parts
+from bot.engine.delivery import result_parts, threading_in
 from bot.telegram_io.replies import ChatReplier
 from storage.models import ACTIVE_STATES, ChatSettings, Job, JobState
 
@@ -63,16 +63,10 @@ def can_resend(job: Job) -> bool:
 
 
 async def resend(job: Job, replier: ChatReplier, chat_id: int) -> None:
-    """Send a stored result again to `chat_id`, threaded to its recording where that is
-    still in this chat (a group upgraded since has a new id and none of its old messages)."""
-    in_origin = chat_id == job.chat_id
+    """Send a stored result again to `chat_id`, threaded to its recording if it is there."""
+    reply_to_id, thread_id = threading_in(job, chat_id)
     for part in result_parts(job):
-        await replier.send_part(
-            chat_id,
-            part,
-            reply_to_id=job.message_id if in_origin else None,
-            thread_id=job.message_thread_id if in_origin else None,
-        )
+        await replier.send_part(chat_id, part, reply_to_id=reply_to_id, thread_id=thread_id)
     if job.state != JobState.DELIVERED:
         await Job.filter(id=job.id).update(state=JobState.DELIVERED, failure=None)
         log.info("job %s: delivered from /history", job.id)

@@ -33,6 +33,15 @@ def answer_parts(job: Job) -> list[ReplyPart]:
     return result_parts(job)
 
 
+def threading_in(job: Job, chat_id: int) -> tuple[int | None, int | None]:
+    """(message to reply to, forum topic) for the job's answer in `chat_id`: the recording and
+    its topic where they are in that chat; none in a supergroup the group was upgraded to,
+    which has none of the old group's messages."""
+    if chat_id != job.chat_id:
+        return None, None
+    return job.message_id, job.message_thread_id
+
+
 def parts_to_json(parts: Sequence[ReplyPart]) -> list[dict[str, Any]]:
     stored: list[dict[str, Any]] = []
     for part in parts:

@@ -18,7 +18,13 @@ from telegram.error import BadRequest, ChatMigrated, Forbidden, NetworkError, Re
 from bot.chat.migration import current_chat_id, record_migration
 from bot.chat.options import TranscriptionOptions
 from bot.engine.budget import RateBudget
-from bot.engine.delivery import ReplyPart, answer_parts, parts_from_json, parts_to_json
+from bot.engine.delivery import (
+    ReplyPart,
+    answer_parts,
+    parts_from_json,
+    parts_to_json,
+    threading_in,
+)
 from bot.engine.poll_policy import PollPolicy
 from bot.intron import (
     IntronAuthError,
@@ -266,13 +272,10 @@ class JobPipeline:
         index = job.parts_sent
         job.part_in_flight = index
         await self._save(job, "part_in_flight")  # also where a /forget is noticed
-        in_origin = chat_id == job.chat_id  # a supergroup has none of the old group's messages
+        reply_to_id, thread_id = threading_in(job, chat_id)
         try:
             await self._replier.send_part(
-                chat_id,
-                part,
-                reply_to_id=job.message_id if in_origin else None,
-                thread_id=job.message_thread_id if in_origin else None,
+                chat_id, part, reply_to_id=reply_to_id, thread_id=thread_id
             )
         except ChatMigrated as exc:
             job.part_in_flight = None
