@@ -52,8 +52,9 @@ def result_texts(telegram: FakeTelegram, chat: int, message_id: int) -> list[str
     ]
 
 
-async def state_of(chat: int) -> JobState:
-    return (await Job.get(chat_id=chat)).state
+async def has_state(chat: int, state: JobState) -> bool:
+    """The state of the chat's one job, read as the operator would (a db_condition check)."""
+    return (await Job.get(chat_id=chat)).state == state
 
 
 async def test_result_arrives_after_an_outage_longer_than_the_old_give_up(
@@ -69,7 +70,7 @@ async def test_result_arrives_after_an_outage_longer_than_the_old_give_up(
         text = await only_answer(telegram, CHAT, sent["message_id"], within=60)
         assert intron.transcript in text
         assert len(telegram.calls("sendMessage")) >= refusals + 2  # "Received", then the rest
-        assert await state_of(CHAT) == JobState.DELIVERED
+        await db_condition(lambda: has_state(CHAT, JobState.DELIVERED), what="delivered")
     finally:
         await running.stop()
 
@@ -84,16 +85,16 @@ async def test_given_up_delivery_is_resent_from_history(
         await intron.wait_for(lambda: len(intron.uploads) == 1)
         telegram.fail_next("sendMessage", status=502, description="Bad Gateway", times=10_000)
 
-        async def failed() -> bool:
-            return await state_of(CHAT) == JobState.FAILED
-
-        await db_condition(failed, what="giving up after DELIVERY_GIVE_UP_SECONDS")
+        await db_condition(
+            lambda: has_state(CHAT, JobState.FAILED),
+            what="giving up after DELIVERY_GIVE_UP_SECONDS",
+        )
         telegram.stop_failing()  # Telegram is back; the user asks for it
         await history_resend(telegram, CHAT)
         await telegram.wait_for(lambda: bool(transcript_replies(telegram, CHAT)))
         [result] = transcript_replies(telegram, CHAT)
         assert result["reply_to_message_id"] == sent["message_id"]
-        assert await state_of(CHAT) == JobState.DELIVERED
+        await db_condition(lambda: has_state(CHAT, JobState.DELIVERED), what="delivered")
     finally:
         await running.stop()
 
@@ -116,7 +117,7 @@ async def test_reply_rejected_once_is_resent_from_history(
     telegram.fail_next("sendMessage", description="Bad Request: message is too long")
     assert "refused to display" in await only_answer(telegram, CHAT, sent["message_id"])
     assert transcript_replies(telegram, CHAT) == []
-    assert await state_of(CHAT) == JobState.FAILED
+    await db_condition(lambda: has_state(CHAT, JobState.FAILED), what="the job failing")
     await history_resend(telegram, CHAT)
     await telegram.wait_for(lambda: bool(transcript_replies(telegram, CHAT)))
     [result] = transcript_replies(telegram, CHAT)
@@ -134,12 +135,9 @@ async def test_part_telegram_took_but_answered_too_late_is_not_sent_twice(
         sent = send_voice(telegram, CHAT)
         await intron.wait_for(lambda: len(intron.uploads) == 1)
         # The second part of the result is stored by Telegram, its answer comes too late.
-        telegram.answer_late("sendMessage", delay=2.5, after=1)
+        telegram.answer_late("sendMessage", delay=2.0, after=1)
 
-        async def delivered() -> bool:
-            return await state_of(CHAT) == JobState.DELIVERED
-
-        await db_condition(delivered, within=30, what="delivery")
+        await db_condition(lambda: has_state(CHAT, JobState.DELIVERED), within=30, what="delivery")
         await asyncio.sleep(0.5)  # a duplicate would show up now
         parts = result_texts(telegram, CHAT, sent["message_id"])
         assert len(parts) >= 3

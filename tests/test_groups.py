@@ -7,8 +7,10 @@ from typing import Any
 
 from bot.chat.options import TranscriptionOptions
 from bot.chat.preferences import ChatPreferences, load_preferences, save_preferences
+from storage.models import JobState
 from tests.conftest import (
     RunningBot,
+    db_condition,
     fixture_bytes,
     replies_to,
     send_voice,
@@ -17,6 +19,7 @@ from tests.conftest import (
 )
 from tests.fakes.intron_api import FakeIntron
 from tests.fakes.telegram import FakeTelegram
+from tests.test_delivery import has_state
 from tests.test_settings import open_settings, press
 
 GROUP = -5001  # a basic group, as groups start out
@@ -88,7 +91,7 @@ async def test_group_upgraded_mid_job_gets_its_result_and_keeps_its_choices(
     try:
         telegram.set_admins(GROUP, {ADMIN})
         await choose_on_request(telegram, GROUP)
-        intron.processing_seconds = 2.0
+        intron.processing_seconds = 1.0
         transcribe_on_request(telegram, GROUP, "group")
         await intron.wait_for(lambda: len(intron.uploads) == 1)
         new = telegram.migrate_chat(GROUP)  # both chats get Telegram's notice
@@ -118,7 +121,7 @@ async def test_upgrade_learned_from_a_refused_send_moves_result_and_settings(
     await save_preferences(
         GROUP, ChatPreferences(TranscriptionOptions(category="telehealth", flags=["summary"]))
     )
-    intron.processing_seconds = 1.5
+    intron.processing_seconds = 1.0
     send_voice(telegram, GROUP, user_id=MEMBER, chat_type="group")
     await intron.wait_for(lambda: len(intron.uploads) == 1)
     new = telegram.migrate_chat(GROUP, notify=False)  # the bot hears of it only when refused
@@ -129,6 +132,7 @@ async def test_upgrade_learned_from_a_refused_send_moves_result_and_settings(
     refusals = [r for r in telegram.rejections if "upgraded" in r[2]]
     assert len(refusals) == 1
 
+    await db_condition(lambda: has_state(GROUP, JobState.DELIVERED), what="delivery")
     telegram.user_message(new, user_id=MEMBER, chat_type="supergroup", text="/history")
     await telegram.wait_for(lambda: "Recent recordings" in texts(telegram, new)[-1])
     assert "delivered" in texts(telegram, new)[-1]
@@ -137,7 +141,7 @@ async def test_upgrade_learned_from_a_refused_send_moves_result_and_settings(
 async def test_result_goes_to_the_topic_of_a_deleted_voice_note(
     telegram: FakeTelegram, intron: FakeIntron, bot: RunningBot
 ) -> None:
-    intron.processing_seconds = 1.5
+    intron.processing_seconds = 1.0
     voice = send_voice(telegram, FORUM, user_id=MEMBER, chat_type="supergroup", topic=TOPIC)
     await intron.wait_for(lambda: len(intron.uploads) == 1)
     [status] = replies_to(telegram, FORUM, voice["message_id"])
@@ -153,7 +157,7 @@ async def test_result_goes_to_the_topic_of_a_deleted_voice_note(
 async def test_result_of_a_closed_topic_still_reaches_the_chat(
     telegram: FakeTelegram, intron: FakeIntron, bot: RunningBot
 ) -> None:
-    intron.processing_seconds = 1.5
+    intron.processing_seconds = 1.0
     voice = telegram.user_message(
         FORUM,
         user_id=MEMBER,

@@ -49,7 +49,7 @@ async def forget(telegram: FakeTelegram, chat: int) -> None:
 async def test_forget_during_a_job_stops_it_and_leaves_no_name_or_file_id(
     telegram: FakeTelegram, intron: FakeIntron, bot: RunningBot
 ) -> None:
-    intron.processing_seconds = 2.0
+    intron.processing_seconds = 1.0
     audio = telegram.audio(fixture_bytes("call_center.mp3"), file_name=PATIENT_FILE)
     sent = telegram.user_message(CHAT, audio=audio)
     await intron.wait_for(lambda: len(intron.uploads) == 1)
@@ -59,7 +59,7 @@ async def test_forget_during_a_job_stops_it_and_leaves_no_name_or_file_id(
     assert "1 in progress, stopped" in texts(telegram, CHAT)[-1]
     erased_at = len(telegram.requests)
     await intron.wait_for(lambda: time.monotonic() >= intron.uploads[0].done_at)
-    await asyncio.sleep(2.0)  # Intron has finished: a result would be polled and sent now
+    await asyncio.sleep(1.5)  # Intron has finished: a result would be polled and sent now
 
     after = [p for m, p in telegram.requests[erased_at:] if m.startswith(("send", "edit"))]
     assert [p for p in after if p.get("chat_id") == CHAT] == []
@@ -81,7 +81,7 @@ async def test_forget_while_the_reply_is_being_sent_stops_it_before_the_next_par
     sent = telegram.user_message(CHAT, audio=audio)
     await intron.wait_for(lambda: len(intron.uploads) == 1)
     # The first part reaches the chat, but Telegram's answer is slow: the stage is waiting.
-    telegram.answer_late("sendMessage", delay=3.0)
+    telegram.answer_late("sendMessage", delay=2.0)
 
     def parts() -> list[str]:
         return [
