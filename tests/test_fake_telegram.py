@@ -410,3 +410,80 @@ async def test_application_polls_and_replies(fake: FakeTelegram) -> None:
 async def test_wait_for_times_out_with_context(fake: FakeTelegram) -> None:
     with pytest.raises(AssertionError, match="condition not met"):
         await fake.wait_for(lambda: False, timeout=0.1)
+
+
+# -- message history --------------------------------------------------------------------------
+
+
+async def test_history_keeps_every_state_of_a_bot_message_in_order(
+    fake: FakeTelegram, bot: Bot
+) -> None:
+    original = fake.user_message(CHAT, text="voice note")
+    keyboard = InlineKeyboardMarkup([[InlineKeyboardButton("Stop", callback_data="stop")]])
+    sent = await bot.send_message(
+        CHAT,
+        "Received",
+        reply_markup=keyboard,
+        reply_parameters=ReplyParameters(original["message_id"]),
+    )
+    await bot.edit_message_text(
+        "Sending", CHAT, sent.message_id, entities=[MessageEntity(MessageEntity.BOLD, 0, 4)]
+    )
+    with pytest.raises(BadRequest, match=r"(?i)not modified"):
+        await bot.edit_message_text(
+            "Sending", CHAT, sent.message_id, entities=[MessageEntity(MessageEntity.BOLD, 0, 4)]
+        )
+    await bot.edit_message_reply_markup(CHAT, sent.message_id, reply_markup=keyboard)
+    await bot.delete_message(CHAT, sent.message_id)
+
+    history = fake.history(CHAT, sent.message_id)
+    assert [entry["event"] for entry in history] == ["sent", "edited", "edited", "deleted"]
+    first, edited, markup_only, deleted = history
+    assert first["text"] == "Received" and "entities" not in first
+    assert first["reply_markup"]["inline_keyboard"][0][0]["callback_data"] == "stop"
+    assert edited["text"] == "Sending"
+    assert edited["entities"] == [{"type": "bold", "offset": 0, "length": 4}]
+    assert "reply_markup" not in edited  # an edit without a keyboard removes it
+    assert markup_only["text"] == "Sending" and "reply_markup" in markup_only
+    assert deleted == {"event": "deleted", "at": deleted["at"]}
+    # Envelope keys are not part of a state; times only go forward.
+    assert not {"message_id", "chat", "from", "date", "reply_to_message"} & set(first)
+    assert [entry["at"] for entry in history] == sorted(entry["at"] for entry in history)
+    # The current state is still what bot_messages shows.
+    [stored] = fake.bot_messages(CHAT, include_deleted=True)
+    assert stored["deleted"] and stored["text"] == "Sending"
+
+
+async def test_history_of_captions_and_user_messages(fake: FakeTelegram, bot: Bot) -> None:
+    voice = fake.voice(b"OggS" + bytes(50))
+    note = fake.user_message(CHAT, voice=voice)
+    document = await bot.send_document(CHAT, b"report", filename="r.md", caption="Report")
+    await bot.edit_message_caption(CHAT, document.message_id, caption="Report (final)")
+    assert [(e["event"], e.get("caption")) for e in fake.history(CHAT, document.message_id)] == [
+        ("sent", "Report"),
+        ("edited", "Report (final)"),
+    ]
+    assert fake.history(CHAT, document.message_id)[0]["document"]["file_name"] == "r.md"
+
+    [user_state] = fake.history(CHAT, note["message_id"])
+    assert user_state["event"] == "sent" and user_state["voice"] == voice
+    fake.delete_user_message(CHAT, note["message_id"])
+    assert [e["event"] for e in fake.history(CHAT, note["message_id"])] == ["sent", "deleted"]
+
+    typo = fake.user_message(CHAT, text="typo")
+    fake.push_update({"edited_message": {**typo, "text": "fixed", "edit_date": 1}})
+    assert [(e["event"], e["text"]) for e in fake.history(CHAT, typo["message_id"])] == [
+        ("sent", "typo"),
+        ("edited", "fixed"),
+    ]
+
+
+async def test_history_is_a_copy_and_unknown_messages_raise(fake: FakeTelegram, bot: Bot) -> None:
+    fake.user_message(CHAT, text="hi")
+    sent = await bot.send_message(CHAT, "first")
+    fake.history(CHAT, sent.message_id)[0]["text"] = "tampered"
+    assert fake.history(CHAT, sent.message_id)[0]["text"] == "first"
+    with pytest.raises(ValueError, match="no message"):
+        fake.history(CHAT, 999)
+    with pytest.raises(ValueError, match="no message"):
+        fake.history(777, 1)

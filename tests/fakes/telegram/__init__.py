@@ -7,6 +7,19 @@ unmodified edits, stale callback queries, ...), so that bugs in the bot show up 
 
 Nothing here talks to the network except the fake's own listener on 127.0.0.1.
 
+What tests read (on ``FakeTelegram``):
+
+- ``bot_messages(chat_id)`` / ``message(chat_id, message_id)``: messages as they are *now*
+  (with ``deleted``, ``reply_to_message_id`` and, for documents, ``document_bytes``).
+- ``history(chat_id, message_id)``: every state a message had, oldest first, one entry per
+  ``sent`` / ``edited`` / ``deleted``, each with ``at`` (``time.monotonic()``) and the
+  content right after that change (``text``, ``entities``, ``caption``, ``reply_markup``...).
+  Read it whenever a test means "what the message said first" or "what it went through":
+  a status message is edited and deleted while the test runs, so its current state depends on
+  the machine's speed. ``history(...)[0]["text"]`` is the first text.
+- ``requests`` / ``calls(method)`` (every request, accepted or not), ``rejections``,
+  ``answered_callbacks``, ``file_downloads``; ``wait_for(predicate)`` polls a condition.
+
 Modules: ``models`` (stored data), ``errors``, ``text`` (UTF-16 bookkeeping), ``html_parser``
 and ``markdown_parser`` (parse modes), ``params`` (request decoding), then the layers of
 ``FakeTelegram``: ``files`` -> ``state`` -> ``validation`` -> ``methods`` -> ``server``.

@@ -243,6 +243,7 @@ class BotApiMethods(RequestChecks):
         self._set_optional(message, "entities", entities or None)
         self._set_optional(message, "reply_markup", markup)
         message["edit_date"] = int(time.time())
+        stored.record("edited")
         return self._snapshot(stored)
 
     def _edit_message_caption(self, params: JSONDict) -> JSONDict:
@@ -267,6 +268,7 @@ class BotApiMethods(RequestChecks):
         self._set_optional(message, "caption_entities", entities or None)
         self._set_optional(message, "reply_markup", markup)
         message["edit_date"] = int(time.time())
+        stored.record("edited")
         return self._snapshot(stored)
 
     def _edit_message_reply_markup(self, params: JSONDict) -> JSONDict:
@@ -276,6 +278,7 @@ class BotApiMethods(RequestChecks):
             raise bad_request(NOT_MODIFIED.removeprefix("Bad Request: "))
         self._set_optional(stored.message, "reply_markup", markup)
         stored.message["edit_date"] = int(time.time())
+        stored.record("edited")
         return self._snapshot(stored)
 
     @staticmethod
@@ -295,6 +298,7 @@ class BotApiMethods(RequestChecks):
         ):
             raise bad_request("message can't be deleted")
         stored.deleted = True
+        stored.record("deleted")
         return True
 
     def _answer_callback_query(self, params: JSONDict) -> bool:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import copy
+import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 JSONDict = dict[str, Any]
 
@@ -23,12 +25,35 @@ class UploadedFile:
         )
 
 
+# What a message looks like is everything but the envelope (who, where, when, replying to what).
+_ENVELOPE_KEYS = frozenset(
+    {"message_id", "from", "chat", "date", "edit_date", "reply_to_message", "sender_chat"}
+)
+
+HistoryEvent = Literal["sent", "edited", "deleted"]
+
+
 @dataclass
 class StoredMessage:
-    message: JSONDict
+    message: JSONDict  # the current state
     from_bot: bool
     deleted: bool = False
     document_bytes: bytes | None = None
+    # Every state the message had, oldest first (see ``FakeTelegram.history``).
+    history: list[JSONDict] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if not self.history:
+            self.record("sent")
+
+    def record(self, event: HistoryEvent) -> None:
+        """Note the message's state right after `event` (a deletion carries no content)."""
+        entry: JSONDict = {"event": event, "at": time.monotonic()}
+        if event != "deleted":
+            for key, value in self.message.items():
+                if key not in _ENVELOPE_KEYS:
+                    entry[key] = copy.deepcopy(value)
+        self.history.append(entry)
 
 
 @dataclass
