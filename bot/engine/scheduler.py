@@ -92,8 +92,12 @@ class JobScheduler:
                 log.exception("scheduler: tick failed; trying again shortly")
                 delay = 1.0
             self._wake.clear()
+            # Not asyncio.wait_for: on Python 3.11 it swallows a cancellation that arrives as
+            # the wait ends, so a stop coming as a job finishes (which wakes this loop) was
+            # lost and the process never exited.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=delay)
+                async with asyncio.timeout(delay):
+                    await self._wake.wait()
 
     async def _tick(self) -> None:
         now = self._clock()
