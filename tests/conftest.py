@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import os
 import sqlite3
 import sys
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,8 @@ from tests.fakes.telegram import FakeTelegram
 
 FIXTURES = Path(__file__).parent / "fixtures"
 PROJECT_ROOT = Path(__file__).parent.parent
+# Hang protection only: a bot that is not serving by then is broken, not slow.
+STARTUP_TIMEOUT_SECONDS = 60.0
 
 
 def fixture_bytes(name: str) -> bytes:
@@ -35,6 +38,14 @@ def send_voice(telegram: FakeTelegram, chat: int, **kw: Any) -> dict[str, Any]:
     )
 
 
+def worker_id_for(database_url: str) -> str:
+    """The bot's WORKER_ID in a test: one per test database, so the same in every restart
+    within a test (a restarted worker takes back its own leases) but never shared with
+    another test running at the same time (its temporary folder is named after it, and
+    start-up empties that folder)."""
+    return "test-" + hashlib.sha256(database_url.encode()).hexdigest()[:12]
+
+
 def make_config(
     telegram: FakeTelegram, intron: FakeIntron, database_url: str, **overrides: Any
 ) -> Config:
@@ -45,7 +56,7 @@ def make_config(
         "telegram_base_url": telegram.base_url,
         "telegram_base_file_url": telegram.base_file_url,
         "database_url": database_url,
-        "worker_id": "test-worker",
+        "worker_id": worker_id_for(database_url),
         **overrides,
     }
     return Config(_env_file=None, **values)  # type: ignore[call-arg]
@@ -67,7 +78,7 @@ def settings_env(
         TELEGRAM_BASE_URL=telegram.base_url,
         TELEGRAM_BASE_FILE_URL=telegram.base_file_url,
         DATABASE_URL=database_url,
-        WORKER_ID="test-worker",
+        WORKER_ID=worker_id_for(database_url),
         PYTHONPATH=str(PROJECT_ROOT),
         **extra,
     )
@@ -109,19 +120,31 @@ class BotProcess:
 
 class RunningBot:
     """The bot in this test's event loop; can be stopped and started again on the same
-    database to show what survives a restart."""
+    database to show what survives a restart.
 
-    def __init__(self, config: Config) -> None:
+    `start()` returns once the bot asks Telegram for updates: it does so only after its
+    database, scheduler and command menu are set up, so a test may then use the database
+    and read the menu. (Updates pushed earlier are not lost: Telegram keeps them.)
+    """
+
+    def __init__(self, config: Config, telegram: FakeTelegram) -> None:
         self.config = config
+        self._telegram = telegram
         self._stop: asyncio.Event | None = None
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
+        polls_before = len(self._telegram.calls("getUpdates"))
         self._stop = asyncio.Event()
         self._task = asyncio.create_task(serve(self.config, self._stop))
-        await asyncio.sleep(0.3)  # let start-up finish before updates are pushed
-        if self._task.done():
-            self._task.result()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + STARTUP_TIMEOUT_SECONDS
+        while len(self._telegram.calls("getUpdates")) == polls_before:
+            if self._task.done():
+                self._task.result()  # raises what start-up raised
+                raise AssertionError("the bot returned during start-up")
+            assert loop.time() < deadline, "the bot never polled Telegram"
+            await asyncio.sleep(0.01)
 
     async def stop(self) -> None:
         if self._task is None or self._stop is None:
@@ -169,6 +192,18 @@ async def database_url(tmp_path: Path) -> AsyncIterator[str]:
         await admin.close()
 
 
+async def eventually(
+    check: Callable[[], Awaitable[bool]], *, what: str, within: float = 30.0
+) -> None:
+    """Wait until an async check (a database query, say) holds. `within` only guards
+    against a hang; `wait_for` on the fakes is the same for conditions they can see."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    while not await check():
+        assert loop.time() < deadline, f"not within {within}s: {what}"
+        await asyncio.sleep(0.05)
+
+
 async def count_jobs(database_url: str, state: str) -> int:
     """Read a bot process's database directly, as an operator would."""
     if database_url.startswith("sqlite://"):
@@ -200,7 +235,7 @@ def bot_factory(
     telegram: FakeTelegram, intron: FakeIntron, database_url: str
 ) -> Callable[..., RunningBot]:
     def factory(**overrides: Any) -> RunningBot:
-        return RunningBot(make_config(telegram, intron, database_url, **overrides))
+        return RunningBot(make_config(telegram, intron, database_url, **overrides), telegram)
 
     return factory
 

@@ -154,8 +154,11 @@ class BotApiMethods(RequestChecks):
             event = asyncio.Event()
             self._poll_waiters.add(event)
             try:
+                # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow the
+                # cancellation of a poll whose client went away just as an update came in.
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(event.wait(), remaining)
+                    async with asyncio.timeout(remaining):
+                        await event.wait()
             finally:
                 self._poll_waiters.discard(event)
 
