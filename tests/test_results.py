@@ -20,6 +20,7 @@ from tests.conftest import (
 )
 from tests.fakes.intron_api import FakeIntron
 from tests.fakes.telegram import FakeTelegram
+from tests.markdown_cases import nested_emphasis
 from tests.test_settings import buttons, press
 
 CHAT = 8001
@@ -73,6 +74,24 @@ async def test_hostile_markdown_is_delivered_without_a_single_rejection(
     summary = next(m for m in telegram.bot_messages(CHAT) if "📋 Summary" in m.get("text", ""))
     bold = [entity_text(summary, e) for e in summary.get("entities", []) if e["type"] == "bold"]
     assert "Bold" in bold
+
+
+async def test_deep_markdown_arrives_within_100_entities_and_references_as_characters(
+    telegram: FakeTelegram, intron: FakeIntron, bot: RunningBot
+) -> None:
+    """Telegram shows only the first 100 entities of a message; nested emphasis and quotes
+    once made thousands. Character references once showed raw ("&copy;")."""
+    await choose_telehealth_summary(CHAT)
+    intron.results["summary"] = (
+        nested_emphasis(300) + "\n\n" + "> " * 500 + "quoted\n\n&copy; 2026 Clinic &amp; Lab, AT&T"
+    )
+    send_voice(telegram, CHAT)
+    await wait_delivered(telegram)
+    assert telegram.rejections == []
+    assert all(len(m.get("entities", [])) <= 100 for m in telegram.bot_messages(CHAT))
+    chat_text = "\n".join(texts(telegram, CHAT))
+    assert "© 2026 Clinic & Lab, AT&T" in chat_text
+    assert " core " in chat_text and "quoted" in chat_text
 
 
 async def test_long_transcript_arrives_complete_in_order_with_a_report_file(
