@@ -34,7 +34,7 @@ VOICE = "voice_consultation.ogg"
 
 
 async def only_answer(
-    telegram: FakeTelegram, chat: int, message_id: int, within: float = 20
+    telegram: FakeTelegram, chat: int, message_id: int, within: float = 30
 ) -> str:
     """Wait for the one final answer to a recording and return its text."""
 
@@ -63,7 +63,7 @@ async def test_server_error_burst_is_retried_to_one_result(
     )
     intron.inject("status", Fault.server_error(502), Fault.garbage())
     sent = send_voice(telegram, CHAT)
-    text = await only_answer(telegram, CHAT, sent["message_id"], within=30)
+    text = await only_answer(telegram, CHAT, sent["message_id"], within=60)
     assert intron.transcript in text
     assert len(intron.uploads) == 1
     assert [c[2] for c in intron.calls if c[0] == "upload"] == [500, 503, 503, 200]
@@ -180,7 +180,7 @@ async def test_deleted_original_still_gets_its_result(
     await intron.wait_for(lambda: len(intron.uploads) == 1)
     telegram.delete_user_message(CHAT, sent["message_id"])
     intron.finish()
-    await telegram.wait_for(lambda: bool(transcript_replies(telegram, CHAT)), timeout=30)
+    await telegram.wait_for(lambda: bool(transcript_replies(telegram, CHAT)))
     [reply] = transcript_replies(telegram, CHAT)
     assert reply["reply_to_message_id"] is None
     assert not [r for r in telegram.rejections if r[0] == "sendMessage"]
@@ -217,7 +217,7 @@ async def test_unfinished_job_times_out_with_a_message(
     try:
         intron.processing_seconds = 60
         sent = send_voice(telegram, CHAT)
-        assert "took too long" in await only_answer(telegram, CHAT, sent["message_id"], within=15)
+        assert "took too long" in await only_answer(telegram, CHAT, sent["message_id"])
     finally:
         await running.stop()
 
@@ -270,7 +270,7 @@ async def test_forty_notes_from_ten_chats_stay_within_the_budget(
     ]
     await telegram.wait_for(
         lambda: sum(len(transcript_replies(telegram, c)) for c in range(5000, 5010)) == 40,
-        timeout=90,
+        timeout=180,
     )
     for chat, message in sent:
         assert (
@@ -304,7 +304,7 @@ async def test_budget_survives_kill_9(
     await first.start()
     for chat in range(6000, 6003):
         send_voice(telegram, chat)
-    await intron.wait_for(lambda: len(intron.calls_to("status")) >= 3, timeout=20)
+    await intron.wait_for(lambda: len(intron.calls_to("status")) >= 3, timeout=60)
     await first.kill()
     second = BotProcess(env, cwd=tmp_path)
     await second.start()

@@ -78,9 +78,7 @@ async def send_voice_and_wait(
 ) -> dict[str, Any]:
     count = len(intron.uploads)
     sent = send_voice(telegram, chat, **kw)
-    await telegram.wait_for(
-        lambda: bool(_transcripts_for(telegram, chat, sent["message_id"])), timeout=15
-    )
+    await telegram.wait_for(lambda: bool(_transcripts_for(telegram, chat, sent["message_id"])))
     assert len(intron.uploads) == count + 1
     return sent
 
@@ -228,9 +226,7 @@ async def test_group_non_admin_is_refused_and_on_request_mode(
     telegram.user_message(
         GROUP, user_id=MEMBER, text="/transcribe", reply_to=voice["message_id"], **group
     )
-    await telegram.wait_for(
-        lambda: bool(_transcripts_for(telegram, GROUP, voice["message_id"])), timeout=15
-    )
+    await telegram.wait_for(lambda: bool(_transcripts_for(telegram, GROUP, voice["message_id"])))
     # The group's updates are handled in order: had the voice note been transcribed on its
     # own, /transcribe would have found its job and answered "already ... in progress".
     assert not [t for t in texts(telegram, GROUP) if "already" in t]

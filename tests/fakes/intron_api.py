@@ -269,8 +269,9 @@ class FakeIntron:
         """Every status request made for ``file_id``, whatever was answered."""
         return self._status_calls[file_id]
 
-    async def wait_for(self, predicate: Callable[[], bool], timeout: float = 10.0) -> None:  # noqa: ASYNC109
-        """Poll ``predicate`` every 20 ms until it holds; AssertionError after ``timeout``."""
+    async def wait_for(self, predicate: Callable[[], bool], timeout: float = 30.0) -> None:  # noqa: ASYNC109
+        """Poll ``predicate`` every 20 ms until it holds; AssertionError after ``timeout``
+        (hang protection: generous, so that a busy machine is never mistaken for a bug)."""
         deadline = time.monotonic() + timeout
         while not predicate():
             if time.monotonic() >= deadline:

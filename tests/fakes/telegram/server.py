@@ -146,8 +146,10 @@ class FakeTelegram(BotApiMethods):
     async def wait_for(
         self,
         predicate: Callable[[], bool],
-        timeout: float = 10.0,  # noqa: ASYNC109 - the interface tests are written against
+        timeout: float = 30.0,  # noqa: ASYNC109 - the interface tests are written against
     ) -> None:
+        """Poll ``predicate`` until it holds. ``timeout`` is hang protection: generous, so
+        that a busy machine is never mistaken for a bug."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         last_error: BaseException | None = None
