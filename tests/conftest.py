@@ -124,7 +124,8 @@ class RunningBot:
 
     `start()` returns once the bot asks Telegram for updates: it does so only after its
     database, scheduler and command menu are set up, so a test may then use the database
-    and read the menu. (Updates pushed earlier are not lost: Telegram keeps them.)
+    and read the menu. (Updates pushed earlier are not lost: Telegram keeps them.) A bot
+    that does not poll (webhook mode) needs a readiness condition of its own here.
     """
 
     def __init__(self, config: Config, telegram: FakeTelegram) -> None:
