@@ -1,4 +1,5 @@
-"""`python -m bot`: start the bot in long-polling mode from the environment and `.env`."""
+"""`python -m bot`: start the bot from the environment and `.env`: long polling, or webhook mode
+when WEBHOOK_URL is set."""
 
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ def main() -> int:
         secrets=[
             config.telegram_bot_token.get_secret_value(),
             config.intron_api_key.get_secret_value(),
+            config.webhook_secret.get_secret_value() if config.webhook_secret else "",
         ],
     )
     asyncio.run(_run(config))

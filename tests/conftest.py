@@ -118,10 +118,15 @@ class RunningBot:
 
     async def start(self) -> None:
         self._stop = asyncio.Event()
-        self._task = asyncio.create_task(serve(self.config, self._stop))
-        await asyncio.sleep(0.3)  # let start-up finish before updates are pushed
+        started = asyncio.Event()
+        self._task = asyncio.create_task(serve(self.config, self._stop, started))
+        # Start-up finishes (schema, commands, receiving) before the test pushes updates.
+        waiter = asyncio.create_task(started.wait())
+        await asyncio.wait({waiter, self._task}, timeout=30, return_when=asyncio.FIRST_COMPLETED)
+        waiter.cancel()
         if self._task.done():
             self._task.result()
+        assert started.is_set(), "the bot did not start within 30 s"
 
     async def stop(self) -> None:
         if self._task is None or self._stop is None:
