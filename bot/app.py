@@ -134,9 +134,12 @@ async def serve(
                     started.set()
                 await stop.wait()
                 log.info("stopping: no new updates; unfinished jobs stay resumable")
-            await dispatcher.stop(grace=SHUTDOWN_GRACE_SECONDS)
+            # Handlers and job stages in flight get one grace period together.
+            await asyncio.gather(
+                dispatcher.stop(grace=SHUTDOWN_GRACE_SECONDS),
+                scheduler.stop(grace=SHUTDOWN_GRACE_SECONDS),
+            )
             await app.stop()
-            await scheduler.stop(grace=SHUTDOWN_GRACE_SECONDS)
     finally:
         await fetcher.aclose()
         await intron.aclose()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import socket
 import sqlite3
 import sys
 import uuid
@@ -58,7 +59,7 @@ def settings_env(
     env = {
         k: v
         for k, v in os.environ.items()
-        if not k.startswith(("TELEGRAM_", "INTRON_", "DATABASE_"))
+        if not k.startswith(("TELEGRAM_", "INTRON_", "DATABASE_", "WEBHOOK_")) and k != "PORT"
     }
     env.update(
         TELEGRAM_BOT_TOKEN=telegram.token,
@@ -100,6 +101,16 @@ class BotProcess:
         out, _ = await asyncio.wait_for(self.proc.communicate(), within)
         self.output += out or b""
         return self.proc.returncode or 0
+
+    async def wait_for_output(self, text: str, within: float = 30) -> None:
+        """Read the process's log as it runs until a line contains `text`."""
+        assert self.proc is not None and self.proc.stdout is not None
+        async with asyncio.timeout(within):
+            while text.encode() not in self.output:
+                line = await self.proc.stdout.readline()
+                if not line:
+                    raise AssertionError(f"the bot exited before logging {text!r}")
+                self.output += line
 
     async def kill(self) -> None:
         assert self.proc is not None
@@ -176,28 +187,78 @@ async def database_url(tmp_path: Path) -> AsyncIterator[str]:
 
 async def count_jobs(database_url: str, state: str) -> int:
     """Read a bot process's database directly, as an operator would."""
+    return await count_rows(database_url, "jobs", f"state = '{state}'")
+
+
+async def count_rows(database_url: str, table: str, where: str = "TRUE") -> int:
+    """Rows of a table of a bot process's database (0 before the schema exists)."""
+    query = f"SELECT COUNT(*) FROM {table} WHERE {where}"
     if database_url.startswith("sqlite://"):
-        return await asyncio.to_thread(
-            _count_sqlite_jobs, database_url.removeprefix("sqlite://"), state
-        )
+        return await asyncio.to_thread(_count_sqlite, database_url.removeprefix("sqlite://"), query)
     conn = await asyncpg.connect(database_url)
     try:
-        return int(await conn.fetchval("SELECT COUNT(*) FROM jobs WHERE state = $1", state) or 0)
+        return int(await conn.fetchval(query) or 0)
     except asyncpg.UndefinedTableError:
         return 0
     finally:
         await conn.close()
 
 
-def _count_sqlite_jobs(path: str, state: str) -> int:
+def _count_sqlite(path: str, query: str) -> int:
     if not Path(path).exists():
         return 0
     with contextlib.closing(sqlite3.connect(path, timeout=1)) as conn:
         try:
-            row = conn.execute("SELECT COUNT(*) FROM jobs WHERE state = ?", (state,)).fetchone()
+            row = conn.execute(query).fetchone()
         except sqlite3.OperationalError:
             return 0  # schema not created yet, or the writer holds the lock
         return int(row[0])
+
+
+@contextlib.asynccontextmanager
+async def database_writes_blocked(database_url: str) -> AsyncIterator[None]:
+    """Nothing can be written to the bot's inbox while this holds (reads still work): the
+    database, as far as storing an update goes, is down."""
+    if database_url.startswith("sqlite://"):
+        conn = sqlite3.connect(
+            database_url.removeprefix("sqlite://"),
+            timeout=5,
+            isolation_level=None,
+            check_same_thread=False,
+        )
+        await asyncio.to_thread(conn.execute, "BEGIN IMMEDIATE")
+        try:
+            yield
+        finally:
+            await asyncio.to_thread(conn.execute, "ROLLBACK")
+            conn.close()
+        return
+    pg = await asyncpg.connect(database_url)
+    try:
+        async with pg.transaction():
+            await pg.execute("LOCK TABLE inbox_updates IN EXCLUSIVE MODE")
+            yield
+    finally:
+        await pg.close()
+
+
+def free_port() -> int:
+    with contextlib.closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+WEBHOOK_SECRET = "test-secret_0123456789"
+WEBHOOK_PATH = "/telegram/webhook"
+
+
+def webhook_config(port: int) -> dict[str, Any]:
+    """Config values for webhook mode on `port` of this machine (no TLS proxy in tests)."""
+    return {
+        "webhook_url": f"http://127.0.0.1:{port}{WEBHOOK_PATH}",
+        "webhook_secret": WEBHOOK_SECRET,
+        "port": port,
+    }
 
 
 @pytest.fixture

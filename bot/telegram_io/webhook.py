@@ -50,6 +50,7 @@ class TelegramWebhook:
         if parsed is None:
             return PlainTextResponse("not a Telegram update", status_code=400)
         payload, update = parsed
+        log.debug("webhook: update %s received", update.update_id)
         try:
             await asyncio.wait_for(self._receive(payload, update), STORE_TIMEOUT_SECONDS)
         except Exception as exc:
