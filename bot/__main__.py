@@ -12,6 +12,7 @@ from pydantic import ValidationError
 from bot.app import serve
 from bot.config import Config, describe_config_error
 from bot.logs import configure_logging
+from bot.receiving import StartupRefused
 
 
 def main() -> int:
@@ -28,7 +29,11 @@ def main() -> int:
             config.webhook_secret.get_secret_value() if config.webhook_secret else "",
         ],
     )
-    asyncio.run(_run(config))
+    try:
+        asyncio.run(_run(config))
+    except StartupRefused as exc:
+        print(f"Start-up failed: {exc}", file=sys.stderr)
+        return 1
     return 0
 
 

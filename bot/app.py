@@ -55,9 +55,7 @@ def build_application(config: Config) -> Application:
     return app
 
 
-async def serve(
-    config: Config, stop: asyncio.Event, started: asyncio.Event | None = None
-) -> None:
+async def serve(config: Config, stop: asyncio.Event, started: asyncio.Event | None = None) -> None:
     """Run the bot until `stop` is set, then shut down leaving unfinished jobs resumable.
     `started` is set once updates are being received."""
     await init_database(config.database_url)
@@ -126,20 +124,22 @@ async def serve(
             await scheduler.start()
             await dispatcher.start()  # updates stored before a crash or stop are handled first
             await app.start()
-            async with receiving_updates(
-                config, app, dispatcher, inbox=inbox, scheduler=scheduler
-            ) as mode:
-                log.info("bot started (%s)", mode)
-                if started is not None:
-                    started.set()
-                await stop.wait()
-                log.info("stopping: no new updates; unfinished jobs stay resumable")
-            # Handlers and job stages in flight get one grace period together.
-            await asyncio.gather(
-                dispatcher.stop(grace=SHUTDOWN_GRACE_SECONDS),
-                scheduler.stop(grace=SHUTDOWN_GRACE_SECONDS),
-            )
-            await app.stop()
+            try:
+                async with receiving_updates(
+                    config, app, dispatcher, inbox=inbox, scheduler=scheduler
+                ) as mode:
+                    log.info("bot started (%s)", mode)
+                    if started is not None:
+                        started.set()
+                    await stop.wait()
+                    log.info("stopping: no new updates; unfinished jobs stay resumable")
+            finally:
+                # Handlers and job stages in flight get one grace period together.
+                await asyncio.gather(
+                    dispatcher.stop(grace=SHUTDOWN_GRACE_SECONDS),
+                    scheduler.stop(grace=SHUTDOWN_GRACE_SECONDS),
+                )
+                await app.stop()
     finally:
         await fetcher.aclose()
         await intron.aclose()

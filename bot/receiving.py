@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 
 from starlette.routing import Route
 from telegram import Update
+from telegram.error import TelegramError
 from telegram.ext import Application
 
 from bot.config import HEALTH_PATH, Config
@@ -29,6 +30,11 @@ ALLOWED_UPDATES = [Update.MESSAGE, Update.CALLBACK_QUERY]
 POLL_TIMEOUT_SECONDS = 10
 LISTEN_HOST = "0.0.0.0"  # the hosting convention: the platform routes $PORT to the process
 DRAIN_SECONDS = 5.0
+
+
+class StartupRefused(Exception):
+    """Webhook mode cannot start (port taken, URL refused by Telegram): one line for the
+    operator, no traceback."""
 
 
 @contextlib.asynccontextmanager
@@ -68,14 +74,20 @@ async def receiving_updates(
         host=LISTEN_HOST,
         port=config.port,
     )
-    await server.start()
     try:
-        await app.bot.set_webhook(
-            config.webhook_url,
-            secret_token=secret,
-            allowed_updates=ALLOWED_UPDATES,
-            drop_pending_updates=False,
-        )
+        await server.start()
+    except OSError as exc:
+        raise StartupRefused(f"cannot listen on PORT {config.port}: {exc.strerror}") from None
+    try:
+        try:
+            await app.bot.set_webhook(
+                config.webhook_url,
+                secret_token=secret,
+                allowed_updates=ALLOWED_UPDATES,
+                drop_pending_updates=False,
+            )
+        except TelegramError as exc:
+            raise StartupRefused(f"Telegram refused WEBHOOK_URL: {exc.message}") from None
         yield "webhook"
     finally:
         # The webhook stays registered: Telegram holds new updates until the next start.

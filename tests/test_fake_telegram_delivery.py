@@ -50,13 +50,8 @@ class Receiver:
 
 
 @pytest.fixture
-async def fake() -> AsyncIterator[FakeTelegram]:
-    telegram = FakeTelegram()
-    await telegram.start()
-    try:
-        yield telegram
-    finally:
-        await telegram.stop()
+def fake(telegram: FakeTelegram) -> FakeTelegram:
+    return telegram
 
 
 @pytest.fixture

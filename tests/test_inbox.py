@@ -26,6 +26,16 @@ from tests.test_settings import buttons, menu_message, open_settings
 CHAT = 9001
 
 
+async def polling_bot(
+    telegram: FakeTelegram, intron: FakeIntron, database_url: str, cwd: Path
+) -> BotProcess:
+    """`python -m bot` started and polling."""
+    process = BotProcess(settings_env(telegram, intron, database_url), cwd=cwd)
+    await process.start()
+    await telegram.wait_for(lambda: bool(telegram.calls("getUpdates")), timeout=30)
+    return process
+
+
 async def stop_process(process: BotProcess) -> None:
     assert process.proc is not None
     process.proc.terminate()
@@ -35,10 +45,7 @@ async def stop_process(process: BotProcess) -> None:
 async def test_kill_9_when_the_batch_is_confirmed_loses_none_of_ten_voice_notes(
     telegram: FakeTelegram, intron: FakeIntron, tmp_path: Path, database_url: str
 ) -> None:
-    env = settings_env(telegram, intron, database_url)
-    first = BotProcess(env, cwd=tmp_path)
-    await first.start()
-    await telegram.wait_for(lambda: bool(telegram.calls("getUpdates")), timeout=30)
+    first = await polling_bot(telegram, intron, database_url, tmp_path)
     # No download may finish before the kill (an upload cut short is, by design, made again).
     downloads = telegram.hold("getFile")
     voice = fixture_bytes("voice_consultation.ogg")
@@ -54,8 +61,7 @@ async def test_kill_9_when_the_batch_is_confirmed_loses_none_of_ten_voice_notes(
     assert telegram.webhook_info()["pending_update_count"] == 0, "Telegram no longer has them"
     assert await count_rows(database_url, "inbox_updates") == 10
 
-    second = BotProcess(env, cwd=tmp_path)
-    await second.start()
+    second = await polling_bot(telegram, intron, database_url, tmp_path)
     try:
         await telegram.wait_for(
             lambda: all(transcript_replies(telegram, c) for c in chats), timeout=60
@@ -72,9 +78,7 @@ async def test_kill_9_when_the_batch_is_confirmed_loses_none_of_ten_voice_notes(
 async def test_settings_button_pressed_just_before_a_crash_is_applied_once(
     telegram: FakeTelegram, intron: FakeIntron, tmp_path: Path, database_url: str
 ) -> None:
-    env = settings_env(telegram, intron, database_url)
-    first = BotProcess(env, cwd=tmp_path)
-    await first.start()
+    first = await polling_bot(telegram, intron, database_url, tmp_path)
     menu = await open_settings(telegram, CHAT)
     # The press is saved, then the menu is redrawn: the process dies during that redraw, before
     # the update is marked handled, so the restarted bot handles the same press again.
@@ -88,8 +92,7 @@ async def test_settings_button_pressed_just_before_a_crash_is_applied_once(
     assert query_id not in telegram.answered_callbacks
     assert await count_rows(database_url, "inbox_updates", "handled_at IS NULL") == 1
 
-    second = BotProcess(env, cwd=tmp_path)
-    await second.start()
+    second = await polling_bot(telegram, intron, database_url, tmp_path)
     try:
         await telegram.wait_for(lambda: query_id in telegram.answered_callbacks, timeout=30)
         shown = [b["text"] for b in buttons(menu_message(telegram, CHAT, menu))]
@@ -105,10 +108,7 @@ async def test_settings_button_pressed_just_before_a_crash_is_applied_once(
 async def test_updates_left_in_the_inbox_are_handled_first_in_order_per_chat(
     telegram: FakeTelegram, intron: FakeIntron, tmp_path: Path, database_url: str
 ) -> None:
-    env = settings_env(telegram, intron, database_url)
-    first = BotProcess(env, cwd=tmp_path)
-    await first.start()
-    await telegram.wait_for(lambda: bool(telegram.calls("getUpdates")), timeout=30)
+    first = await polling_bot(telegram, intron, database_url, tmp_path)
     replies = telegram.hold("sendMessage")
     other = CHAT + 1
     for text in ("/start", "/help", "/usage"):
@@ -127,8 +127,7 @@ async def test_updates_left_in_the_inbox_are_handled_first_in_order_per_chat(
     replies.drop()
     assert telegram.bot_messages(CHAT) == [] and telegram.bot_messages(other) == []
 
-    second = BotProcess(env, cwd=tmp_path)
-    await second.start()
+    second = await polling_bot(telegram, intron, database_url, tmp_path)
     try:
         await telegram.wait_for(
             lambda: len(texts(telegram, CHAT)) == 3 and len(texts(telegram, other)) == 1

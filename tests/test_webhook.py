@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -269,6 +270,25 @@ async def test_webhook_mode_without_a_secret_exits_2_with_one_line(tmp_path: Pat
     assert await proc.wait(30) == 2
     lines = proc.output.decode().strip().splitlines()
     assert len(lines) == 1 and "WEBHOOK_SECRET is required" in lines[0]
+    assert "Traceback" not in lines[0]
+
+
+async def test_port_in_use_or_url_refused_by_telegram_exits_1_with_one_line(
+    telegram: FakeTelegram, intron: FakeIntron, tmp_path: Path, database_url: str, port: int
+) -> None:
+    with socket.create_server(("0.0.0.0", port)):
+        taken = BotProcess(webhook_env(telegram, intron, database_url, port), cwd=tmp_path)
+        await taken.start()
+        assert await taken.wait(30) == 1
+    env = webhook_env(telegram, intron, database_url, port)
+    env["WEBHOOK_URL"] = "http://bot.example.org/telegram"  # Telegram wants https
+    refused = BotProcess(env, cwd=tmp_path)
+    await refused.start()
+    assert await refused.wait(30) == 1
+    for process, words in ((taken, f"PORT {port}"), (refused, "https")):
+        last = process.output.decode().strip().splitlines()[-1]
+        assert last.startswith("Start-up failed") and words in last, last
+        assert "Traceback" not in process.output.decode()
 
 
 async def test_polling_deletes_the_webhook_and_loses_nothing_pending(

@@ -99,8 +99,11 @@ class JobScheduler:
                 log.exception("scheduler: tick failed; trying again shortly")
                 delay = 1.0
             self._wake.clear()
+            # Not asyncio.wait_for: on Python 3.11 it loses a cancellation that arrives as the
+            # wake does, and stop() then waits for this loop forever.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=delay)
+                async with asyncio.timeout(delay):
+                    await self._wake.wait()
 
     async def _tick(self) -> None:
         now = self._clock()

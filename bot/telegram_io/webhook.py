@@ -52,7 +52,8 @@ class TelegramWebhook:
         payload, update = parsed
         log.debug("webhook: update %s received", update.update_id)
         try:
-            await asyncio.wait_for(self._receive(payload, update), STORE_TIMEOUT_SECONDS)
+            async with asyncio.timeout(STORE_TIMEOUT_SECONDS):
+                await self._receive(payload, update)
         except Exception as exc:
             log.error(
                 "webhook: update %s not stored (%s); Telegram will send it again",

@@ -32,7 +32,8 @@ class HealthCheck:
 
     async def endpoint(self, request: Request) -> PlainTextResponse:
         try:
-            await asyncio.wait_for(self._probe(), PROBE_TIMEOUT_SECONDS)
+            async with asyncio.timeout(PROBE_TIMEOUT_SECONDS):
+                await self._probe()
         except Exception:
             return PlainTextResponse("database unavailable", status_code=503)
         if self._clock() - self._last_tick() > SCHEDULER_STALE_SECONDS:

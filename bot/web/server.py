@@ -95,7 +95,8 @@ class WebServer:
         """Answer 503 from now on, let requests in flight finish (up to `grace`), then close."""
         self._draining = True
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._idle.wait(), grace)
+            async with asyncio.timeout(grace):
+                await self._idle.wait()
         if self._server is None or self._task is None:
             return
         self._server.should_exit = True
