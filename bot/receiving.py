@@ -50,7 +50,7 @@ async def receiving_updates(
     if config.webhook_url is None:
         updater = await start_polling(
             app.bot,
-            dispatcher.receive,
+            dispatcher,
             poll_seconds=POLL_TIMEOUT_SECONDS,
             allowed_updates=ALLOWED_UPDATES,
         )

@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from telegram import Update
 
-from bot.telegram_io.inbox import UpdateInbox
+from bot.telegram_io.inbox import StoredUpdate, UpdateInbox
 from storage.models import InboxUpdate
 
 log = logging.getLogger(__name__)
@@ -32,7 +32,7 @@ PURGE_EVERY_SECONDS = 3600.0
 
 ChatKey = int | None
 Handle = Callable[[dict[str, Any]], Awaitable[None]]
-# How an update comes in, by either mode: its JSON and the parsed update.
+# How a webhook update comes in: its JSON and the parsed update.
 Receive = Callable[[dict[str, Any], Update], Awaitable[None]]
 
 
@@ -53,14 +53,25 @@ class InboxDispatcher:
         self._stopping = False
 
     async def receive(self, payload: dict[str, Any], update: Update) -> None:
-        """Store an update and queue its chat; returns once the update is in the database, so
+        """Store one update and queue its chat; returns once the update is in the database, so
         the caller may then tell Telegram it arrived. A duplicate is stored once."""
-        chat = update.effective_chat
-        chat_id = chat.id if chat is not None else None
-        await self._inbox.store(update.update_id, chat_id, payload)
-        self.notify(chat_id)
+        await self.store([(payload, update)])
+        self.notify(update)
 
-    def notify(self, chat_id: ChatKey) -> None:
+    async def store(self, updates: Sequence[tuple[dict[str, Any], Update]]) -> None:
+        """Store a batch of updates (their JSON and the parsed update) in one write."""
+        await self._inbox.store(
+            [
+                StoredUpdate(update.update_id, _chat_of(update), payload)
+                for payload, update in updates
+            ]
+        )
+
+    def notify(self, update: Update) -> None:
+        """A stored update waits: queue its chat for a worker unless it is queued already."""
+        self._queue_chat(_chat_of(update))
+
+    def _queue_chat(self, chat_id: ChatKey) -> None:
         if chat_id in self._active:
             self._renotified.add(chat_id)
             return
@@ -72,7 +83,7 @@ class InboxDispatcher:
         released = await self._inbox.release_claims()
         pending = await self._inbox.pending_chats()
         for chat_id in pending:
-            self.notify(chat_id)
+            self._queue_chat(chat_id)
         log.info(
             "inbox: %d chats with unhandled updates (%d claims released)", len(pending), released
         )
@@ -156,3 +167,8 @@ class InboxDispatcher:
             except Exception:
                 log.warning("inbox: could not delete old handled updates; next try in an hour")
             await asyncio.sleep(PURGE_EVERY_SECONDS)
+
+
+def _chat_of(update: Update) -> ChatKey:
+    chat = update.effective_chat
+    return chat.id if chat is not None else None

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from tortoise.exceptions import IntegrityError
 from tortoise.expressions import F, Q
 
 from storage.models import InboxUpdate
@@ -26,6 +26,13 @@ CLAIM_SECONDS = 600.0
 KEEP_HANDLED_DAYS = 3
 
 
+@dataclass(frozen=True)
+class StoredUpdate:
+    update_id: int
+    chat_id: int | None
+    payload: dict[str, Any]  # the update's JSON
+
+
 def keep_handled_seconds(retention_days: int) -> float:
     return min(KEEP_HANDLED_DAYS, retention_days) * 86400.0
 
@@ -35,18 +42,17 @@ class UpdateInbox:
         self._owner = owner
         self._clock = clock
 
-    async def store(self, update_id: int, chat_id: int | None, payload: dict[str, Any]) -> bool:
-        """Write the update; False if it was already there (Telegram delivered it again)."""
-        try:
-            await InboxUpdate.create(
-                update_id=update_id,
-                chat_id=chat_id,
-                payload=payload,
-                received_at=self._clock(),
+    async def store(self, updates: Sequence[StoredUpdate]) -> None:
+        """Write a batch in one statement (one commit); an update already there (Telegram
+        delivered it again) is left as it is."""
+        now = self._clock()
+        rows = [
+            InboxUpdate(
+                update_id=u.update_id, chat_id=u.chat_id, payload=u.payload, received_at=now
             )
-        except IntegrityError:
-            return False
-        return True
+            for u in updates
+        ]
+        await InboxUpdate.bulk_create(rows, ignore_conflicts=True)
 
     async def release_claims(self) -> int:
         """Claims under our name belong to a predecessor that died: take them back now."""

@@ -8,7 +8,6 @@ update in time the answer is 503, which makes Telegram try again later.
 
 from __future__ import annotations
 
-import asyncio
 import hmac
 import json
 import logging
@@ -19,6 +18,7 @@ from starlette.responses import PlainTextResponse, Response
 from telegram import Bot, Update
 
 from bot.telegram_io.dispatcher import Receive
+from storage.db import wait_uncancelled
 
 log = logging.getLogger(__name__)
 
@@ -52,8 +52,7 @@ class TelegramWebhook:
         payload, update = parsed
         log.debug("webhook: update %s received", update.update_id)
         try:
-            async with asyncio.timeout(STORE_TIMEOUT_SECONDS):
-                await self._receive(payload, update)
+            await wait_uncancelled(self._receive(payload, update), STORE_TIMEOUT_SECONDS)
         except Exception as exc:
             log.error(
                 "webhook: update %s not stored (%s); Telegram will send it again",

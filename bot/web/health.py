@@ -6,12 +6,13 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Awaitable, Callable
 
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse
+
+from storage.db import wait_uncancelled
 
 PROBE_TIMEOUT_SECONDS = 2.0
 # The scheduler ticks at least every few seconds even when idle (scheduler.IDLE_WAKE_SECONDS).
@@ -32,8 +33,7 @@ class HealthCheck:
 
     async def endpoint(self, request: Request) -> PlainTextResponse:
         try:
-            async with asyncio.timeout(PROBE_TIMEOUT_SECONDS):
-                await self._probe()
+            await wait_uncancelled(self._probe(), PROBE_TIMEOUT_SECONDS)
         except Exception:
             return PlainTextResponse("database unavailable", status_code=503)
         if self._clock() - self._last_tick() > SCHEDULER_STALE_SECONDS:
