@@ -174,3 +174,32 @@ async def test_handled_updates_are_deleted_after_the_retention_and_by_forget(
         assert left == [int(telegram.last_update["update_id"])], "only the press itself"
     finally:
         await running.stop()
+
+
+async def test_voice_note_cut_off_before_its_received_still_gets_it_after_restart(
+    telegram: FakeTelegram, intron: FakeIntron, tmp_path: Path, database_url: str
+) -> None:
+    first = await polling_bot(telegram, intron, database_url, tmp_path)
+    replies = telegram.hold("sendMessage")
+    sent = send_voice(telegram, CHAT)
+    await telegram.wait_for(lambda: bool(telegram.calls("sendMessage")), timeout=15)
+    assert first.proc is not None
+    first.proc.kill()  # the job is stored; the "Received" never went out
+    await first.wait(15)
+    replies.drop()
+    assert await count_rows(database_url, "jobs", "status_message_id IS NULL") == 1
+
+    second = await polling_bot(telegram, intron, database_url, tmp_path)
+    try:
+        await telegram.wait_for(lambda: bool(transcript_replies(telegram, CHAT)), timeout=30)
+    finally:
+        await stop_process(second)
+    statuses = [c for c in telegram.calls("sendMessage") if "Received" in c.get("text", "")]
+    assert len(statuses) == 2, "the one cut off, and the one the replayed update sent"
+    answers = [
+        m
+        for m in telegram.bot_messages(CHAT, include_deleted=True)
+        if m["reply_to_message_id"] == sent["message_id"]
+    ]
+    assert len(answers) == 2  # the status message (removed with the result) and the result
+    assert len(transcript_replies(telegram, CHAT)) == 1 and len(intron.uploads) == 1
