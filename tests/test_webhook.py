@@ -280,7 +280,7 @@ async def test_port_in_use_or_url_refused_by_telegram_exits_1_with_one_line(
         taken = BotProcess(webhook_env(telegram, intron, database_url, port), cwd=tmp_path)
         await taken.start()
         assert await taken.wait(30) == 1
-    env = webhook_env(telegram, intron, database_url, port)
+    env = webhook_env(telegram, intron, database_url, free_port())
     env["WEBHOOK_URL"] = "http://bot.example.org/telegram"  # Telegram wants https
     refused = BotProcess(env, cwd=tmp_path)
     await refused.start()
