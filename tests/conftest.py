@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import hashlib
 import os
+import socket
 import sqlite3
 import sys
 import uuid
@@ -69,7 +70,7 @@ def settings_env(
     env = {
         k: v
         for k, v in os.environ.items()
-        if not k.startswith(("TELEGRAM_", "INTRON_", "DATABASE_"))
+        if not k.startswith(("TELEGRAM_", "INTRON_", "DATABASE_", "WEBHOOK_")) and k != "PORT"
     }
     env.update(
         TELEGRAM_BOT_TOKEN=telegram.token,
@@ -112,6 +113,16 @@ class BotProcess:
         self.output += out or b""
         return self.proc.returncode or 0
 
+    async def wait_for_output(self, text: str, within: float = 30) -> None:
+        """Read the process's log as it runs until a line contains `text`."""
+        assert self.proc is not None and self.proc.stdout is not None
+        async with asyncio.timeout(within):
+            while text.encode() not in self.output:
+                line = await self.proc.stdout.readline()
+                if not line:
+                    raise AssertionError(f"the bot exited before logging {text!r}")
+                self.output += line
+
     async def kill(self) -> None:
         assert self.proc is not None
         self.proc.kill()
@@ -122,30 +133,31 @@ class RunningBot:
     """The bot in this test's event loop; can be stopped and started again on the same
     database to show what survives a restart.
 
-    `start()` returns once the bot asks Telegram for updates: it does so only after its
-    database, scheduler and command menu are set up, so a test may then use the database
-    and read the menu. (Updates pushed earlier are not lost: Telegram keeps them.) A bot
-    that does not poll (webhook mode) needs a readiness condition of its own here.
+    `start()` returns once the bot says it has started: its database, scheduler, command
+    menu and update receiving (polling or webhook) are then set up, so a test may use the
+    database and read the menu. (Updates pushed earlier are not lost: Telegram keeps them.)
     """
 
-    def __init__(self, config: Config, telegram: FakeTelegram) -> None:
+    def __init__(self, config: Config) -> None:
         self.config = config
-        self._telegram = telegram
         self._stop: asyncio.Event | None = None
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
-        polls_before = len(self._telegram.calls("getUpdates"))
         self._stop = asyncio.Event()
-        self._task = asyncio.create_task(serve(self.config, self._stop))
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + STARTUP_TIMEOUT_SECONDS
-        while len(self._telegram.calls("getUpdates")) == polls_before:
-            if self._task.done():
-                self._task.result()  # raises what start-up raised
-                raise AssertionError("the bot returned during start-up")
-            assert loop.time() < deadline, "the bot never polled Telegram"
-            await asyncio.sleep(0.01)
+        started = asyncio.Event()
+        self._task = asyncio.create_task(serve(self.config, self._stop, started))
+        # Start-up finishes (schema, commands, receiving) before the test pushes updates.
+        waiter = asyncio.create_task(started.wait())
+        await asyncio.wait(
+            {waiter, self._task},
+            timeout=STARTUP_TIMEOUT_SECONDS,
+            return_when=asyncio.FIRST_COMPLETED,
+        )
+        waiter.cancel()
+        if self._task.done():
+            self._task.result()
+        assert started.is_set(), f"the bot did not start within {STARTUP_TIMEOUT_SECONDS} s"
 
     async def stop(self) -> None:
         if self._task is None or self._stop is None:
@@ -207,28 +219,78 @@ async def eventually(
 
 async def count_jobs(database_url: str, state: str) -> int:
     """Read a bot process's database directly, as an operator would."""
+    return await count_rows(database_url, "jobs", f"state = '{state}'")
+
+
+async def count_rows(database_url: str, table: str, where: str = "TRUE") -> int:
+    """Rows of a table of a bot process's database (0 before the schema exists)."""
+    query = f"SELECT COUNT(*) FROM {table} WHERE {where}"
     if database_url.startswith("sqlite://"):
-        return await asyncio.to_thread(
-            _count_sqlite_jobs, database_url.removeprefix("sqlite://"), state
-        )
+        return await asyncio.to_thread(_count_sqlite, database_url.removeprefix("sqlite://"), query)
     conn = await asyncpg.connect(database_url)
     try:
-        return int(await conn.fetchval("SELECT COUNT(*) FROM jobs WHERE state = $1", state) or 0)
+        return int(await conn.fetchval(query) or 0)
     except asyncpg.UndefinedTableError:
         return 0
     finally:
         await conn.close()
 
 
-def _count_sqlite_jobs(path: str, state: str) -> int:
+def _count_sqlite(path: str, query: str) -> int:
     if not Path(path).exists():
         return 0
     with contextlib.closing(sqlite3.connect(path, timeout=1)) as conn:
         try:
-            row = conn.execute("SELECT COUNT(*) FROM jobs WHERE state = ?", (state,)).fetchone()
+            row = conn.execute(query).fetchone()
         except sqlite3.OperationalError:
             return 0  # schema not created yet, or the writer holds the lock
         return int(row[0])
+
+
+@contextlib.asynccontextmanager
+async def database_writes_blocked(database_url: str) -> AsyncIterator[None]:
+    """Nothing can be written to the bot's inbox while this holds (reads still work): the
+    database, as far as storing an update goes, is down."""
+    if database_url.startswith("sqlite://"):
+        conn = sqlite3.connect(
+            database_url.removeprefix("sqlite://"),
+            timeout=5,
+            isolation_level=None,
+            check_same_thread=False,
+        )
+        await asyncio.to_thread(conn.execute, "BEGIN IMMEDIATE")
+        try:
+            yield
+        finally:
+            await asyncio.to_thread(conn.execute, "ROLLBACK")
+            conn.close()
+        return
+    pg = await asyncpg.connect(database_url)
+    try:
+        async with pg.transaction():
+            await pg.execute("LOCK TABLE inbox_updates IN EXCLUSIVE MODE")
+            yield
+    finally:
+        await pg.close()
+
+
+def free_port() -> int:
+    with contextlib.closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+WEBHOOK_SECRET = "test-secret_0123456789"
+WEBHOOK_PATH = "/telegram/webhook"
+
+
+def webhook_config(port: int) -> dict[str, Any]:
+    """Config values for webhook mode on `port` of this machine (no TLS proxy in tests)."""
+    return {
+        "webhook_url": f"http://127.0.0.1:{port}{WEBHOOK_PATH}",
+        "webhook_secret": WEBHOOK_SECRET,
+        "port": port,
+    }
 
 
 @pytest.fixture
@@ -236,7 +298,7 @@ def bot_factory(
     telegram: FakeTelegram, intron: FakeIntron, database_url: str
 ) -> Callable[..., RunningBot]:
     def factory(**overrides: Any) -> RunningBot:
-        return RunningBot(make_config(telegram, intron, database_url, **overrides), telegram)
+        return RunningBot(make_config(telegram, intron, database_url, **overrides))
 
     return factory
 

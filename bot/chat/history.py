@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 from tortoise.queryset import QuerySet
 
-from storage.models import FINAL_STATES, ChatSettings, Job
+from storage.models import FINAL_STATES, ChatSettings, InboxUpdate, Job
 
 HISTORY_SIZE = 10
 
@@ -55,4 +55,6 @@ async def forget_chat(chat_id: int) -> int:
         chat_id=chat_id, state__in=FINAL_STATES, purged_at__isnull=True
     ).update(result=None, purged_at=datetime.now(UTC))
     await ChatSettings.filter(chat_id=chat_id).delete()
+    # Stored updates quote what people wrote and sent; those still waiting are kept to be handled.
+    await InboxUpdate.filter(chat_id=chat_id, handled_at__isnull=False).delete()
     return erased

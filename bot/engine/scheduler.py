@@ -46,11 +46,17 @@ class JobScheduler:
         self._loop_task: asyncio.Task[None] | None = None
         self._at_intron = 0
         self._last_purge = 0.0
+        self._last_tick = 0.0
 
     @property
     def at_intron(self) -> int:
         """Jobs waiting for Intron right now; the poll policy shares the budget among them."""
         return self._at_intron
+
+    @property
+    def last_tick_at(self) -> float:
+        """When a tick last completed (clock time; 0 before the first): /healthz reads it."""
+        return self._last_tick
 
     async def start(self) -> None:
         # Leases under our name belong to a predecessor that died: take them back now rather
@@ -85,6 +91,7 @@ class JobScheduler:
         while True:
             try:
                 await self._tick()
+                self._last_tick = self._clock()
                 delay = await self._until_next_due()
             except asyncio.CancelledError:
                 raise

@@ -21,11 +21,18 @@ What tests read (on ``FakeTelegram``):
   ``answered_callbacks``, ``file_downloads``; ``wait_for(predicate)`` polls a condition.
 
 Modules: ``models`` (stored data), ``errors``, ``text`` (UTF-16 bookkeeping), ``html_parser``
-and ``markdown_parser`` (parse modes), ``params`` (request decoding), then the layers of
-``FakeTelegram``: ``files`` -> ``state`` -> ``validation`` -> ``methods`` -> ``server``.
+and ``markdown_parser`` (parse modes), ``params`` (request decoding), ``flood`` (the group flood
+limit, opt-in), then the layers of ``FakeTelegram``: ``files`` -> ``state`` -> ``validation`` ->
+``methods`` -> ``webhook`` (delivery to a webhook set with setWebhook) -> ``server``.
 """
 
-from tests.fakes.telegram.errors import CONFLICT, NOT_MODIFIED, QUERY_TOO_OLD, EntityParseError
+from tests.fakes.telegram.errors import (
+    CONFLICT,
+    NOT_MODIFIED,
+    QUERY_TOO_OLD,
+    WEBHOOK_ACTIVE,
+    EntityParseError,
+)
 from tests.fakes.telegram.html_parser import parse_html
 from tests.fakes.telegram.markdown_parser import parse_markdown, parse_markdown_v2
 from tests.fakes.telegram.methods import MAX_POLL_TIMEOUT, NOT_DELIVERED_BY_DEFAULT
@@ -55,6 +62,7 @@ __all__ = [
     "NOT_MODIFIED",
     "QUERY_TOO_OLD",
     "STRING_PARAMS",
+    "WEBHOOK_ACTIVE",
     "EntityParseError",
     "FakeTelegram",
     "JSONDict",

@@ -89,3 +89,15 @@ class Injection:
     description: str
     parameters: JSONDict | None
     remaining: int
+
+
+@dataclass
+class Webhook:
+    """What setWebhook registered, and how delivery to it last went (for getWebhookInfo)."""
+
+    url: str
+    secret_token: str | None
+    allowed_updates: frozenset[str] | None
+    max_connections: int
+    last_error_date: int | None = None
+    last_error_message: str | None = None

@@ -68,8 +68,11 @@ class ChatState(FileStore):
         chat_type: str = "private",
         text: str | None = None,
         reply_to: int | None = None,
+        enqueue: bool = True,
         **media: Any,
     ) -> JSONDict:
+        """A user sends a message; it is queued as an update unless ``enqueue`` is False (for
+        a test that delivers the update itself)."""
         chat = self._chat(chat_id, chat_type)
         sender = self._user(self._default_user_id(chat_id, user_id))
         message: JSONDict = {
@@ -92,7 +95,8 @@ class ChatState(FileStore):
                 ]
         message.update(media)
         chat.messages[message["message_id"]] = StoredMessage(copy.deepcopy(message), False)
-        self._enqueue({"message": copy.deepcopy(message)})
+        if enqueue:
+            self._enqueue({"message": copy.deepcopy(message)})
         return copy.deepcopy(message)
 
     def push_update(self, update: JSONDict) -> None:
