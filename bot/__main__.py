@@ -1,4 +1,5 @@
-"""`python -m bot`: start the bot in long-polling mode from the environment and `.env`."""
+"""`python -m bot`: start the bot from the environment and `.env`: long polling, or webhook mode
+when WEBHOOK_URL is set."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from pydantic import ValidationError
 from bot.app import serve
 from bot.config import Config, describe_config_error
 from bot.logs import configure_logging
+from bot.receiving import StartupRefused
 
 
 def main() -> int:
@@ -24,9 +26,14 @@ def main() -> int:
         secrets=[
             config.telegram_bot_token.get_secret_value(),
             config.intron_api_key.get_secret_value(),
+            config.webhook_secret.get_secret_value() if config.webhook_secret else "",
         ],
     )
-    asyncio.run(_run(config))
+    try:
+        asyncio.run(_run(config))
+    except StartupRefused as exc:
+        print(f"Start-up failed: {exc}", file=sys.stderr)
+        return 1
     return 0
 
 

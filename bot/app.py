@@ -8,10 +8,11 @@ import socket
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 from telegram import Update
-from telegram.ext import AIORateLimiter, Application, ApplicationBuilder
+from telegram.ext import Application, ApplicationBuilder
 
 from bot.config import Config
 from bot.engine.budget import RateBudget
@@ -19,10 +20,13 @@ from bot.engine.pipeline import STATUS, UPLOAD, JobPipeline, PipelineConfig
 from bot.engine.poll_policy import PollPolicy
 from bot.engine.scheduler import JobScheduler
 from bot.intron import IntronClient
+from bot.receiving import receiving_updates
 from bot.services import Services
+from bot.telegram_io.dispatcher import InboxDispatcher
 from bot.telegram_io.files import TelegramFileFetcher
+from bot.telegram_io.inbox import UpdateInbox, keep_handled_seconds
+from bot.telegram_io.rate_limit import ChatRateLimiter
 from bot.telegram_io.replies import ChatReplier
-from bot.telegram_io.updates import PerChatUpdateProcessor
 from handlers import publish_commands, register_handlers
 from storage.db import close_database, init_database
 
@@ -31,7 +35,6 @@ log = logging.getLogger(__name__)
 # Handlers only store a job and send one message, so many chats can be served at once; the
 # slow work happens in the scheduler's tasks.
 CONCURRENT_UPDATES = 32
-POLL_TIMEOUT_SECONDS = 10
 SHUTDOWN_GRACE_SECONDS = 5.0
 
 
@@ -42,8 +45,9 @@ def build_application(config: Config) -> Application:
         .base_url(config.telegram_base_url)
         .base_file_url(config.telegram_base_file_url)
         .local_mode(config.telegram_local_mode)
-        .rate_limiter(AIORateLimiter(max_retries=3))
-        .concurrent_updates(PerChatUpdateProcessor(CONCURRENT_UPDATES))
+        .rate_limiter(ChatRateLimiter(max_retries=3))
+        # Updates come from the inbox (bot/receiving.py), not from the application's queue.
+        .updater(None)
         .connection_pool_size(CONCURRENT_UPDATES + 8)
         .build()
     )
@@ -51,9 +55,9 @@ def build_application(config: Config) -> Application:
     return app
 
 
-async def serve(config: Config, stop: asyncio.Event, ready: asyncio.Event | None = None) -> None:
+async def serve(config: Config, stop: asyncio.Event, started: asyncio.Event | None = None) -> None:
     """Run the bot until `stop` is set, then shut down leaving unfinished jobs resumable.
-    `ready` is set once updates are being served."""
+    `started` is set once updates are being received."""
     await init_database(config.database_url)
     app = build_application(config)
     intron = IntronClient(
@@ -99,32 +103,45 @@ async def serve(config: Config, stop: asyncio.Event, ready: asyncio.Event | None
         )
         scheduler = JobScheduler(
             pipeline,
-            owner=config.worker_id or socket.gethostname(),
+            owner=owner,
             retention_days=config.retention_days,
         )
         scheduler_ref.append(scheduler)
         app.bot_data["services"] = Services(config=config, scheduler=scheduler, replier=replier)
 
+        async def handle(payload: dict[str, Any]) -> None:
+            await app.process_update(Update.de_json(payload, app.bot))
+
+        inbox = UpdateInbox(owner=owner)
+        dispatcher = InboxDispatcher(
+            inbox,
+            handle,
+            workers=CONCURRENT_UPDATES,
+            keep_handled_seconds=keep_handled_seconds(config.retention_days),
+        )
         async with app:
             await publish_commands(app.bot)
             if config.allowed_chat_ids is None:
                 log.warning("ALLOWED_CHAT_IDS is not set: any Telegram chat can use this bot")
             await scheduler.start()
-            # Voice notes that arrived while the bot was down are patients' words: keep them.
-            await app.updater.start_polling(
-                timeout=POLL_TIMEOUT_SECONDS,
-                drop_pending_updates=False,
-                allowed_updates=[Update.MESSAGE, Update.CALLBACK_QUERY],
-            )
+            await dispatcher.start()  # updates stored before a crash or stop are handled first
             await app.start()
-            log.info("bot started")
-            if ready is not None:
-                ready.set()
-            await stop.wait()
-            log.info("stopping: no new updates; unfinished jobs stay resumable")
-            await app.updater.stop()
-            await app.stop()
-            await scheduler.stop(grace=SHUTDOWN_GRACE_SECONDS)
+            try:
+                async with receiving_updates(
+                    config, app, dispatcher, inbox=inbox, scheduler=scheduler
+                ) as mode:
+                    log.info("bot started (%s)", mode)
+                    if started is not None:
+                        started.set()
+                    await stop.wait()
+                    log.info("stopping: no new updates; unfinished jobs stay resumable")
+            finally:
+                # Handlers and job stages in flight get one grace period together.
+                await asyncio.gather(
+                    dispatcher.stop(grace=SHUTDOWN_GRACE_SECONDS),
+                    scheduler.stop(grace=SHUTDOWN_GRACE_SECONDS),
+                )
+                await app.stop()
     finally:
         await fetcher.aclose()
         await intron.aclose()

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated
+from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+# What Telegram accepts as a webhook's secret_token.
+WEBHOOK_SECRET_RE = re.compile(r"[A-Za-z0-9_-]{1,256}")
+HEALTH_PATH = "/healthz"
 
 
 def _id_set(value: object) -> object:
@@ -51,6 +57,12 @@ class Config(BaseSettings):
     # once. Give each process its own when several share one database.
     worker_id: str | None = None
 
+    # Webhook mode when set: the public URL Telegram calls (behind a TLS reverse proxy, which
+    # forwards to 0.0.0.0:PORT on the same path). Unset: long polling.
+    webhook_url: str | None = None
+    webhook_secret: SecretStr | None = Field(None, validate_default=True)
+    port: int = Field(8080, ge=1, le=65535)
+
     @field_validator("telegram_bot_token")
     @classmethod
     def _token_shape(cls, value: SecretStr) -> SecretStr:
@@ -66,6 +78,33 @@ class Config(BaseSettings):
             raise ValueError("must start with http:// or https://")
         return value
 
+    @field_validator("webhook_url", mode="before")
+    @classmethod
+    def _webhook_url(cls, value: object) -> object:
+        if value is None or (isinstance(value, str) and not value.strip()):
+            return None
+        if not isinstance(value, str) or not value.startswith(("http://", "https://")):
+            raise ValueError("must be the https:// URL Telegram should call")
+        if urlsplit(value).path.rstrip("/") == HEALTH_PATH:
+            raise ValueError(f"must not use the path {HEALTH_PATH}, which serves health checks")
+        return value
+
+    @field_validator("webhook_secret", mode="before")
+    @classmethod
+    def _empty_secret(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value else value
+
+    @field_validator("webhook_secret")
+    @classmethod
+    def _webhook_secret(cls, value: SecretStr | None, info: ValidationInfo) -> SecretStr | None:
+        if value is None:
+            if info.data.get("webhook_url"):
+                raise ValueError("is required when WEBHOOK_URL is set")
+            return None
+        if not WEBHOOK_SECRET_RE.fullmatch(value.get_secret_value()):
+            raise ValueError("must be 1-256 characters of A-Z, a-z, 0-9, _ and -")
+        return value
+
     @field_validator("allowed_chat_ids", mode="before")
     @classmethod
     def _parse_allowed(cls, value: object) -> object:
@@ -76,6 +115,11 @@ class Config(BaseSettings):
     def _parse_admins(cls, value: object) -> object:
         parsed = _id_set(value)
         return frozenset() if parsed is None else parsed
+
+    @property
+    def webhook_path(self) -> str:
+        """The path Telegram's requests arrive on (the reverse proxy keeps it)."""
+        return urlsplit(self.webhook_url or "").path or "/"
 
     @property
     def max_download_bytes(self) -> int:
@@ -90,6 +134,8 @@ def describe_config_error(error: ValidationError) -> str:
         name = str(item["loc"][0]).upper() if item["loc"] else "configuration"
         if item["type"] == "missing":
             problems.append(f"{name} is required")
+        elif item["type"] == "value_error":
+            problems.append(f"{name} {item['ctx']['error']}")
         else:
             problems.append(f"{name} is invalid ({item['msg']})")
     return "Configuration error: " + "; ".join(problems) + " (set in the environment or in .env)"

@@ -7,8 +7,9 @@ import logging
 from telegram import Update
 from telegram.error import BadRequest
 
-from bot.chat.preferences import load_preferences, save_preferences
-from bot.chat.settings_menu import InvalidAction, apply_action, home_screen
+from bot.chat.preferences import load_preferences
+from bot.chat.settings_menu import InvalidAction, home_screen
+from bot.chat.settings_press import press_settings_button
 from handlers.common import Context, answer, is_group, may_change_settings
 
 log = logging.getLogger(__name__)
@@ -33,14 +34,13 @@ async def on_settings_button(update: Update, context: Context) -> None:
     if not await may_change_settings(update, context):
         await answer(query, ADMINS_ONLY, alert=True)
         return
-    prefs = await load_preferences(chat.id)
     try:
-        result = apply_action(prefs, query.data or "", is_group=is_group(chat))
+        result = await press_settings_button(
+            chat.id, query.data or "", is_group=is_group(chat), update_id=update.update_id
+        )
     except InvalidAction:
         await answer(query, "This menu has expired. Send /settings to open a new one.", alert=True)
         return
-    if result.changed:
-        await save_preferences(chat.id, result.preferences)
     try:
         await query.edit_message_text(result.screen.text, reply_markup=result.screen.markup)
     except BadRequest as exc:

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
+from collections.abc import Awaitable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from tortoise import Tortoise
 from tortoise.migrations.api import migrate
+
+T = TypeVar("T")
 
 MODELS_MODULE = "storage.models"
 MIGRATIONS_MODULE = "storage.migrations"
@@ -55,3 +59,18 @@ async def init_database(db_url: str) -> None:
 
 async def close_database() -> None:
     await Tortoise.close_connections()
+
+
+async def wait_uncancelled(operation: Awaitable[T], seconds: float) -> T:
+    """Wait at most `seconds` for a database operation, raising TimeoutError after that, but
+    never cancel it: a Tortoise transaction cut off on SQLite leaves the one connection inside
+    that transaction for good. The operation finishes (or fails) on its own."""
+    task = asyncio.ensure_future(operation)
+    task.add_done_callback(_consume_outcome)
+    async with asyncio.timeout(seconds):
+        return await asyncio.shield(task)
+
+
+def _consume_outcome(task: asyncio.Future[Any]) -> None:
+    if not task.cancelled():
+        task.exception()  # retrieved, so a late failure is not reported as never retrieved

@@ -1,5 +1,5 @@
-"""Tortoise models: jobs, per-chat settings, chat migrations, and the Intron call log behind the
-rate budget.
+"""Tortoise models: jobs, per-chat settings, chat migrations, the update inbox, and the Intron
+call log behind the rate budget.
 
 Times used for scheduling and leases are POSIX seconds (floats): they compare the same way in
 SQLite and PostgreSQL and across processes, with no time-zone handling in the hot path.
@@ -88,6 +88,9 @@ class ChatSettings(Model):
     options = fields.JSONField()
     # Groups may choose to transcribe only when someone replies /transcribe to a voice note.
     on_request = fields.BooleanField(default=False)
+    # The Telegram update whose button press last changed these settings: a press handled again
+    # after a crash (its change saved, its inbox row not yet marked) is then not applied twice.
+    changed_by_update = fields.BigIntField(null=True)
     updated_at = fields.DatetimeField(auto_now=True)
 
     class Meta:
@@ -104,6 +107,31 @@ class ChatMigration(Model):
 
     class Meta:
         table = "chat_migrations"
+
+
+class InboxUpdate(Model):
+    """An update from Telegram, stored before Telegram is told it arrived, and handled from here.
+
+    Telegram forgets an update once the bot confirms it (a higher getUpdates offset, or a 200 to
+    a webhook request), so the row is written first; it is marked handled only after its
+    handler's effect is committed. Handled rows stay a few days so a redelivered update is
+    recognised, then they are deleted.
+    """
+
+    update_id = fields.BigIntField(primary_key=True, generated=False)
+    chat_id = fields.BigIntField(null=True)  # None for the rare update that has no chat
+    payload = fields.JSONField()  # the update's JSON as Telegram sent it
+    received_at = fields.FloatField()
+    # Who is handling the row, until when: several processes on one database never take the
+    # same row, and a row whose handler died is taken again once the claim expires.
+    claimed_by = fields.CharField(max_length=64, null=True)
+    claim_until = fields.FloatField(null=True)
+    attempts = fields.IntField(default=0)  # handlings started; a row that keeps failing is dropped
+    handled_at = fields.FloatField(null=True)
+
+    class Meta:
+        table = "inbox_updates"
+        indexes = (("chat_id", "handled_at"), ("handled_at",))
 
 
 class ApiCall(Model):

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import os
+import socket
 import sqlite3
 import sys
 import uuid
@@ -22,6 +24,8 @@ from tests.fakes.telegram import FakeTelegram
 
 FIXTURES = Path(__file__).parent / "fixtures"
 PROJECT_ROOT = Path(__file__).parent.parent
+# Hang protection only: a bot that is not serving by then is broken, not slow.
+STARTUP_TIMEOUT_SECONDS = 60.0
 
 
 def fixture_bytes(name: str) -> bytes:
@@ -35,6 +39,14 @@ def send_voice(telegram: FakeTelegram, chat: int, **kw: Any) -> dict[str, Any]:
     )
 
 
+def worker_id_for(database_url: str) -> str:
+    """The bot's WORKER_ID in a test: one per test database, so the same in every restart
+    within a test (a restarted worker takes back its own leases) but never shared with
+    another test running at the same time (its temporary folder is named after it, and
+    start-up empties that folder)."""
+    return "test-" + hashlib.sha256(database_url.encode()).hexdigest()[:12]
+
+
 def make_config(
     telegram: FakeTelegram, intron: FakeIntron, database_url: str, **overrides: Any
 ) -> Config:
@@ -45,7 +57,7 @@ def make_config(
         "telegram_base_url": telegram.base_url,
         "telegram_base_file_url": telegram.base_file_url,
         "database_url": database_url,
-        "worker_id": "test-worker",
+        "worker_id": worker_id_for(database_url),
         **overrides,
     }
     return Config(_env_file=None, **values)  # type: ignore[call-arg]
@@ -58,7 +70,7 @@ def settings_env(
     env = {
         k: v
         for k, v in os.environ.items()
-        if not k.startswith(("TELEGRAM_", "INTRON_", "DATABASE_"))
+        if not k.startswith(("TELEGRAM_", "INTRON_", "DATABASE_", "WEBHOOK_")) and k != "PORT"
     }
     env.update(
         TELEGRAM_BOT_TOKEN=telegram.token,
@@ -67,7 +79,7 @@ def settings_env(
         TELEGRAM_BASE_URL=telegram.base_url,
         TELEGRAM_BASE_FILE_URL=telegram.base_file_url,
         DATABASE_URL=database_url,
-        WORKER_ID="test-worker",
+        WORKER_ID=worker_id_for(database_url),
         PYTHONPATH=str(PROJECT_ROOT),
         **extra,
     )
@@ -101,6 +113,16 @@ class BotProcess:
         self.output += out or b""
         return self.proc.returncode or 0
 
+    async def wait_for_output(self, text: str, within: float = 30) -> None:
+        """Read the process's log as it runs until a line contains `text`."""
+        assert self.proc is not None and self.proc.stdout is not None
+        async with asyncio.timeout(within):
+            while text.encode() not in self.output:
+                line = await self.proc.stdout.readline()
+                if not line:
+                    raise AssertionError(f"the bot exited before logging {text!r}")
+                self.output += line
+
     async def kill(self) -> None:
         assert self.proc is not None
         self.proc.kill()
@@ -109,7 +131,12 @@ class BotProcess:
 
 class RunningBot:
     """The bot in this test's event loop; can be stopped and started again on the same
-    database to show what survives a restart."""
+    database to show what survives a restart.
+
+    `start()` returns once the bot says it has started: its database, scheduler, command
+    menu and update receiving (polling or webhook) are then set up, so a test may use the
+    database and read the menu. (Updates pushed earlier are not lost: Telegram keeps them.)
+    """
 
     def __init__(self, config: Config) -> None:
         self.config = config
@@ -118,15 +145,19 @@ class RunningBot:
 
     async def start(self) -> None:
         self._stop = asyncio.Event()
-        ready = asyncio.Event()
-        self._task = asyncio.create_task(serve(self.config, self._stop, ready))
-        # Start-up (migrations, commands, the scheduler) is done before the test goes on.
-        waiting = asyncio.create_task(ready.wait())
-        await asyncio.wait({waiting, self._task}, timeout=30, return_when=asyncio.FIRST_COMPLETED)
-        waiting.cancel()
+        started = asyncio.Event()
+        self._task = asyncio.create_task(serve(self.config, self._stop, started))
+        # Start-up finishes (schema, commands, receiving) before the test pushes updates.
+        waiter = asyncio.create_task(started.wait())
+        await asyncio.wait(
+            {waiter, self._task},
+            timeout=STARTUP_TIMEOUT_SECONDS,
+            return_when=asyncio.FIRST_COMPLETED,
+        )
+        waiter.cancel()
         if self._task.done():
             self._task.result()
-        assert ready.is_set(), "the bot did not finish starting within 30 s"
+        assert started.is_set(), f"the bot did not start within {STARTUP_TIMEOUT_SECONDS} s"
 
     async def stop(self) -> None:
         if self._task is None or self._stop is None:
@@ -174,30 +205,92 @@ async def database_url(tmp_path: Path) -> AsyncIterator[str]:
         await admin.close()
 
 
+async def eventually(
+    check: Callable[[], Awaitable[bool]], *, what: str, within: float = 30.0
+) -> None:
+    """Wait until an async check (a database query, say) holds. `within` only guards
+    against a hang; `wait_for` on the fakes is the same for conditions they can see."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    while not await check():
+        assert loop.time() < deadline, f"not within {within}s: {what}"
+        await asyncio.sleep(0.05)
+
+
 async def count_jobs(database_url: str, state: str) -> int:
     """Read a bot process's database directly, as an operator would."""
+    return await count_rows(database_url, "jobs", f"state = '{state}'")
+
+
+async def count_rows(database_url: str, table: str, where: str = "TRUE") -> int:
+    """Rows of a table of a bot process's database (0 before the schema exists)."""
+    query = f"SELECT COUNT(*) FROM {table} WHERE {where}"
     if database_url.startswith("sqlite://"):
-        return await asyncio.to_thread(
-            _count_sqlite_jobs, database_url.removeprefix("sqlite://"), state
-        )
+        return await asyncio.to_thread(_count_sqlite, database_url.removeprefix("sqlite://"), query)
     conn = await asyncpg.connect(database_url)
     try:
-        return int(await conn.fetchval("SELECT COUNT(*) FROM jobs WHERE state = $1", state) or 0)
+        return int(await conn.fetchval(query) or 0)
     except asyncpg.UndefinedTableError:
         return 0
     finally:
         await conn.close()
 
 
-def _count_sqlite_jobs(path: str, state: str) -> int:
+def _count_sqlite(path: str, query: str) -> int:
     if not Path(path).exists():
         return 0
     with contextlib.closing(sqlite3.connect(path, timeout=1)) as conn:
         try:
-            row = conn.execute("SELECT COUNT(*) FROM jobs WHERE state = ?", (state,)).fetchone()
+            row = conn.execute(query).fetchone()
         except sqlite3.OperationalError:
             return 0  # schema not created yet, or the writer holds the lock
         return int(row[0])
+
+
+@contextlib.asynccontextmanager
+async def database_writes_blocked(database_url: str) -> AsyncIterator[None]:
+    """Nothing can be written to the bot's inbox while this holds (reads still work): the
+    database, as far as storing an update goes, is down."""
+    if database_url.startswith("sqlite://"):
+        conn = sqlite3.connect(
+            database_url.removeprefix("sqlite://"),
+            timeout=5,
+            isolation_level=None,
+            check_same_thread=False,
+        )
+        await asyncio.to_thread(conn.execute, "BEGIN IMMEDIATE")
+        try:
+            yield
+        finally:
+            await asyncio.to_thread(conn.execute, "ROLLBACK")
+            conn.close()
+        return
+    pg = await asyncpg.connect(database_url)
+    try:
+        async with pg.transaction():
+            await pg.execute("LOCK TABLE inbox_updates IN EXCLUSIVE MODE")
+            yield
+    finally:
+        await pg.close()
+
+
+def free_port() -> int:
+    with contextlib.closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+WEBHOOK_SECRET = "test-secret_0123456789"
+WEBHOOK_PATH = "/telegram/webhook"
+
+
+def webhook_config(port: int) -> dict[str, Any]:
+    """Config values for webhook mode on `port` of this machine (no TLS proxy in tests)."""
+    return {
+        "webhook_url": f"http://127.0.0.1:{port}{WEBHOOK_PATH}",
+        "webhook_secret": WEBHOOK_SECRET,
+        "port": port,
+    }
 
 
 @pytest.fixture
@@ -216,17 +309,6 @@ async def bot(bot_factory: Callable[..., RunningBot]) -> AsyncIterator[RunningBo
     await running.start()
     yield running
     await running.stop()
-
-
-async def db_condition(
-    check: Callable[[], Awaitable[bool]], *, within: float = 20.0, what: str = "condition"
-) -> None:
-    """Wait until an async check of the database holds (hang protection: `within`)."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + within
-    while not await check():
-        assert loop.time() < deadline, f"{what} not reached within {within}s"
-        await asyncio.sleep(0.05)
 
 
 def texts(telegram: FakeTelegram, chat_id: int) -> list[str]:

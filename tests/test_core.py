@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 from pathlib import Path
 from typing import Any
@@ -15,6 +14,7 @@ from tests.conftest import (
     RunningBot,
     fixture_bytes,
     replies_to,
+    send_voice,
     settings_env,
     texts,
     transcript_replies,
@@ -72,23 +72,37 @@ async def test_media_becomes_threaded_transcript_with_identical_bytes(
     [reply] = transcript_replies(telegram, CHAT)
     assert reply["reply_to_message_id"] == sent["message_id"]
     assert intron.transcript in reply["text"]
-    # The "received" status message is gone once the result is there.
-    assert all("Received" not in t for t in texts(telegram, CHAT))
+    # The status message ("Received", then progress) makes way for the result.
+    [status] = [
+        m
+        for m in telegram.bot_messages(CHAT, include_deleted=True)
+        if m["reply_to_message_id"] == sent["message_id"] and m["message_id"] != reply["message_id"]
+    ]
+    assert "Received" in telegram.history(CHAT, status["message_id"])[0]["text"]
+    await telegram.wait_for(
+        lambda: telegram.history(CHAT, status["message_id"])[-1]["event"] == "deleted"
+    )
 
 
 async def test_status_message_arrives_before_intron_finishes(
     telegram: FakeTelegram, intron: FakeIntron, bot: RunningBot
 ) -> None:
-    intron.processing_seconds = 3.0
-    sent = telegram.user_message(
-        CHAT, voice=telegram.voice(fixture_bytes("voice_consultation.ogg"))
-    )
-    started = time.monotonic()
-    await telegram.wait_for(lambda: bool(replies_to(telegram, CHAT, sent["message_id"])), timeout=2)
-    assert time.monotonic() - started < 1.5
-    [status] = replies_to(telegram, CHAT, sent["message_id"])
-    assert "Received" in status["text"] or "Sending" in status["text"]
-    await telegram.wait_for(lambda: bool(transcript_replies(telegram, CHAT)), timeout=15)
+    """The status message comes before the audio even leaves for Intron: it waits on no
+    download, upload or transcription, so it is quick however slow those are (README:
+    "within a second"; checked as this order, which no machine's speed can change)."""
+    sent = send_voice(telegram, CHAT)
+    await telegram.wait_for(lambda: bool(transcript_replies(telegram, CHAT)))
+
+    [status, transcript] = [
+        m
+        for m in telegram.bot_messages(CHAT, include_deleted=True)
+        if m["reply_to_message_id"] == sent["message_id"]
+    ]
+    history = telegram.history(CHAT, status["message_id"])
+    assert "Received" in history[0]["text"]
+    [upload] = intron.uploads
+    assert history[0]["at"] < upload.received_at
+    assert "📝 Transcript" in transcript["text"]
 
 
 async def test_non_audio_gets_a_short_answer_and_nothing_is_uploaded(
@@ -105,16 +119,20 @@ async def test_non_audio_gets_a_short_answer_and_nothing_is_uploaded(
     for message in (pdf, hello):
         [answer] = replies_to(telegram, CHAT, message["message_id"])
         assert "voice note" in answer["text"]
-    await asyncio.sleep(0.3)
-    assert intron.uploads == []
-    assert telegram.file_downloads == []
+    # A chat's updates are handled in order: once a recording sent after them is
+    # transcribed, a job made from either would have been downloaded and uploaded too.
+    voice = send_voice(telegram, CHAT)
+    await telegram.wait_for(lambda: bool(transcript_replies(telegram, CHAT)))
+    assert [u.blob for u in intron.uploads] == [fixture_bytes("voice_consultation.ogg")]
+    assert telegram.file_downloads == [voice["voice"]["file_id"]]
 
 
 async def test_twenty_chats_at_once_all_answered_and_slow_job_delays_nobody(
     telegram: FakeTelegram, intron: FakeIntron, bot: RunningBot
 ) -> None:
     slow_bytes = fixture_bytes("call_center.mp3")
-    intron.processing_time_for = lambda upload: 30.0 if upload.blob == slow_bytes else 0.5
+    # The slow job never finishes within the test, however long the others take.
+    intron.processing_time_for = lambda upload: 3600.0 if upload.blob == slow_bytes else 0.5
     telegram.user_message(999, audio=telegram.audio(slow_bytes, file_name="slow.mp3"))
     await intron.wait_for(lambda: len(intron.uploads) == 1)
 
@@ -122,7 +140,7 @@ async def test_twenty_chats_at_once_all_answered_and_slow_job_delays_nobody(
     chats = list(range(2000, 2020))
     for chat in chats:
         telegram.user_message(chat, voice=telegram.voice(voice))
-    await telegram.wait_for(lambda: all(transcript_replies(telegram, c) for c in chats), timeout=30)
+    await telegram.wait_for(lambda: all(transcript_replies(telegram, c) for c in chats), timeout=60)
 
     assert len(intron.uploads) == 21
     assert transcript_replies(telegram, 999) == [], "the slow job is still at Intron"
@@ -167,13 +185,14 @@ async def test_python_m_bot_serves_against_the_fakes_and_stops_on_sigterm(
     sent = telegram.user_message(
         CHAT, voice=telegram.voice(fixture_bytes("voice_consultation.ogg"))
     )
-    await telegram.wait_for(lambda: bool(transcript_replies(telegram, CHAT)), timeout=20)
+    await telegram.wait_for(lambda: bool(transcript_replies(telegram, CHAT)), timeout=60)
     assert transcript_replies(telegram, CHAT)[0]["reply_to_message_id"] == sent["message_id"]
 
     assert proc.proc is not None
     proc.proc.terminate()
     started = time.monotonic()
     assert await proc.wait(15) == 0
+    # `docker stop` and most supervisors send SIGKILL 10 s after SIGTERM.
     assert time.monotonic() - started < 10
     log = proc.output.decode()
     assert telegram.token not in log and telegram.token.split(":")[1] not in log

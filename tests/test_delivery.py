@@ -15,7 +15,7 @@ from storage.models import Job, JobState
 from tests.conftest import (
     BotProcess,
     RunningBot,
-    db_condition,
+    eventually,
     replies_to,
     send_voice,
     settings_env,
@@ -53,7 +53,7 @@ def result_texts(telegram: FakeTelegram, chat: int, message_id: int) -> list[str
 
 
 async def has_state(chat: int, state: JobState) -> bool:
-    """The state of the chat's one job, read as the operator would (a db_condition check)."""
+    """The state of the chat's one job, read as the operator would (a eventually check)."""
     return (await Job.get(chat_id=chat)).state == state
 
 
@@ -70,7 +70,7 @@ async def test_result_arrives_after_an_outage_longer_than_the_old_give_up(
         text = await only_answer(telegram, CHAT, sent["message_id"], within=60)
         assert intron.transcript in text
         assert len(telegram.calls("sendMessage")) >= refusals + 2  # "Received", then the rest
-        await db_condition(lambda: has_state(CHAT, JobState.DELIVERED), what="delivered")
+        await eventually(lambda: has_state(CHAT, JobState.DELIVERED), what="delivered")
     finally:
         await running.stop()
 
@@ -85,7 +85,7 @@ async def test_given_up_delivery_is_resent_from_history(
         await intron.wait_for(lambda: len(intron.uploads) == 1)
         telegram.fail_next("sendMessage", status=502, description="Bad Gateway", times=10_000)
 
-        await db_condition(
+        await eventually(
             lambda: has_state(CHAT, JobState.FAILED),
             what="giving up after DELIVERY_GIVE_UP_SECONDS",
         )
@@ -94,7 +94,7 @@ async def test_given_up_delivery_is_resent_from_history(
         await telegram.wait_for(lambda: bool(transcript_replies(telegram, CHAT)))
         [result] = transcript_replies(telegram, CHAT)
         assert result["reply_to_message_id"] == sent["message_id"]
-        await db_condition(lambda: has_state(CHAT, JobState.DELIVERED), what="delivered")
+        await eventually(lambda: has_state(CHAT, JobState.DELIVERED), what="delivered")
     finally:
         await running.stop()
 
@@ -117,7 +117,7 @@ async def test_reply_rejected_once_is_resent_from_history(
     telegram.fail_next("sendMessage", description="Bad Request: message is too long")
     assert "refused to display" in await only_answer(telegram, CHAT, sent["message_id"])
     assert transcript_replies(telegram, CHAT) == []
-    await db_condition(lambda: has_state(CHAT, JobState.FAILED), what="the job failing")
+    await eventually(lambda: has_state(CHAT, JobState.FAILED), what="the job failing")
     await history_resend(telegram, CHAT)
     await telegram.wait_for(lambda: bool(transcript_replies(telegram, CHAT)))
     [result] = transcript_replies(telegram, CHAT)
@@ -137,7 +137,7 @@ async def test_part_telegram_took_but_answered_too_late_is_not_sent_twice(
         # The second part of the result is stored by Telegram, its answer comes too late.
         telegram.answer_late("sendMessage", delay=2.0, after=1)
 
-        await db_condition(lambda: has_state(CHAT, JobState.DELIVERED), within=30, what="delivery")
+        await eventually(lambda: has_state(CHAT, JobState.DELIVERED), within=30, what="delivery")
         await asyncio.sleep(0.5)  # a duplicate would show up now
         parts = result_texts(telegram, CHAT, sent["message_id"])
         assert len(parts) >= 3
@@ -156,14 +156,15 @@ async def test_part_lost_in_an_outage_is_sent_again_when_telegram_is_back(
         sent = send_voice(telegram, CHAT)
         await intron.wait_for(lambda: len(intron.uploads) == 1)
         sends_before = len(telegram.calls("sendMessage"))
-        # An outage where Telegram hangs without acting on anything, the bot's check included.
-        for method in ("sendMessage", "sendChatAction"):
-            telegram.answer_late(method, delay=1.5, times=1000, carried_out=False)
+        # An outage where Telegram hangs without acting on anything, the bot's check included
+        # (a held call the bot gave up on is never carried out).
+        holds = [telegram.hold(method) for method in ("sendMessage", "sendChatAction")]
         await telegram.wait_for(
             lambda: len(telegram.calls("sendMessage")) >= sends_before + 2, timeout=20
         )
         assert transcript_replies(telegram, CHAT) == []
-        telegram.stop_failing()  # Telegram is back
+        for hold in holds:
+            hold.release()  # Telegram is back
         text = await only_answer(telegram, CHAT, sent["message_id"], within=30)
         assert intron.transcript in text
     finally:
@@ -187,7 +188,7 @@ async def test_resumed_reply_continues_exactly_where_it_stopped(
         job = await Job.get(chat_id=CHAT)
         return job.parts_sent == 1 and job.attempts >= 1
 
-    await db_condition(one_part_sent, what="first part sent, the next refused")
+    await eventually(one_part_sent, what="first part sent, the next refused")
     await bot.stop()
     telegram.stop_failing()
     # The new version cuts messages shorter: re-rendering would repeat or skip text.

@@ -32,7 +32,7 @@ async def fake() -> AsyncIterator[FakeIntron]:
 @pytest.fixture
 async def http(fake: FakeIntron) -> AsyncIterator[httpx.AsyncClient]:
     async with httpx.AsyncClient(
-        base_url=fake.url, headers={"Authorization": f"Bearer {KEY}"}, timeout=5.0
+        base_url=fake.url, headers={"Authorization": f"Bearer {KEY}"}, timeout=30.0
     ) as client:
         yield client
 
@@ -171,17 +171,20 @@ async def test_empty_fixture_file_is_rejected(fake: FakeIntron, http: httpx.Asyn
 
 
 async def test_status_queued_then_processing(fake: FakeIntron, http: httpx.AsyncClient) -> None:
-    fake.processing_seconds = 3.0
+    # Queued for the first tenth of the processing time (2 s: room for a busy machine to
+    # ask), processing for the rest (18 s: more than the wait for the change can take).
+    fake.processing_seconds = 20.0
     file_id = await upload_id(http, "slow.ogg")
     assert await status_data(http, file_id) == {
         "processing_status": "FILE_QUEUED",
         "audio_file_name": "slow.ogg",
     }
-    await asyncio.sleep(0.35)  # past 10% of the processing time
-    assert await status_data(http, file_id) == {
-        "processing_status": "FILE_PROCESSING",
-        "audio_file_name": "slow.ogg",
-    }
+    [job] = fake.uploads
+    while (data := await status_data(http, file_id))["processing_status"] == "FILE_QUEUED":
+        assert time.monotonic() < job.done_at, "never left the queue"
+        await asyncio.sleep(0.05)
+    assert time.monotonic() >= job.received_at + 0.1 * 20.0
+    assert data == {"processing_status": "FILE_PROCESSING", "audio_file_name": "slow.ogg"}
 
 
 async def test_status_transcribed_with_requested_flags_only(
@@ -254,6 +257,21 @@ async def test_transcript_for_overrides_per_upload_and_wins_over_diarization(
     fake.transcript_for = lambda u: f"said in {u.fields['audio_file_name']}"
     data = await status_data(http, await upload_id(http, "a.ogg", use_diarization="TRUE"))
     assert data["audio_transcript"] == "said in a.ogg"
+
+
+async def test_finish_ends_held_jobs_now(fake: FakeIntron, http: httpx.AsyncClient) -> None:
+    fake.processing_seconds = 3600
+    first = await upload_id(http, "first.ogg")
+    second = await upload_id(http, "second.ogg")
+    fake.finish(first)
+    assert (await status_data(http, first))["processing_status"] == "FILE_TRANSCRIBED"
+    assert (await status_data(http, second))["processing_status"] == "FILE_QUEUED"
+    fake.finish()
+    assert (await status_data(http, second))["processing_status"] == "FILE_TRANSCRIBED"
+    fake.fail_processing.add("third.ogg")
+    third = await upload_id(http, "third.ogg")
+    fake.finish(third)
+    assert (await status_data(http, third))["processing_status"] == "FILE_PROCESSING_FAILED"
 
 
 async def test_fail_processing(fake: FakeIntron, http: httpx.AsyncClient) -> None:
@@ -413,15 +431,17 @@ async def test_error_fault_with_delay(fake: FakeIntron, http: httpx.AsyncClient)
     assert response.status_code == 504
 
 
-async def test_slow_upload_times_out_client_but_job_is_created(fake: FakeIntron) -> None:
+async def test_slow_upload_times_out_client_but_job_is_created(
+    fake: FakeIntron, http: httpx.AsyncClient
+) -> None:
     """Like the real service: a timed-out upload may still have created a job."""
-    fake.inject("upload", Fault.slow(2.0))
+    fake.inject("upload", Fault.slow(30.0))
     async with httpx.AsyncClient(
         base_url=fake.url, headers={"Authorization": f"Bearer {KEY}"}, timeout=0.3
-    ) as client:
+    ) as impatient:
         with pytest.raises(httpx.ReadTimeout):
-            await upload(client, "dup.ogg")
-        assert (await upload(client, "dup.ogg")).status_code == 200
+            await upload(impatient, "dup.ogg")
+    assert (await upload(http, "dup.ogg")).status_code == 200  # the retry, no fault left
     assert [u.fields["audio_file_name"] for u in fake.uploads] == ["dup.ogg", "dup.ogg"]
     assert fake.uploads[0].blob == VOICE.read_bytes()
 
@@ -435,7 +455,7 @@ async def test_stop_does_not_wait_for_pending_slow_faults() -> None:
             await client.get("/file/v1/status/x")
     started = time.monotonic()
     await server.stop()
-    assert time.monotonic() - started < 2.0
+    assert time.monotonic() - started < 10.0  # far below the 30 s the fault would wait
     await server.stop()  # idempotent
 
 

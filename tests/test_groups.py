@@ -10,7 +10,7 @@ from bot.chat.preferences import ChatPreferences, load_preferences, save_prefere
 from storage.models import JobState
 from tests.conftest import (
     RunningBot,
-    db_condition,
+    eventually,
     fixture_bytes,
     replies_to,
     send_voice,
@@ -132,7 +132,7 @@ async def test_upgrade_learned_from_a_refused_send_moves_result_and_settings(
     refused_sends = [r for r in telegram.rejections if r[0] == "sendMessage" and "upgraded" in r[2]]
     assert len(refused_sends) == 1  # learned once; the rest went straight to the new id
 
-    await db_condition(lambda: has_state(GROUP, JobState.DELIVERED), what="delivery")
+    await eventually(lambda: has_state(GROUP, JobState.DELIVERED), what="delivery")
     telegram.user_message(new, user_id=MEMBER, chat_type="supergroup", text="/history")
     await telegram.wait_for(lambda: "Recent recordings" in texts(telegram, new)[-1])
     assert "delivered" in texts(telegram, new)[-1]

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import html
 import random
 import re
 from datetime import UTC, datetime
 from typing import Any
 
+import pyromark
 import pytest
 import telegramify_markdown
 from telegram import MessageEntity
@@ -24,8 +26,11 @@ from bot.render import (
     to_telegram,
     utf16_len,
 )
+from bot.render.text import MAX_LINK_URL_CHARS_PER_MESSAGE, drop_redundant
+from tests.markdown_cases import constructs, nested_emphasis, pathological
 
 WHEN = datetime(2026, 11, 24, 9, 30, tzinfo=UTC)
+QUOTES = frozenset({MessageEntity.BLOCKQUOTE, MessageEntity.EXPANDABLE_BLOCKQUOTE})
 
 
 # --- helpers -----------------------------------------------------------------------------
@@ -51,7 +56,7 @@ def texts_of(message: OutgoingText, kind: str) -> list[str]:
 
 
 def assert_sendable(messages: list[OutgoingText] | tuple[OutgoingText, ...], max_len: int) -> None:
-    """What Telegram demands of every message we send."""
+    """What Telegram demands of every message we send (and the 100 entities it shows)."""
     assert messages, "at least one message"
     for message in messages:
         assert message.text.strip(), "Telegram refuses empty text"
@@ -63,6 +68,22 @@ def assert_sendable(messages: list[OutgoingText] | tuple[OutgoingText, ...], max
             assert entity.offset >= 0
             assert entity.offset + entity.length <= total
         assert len(message.entities) <= render.MAX_ENTITIES_PER_MESSAGE
+        assert sum(len(e.url or "") for e in message.entities) <= MAX_LINK_URL_CHARS_PER_MESSAGE
+
+
+def assert_nesting(message: OutgoingText) -> None:
+    """Telegram's rules for entities sharing characters: one holds the other, and no block
+    quote is inside another."""
+    spans = sorted(
+        ((e.offset, e.offset + e.length, e.type) for e in message.entities),
+        key=lambda span: (span[0], -span[1]),
+    )
+    for index, (start, end, kind) in enumerate(spans):
+        for other_start, other_end, other_kind in spans[index + 1 :]:
+            if other_start >= end:
+                break
+            assert other_end <= end, f"{kind} {start}-{end} overlaps {other_kind}"
+            assert not (kind in QUOTES and other_kind in QUOTES), "block quote in block quote"
 
 
 def report(data: dict[str, Any], **kw: Any) -> RenderedReport:
@@ -561,3 +582,141 @@ def test_result_with_many_entities_is_spread_over_messages() -> None:
     assert_sendable(result.messages, MAX_MESSAGE_LEN)
     bold = [t for m in result.messages for t in texts_of(m, "bold")]
     assert [f"Item {i}" for i in range(150)] == [t for t in bold if t.startswith("Item")]
+
+
+# --- CommonMark constructs and pathological inputs ---------------------------------------
+
+
+def shown_by_commonmark(markdown: str) -> str:
+    """What a CommonMark renderer (with the converter's extensions) shows of markdown: its
+    HTML, tags dropped. Every letter and digit of it must reach the chat, in order."""
+    from telegramify_markdown.converter import STANDARD_OPTIONS
+
+    return html.unescape(re.sub(r"<[^>]*>", " ", pyromark.html(markdown, options=STANDARD_OPTIONS)))
+
+
+def assert_rendered_completely(markdown: str, messages: tuple[OutgoingText, ...]) -> None:
+    for message in messages:
+        assert_nesting(message)
+    remaining = iter(alnum("".join(m.text for m in messages)))
+    missing = [ch for ch in alnum(shown_by_commonmark(markdown)) if ch not in remaining]
+    assert not missing, f"lost {''.join(missing)[:40]!r} of {markdown[:80]!r}"
+
+
+@pytest.mark.parametrize("markdown", constructs())
+def test_markdown_constructs_are_sendable_and_complete(markdown: str) -> None:
+    result = report({"audio_transcript": "ok", "transcript_summary": markdown})
+    assert_sendable(result.messages, MAX_MESSAGE_LEN)
+    assert_rendered_completely(markdown, result.messages)
+
+
+@pytest.mark.parametrize(("name", "markdown"), list(pathological().items()))
+def test_pathological_markdown_stays_within_the_entity_budget(name: str, markdown: str) -> None:
+    result = report({"audio_transcript": "ok", "transcript_summary": markdown})
+    assert_sendable(result.messages, MAX_MESSAGE_LEN)
+    assert_rendered_completely(markdown, result.messages)
+
+
+def test_deeply_nested_emphasis_keeps_its_formatting_in_few_entities() -> None:
+    result = report({"audio_transcript": "ok", "transcript_summary": nested_emphasis(1000)})
+    # Before, each of the messages of its 12,000 characters carried over 1,000 entities.
+    [message] = [m for m in result.messages if " core " in m.text]
+    core = message.text.index(" core ")
+    covering = {
+        e.type for e in message.entities if e.offset <= core and core + 6 <= e.offset + e.length
+    }
+    assert covering == {MessageEntity.BOLD, MessageEntity.ITALIC}  # the innermost word too
+    assert all(len(m.entities) <= 4 for m in result.messages)  # two labels, italic, bold
+
+
+def test_nested_block_quotes_become_one_quote() -> None:
+    out = to_telegram("> " * 3000 + "deep\n\nafter")
+    quotes = [e for e in out.entities if e.type in QUOTES]
+    assert [entity_text(out, q) for q in quotes] == ["deep"]
+    assert out.text.endswith("after")
+
+
+def test_redundant_entities_are_dropped_and_distinct_ones_kept() -> None:
+    bold, italic, quote = MessageEntity.BOLD, MessageEntity.ITALIC, MessageEntity.BLOCKQUOTE
+    link_a = MessageEntity(MessageEntity.TEXT_LINK, 2, 3, url="https://example.org/a")
+    entities = [
+        MessageEntity(bold, 0, 10),
+        MessageEntity(bold, 2, 3),  # inside bold: nothing more to see
+        MessageEntity(italic, 2, 3),  # another kind: kept
+        MessageEntity(bold, 8, 5),  # overlaps the first without being inside: kept
+        link_a,
+        MessageEntity(MessageEntity.TEXT_LINK, 3, 1, url="https://example.org/b"),  # other URL
+        MessageEntity(quote, 0, 20),
+        MessageEntity(MessageEntity.EXPANDABLE_BLOCKQUOTE, 5, 5),  # no quote in a quote
+        MessageEntity(bold, 0, 10),  # the same twice
+    ]
+    kept = drop_redundant(entities)
+    assert [(e.type, e.offset, e.length, e.url) for e in kept] == [
+        (quote, 0, 20, None),
+        (bold, 0, 10, None),
+        (italic, 2, 3, None),
+        (MessageEntity.TEXT_LINK, 2, 3, "https://example.org/a"),
+        (MessageEntity.TEXT_LINK, 3, 1, "https://example.org/b"),
+        (bold, 8, 5, None),
+    ]
+
+
+def test_split_keeps_the_budget_even_when_no_cut_can() -> None:
+    """150 links with different targets, all over one word: a part holding that word cannot
+    have fewer than 150 entities, so the innermost are dropped, the text kept whole."""
+    text = "word " + "tail " * 2000
+    links = [
+        MessageEntity(MessageEntity.TEXT_LINK, 0, 4 + i, url=f"https://e.org/{i}")
+        for i in range(150)
+    ]
+    parts = split_text(OutgoingText(text, tuple(links)))
+    assert_sendable_counts = [len(p.entities) for p in parts]
+    assert max(assert_sendable_counts) <= render.MAX_ENTITIES_PER_MESSAGE
+    assert squash("".join(p.text for p in parts)) == squash(text)
+    first_urls = [e.url for e in parts[0].entities]
+    assert "https://e.org/149" in first_urls  # the outermost link survives
+
+
+# --- HTML character references -----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("markdown", "shown"),
+    [
+        ("Fish &amp; chips", "Fish & chips"),
+        ("&copy; 2026 and &nbsp;space", "© 2026 and \u00a0space"),
+        ("&#1234; and &#x4D2; and &#X4d2;", "Ӓ and Ӓ and Ӓ"),
+        ("caf&eacute; au lait, &Agrave; la carte", "café au lait, À la carte"),
+        ("&lt;b&gt;not html&lt;/b&gt;", "<b>not html</b>"),
+        ("&#0; and &#x110000;", "\ufffd and \ufffd"),
+        ("&#x1F600; smile", "😀 smile"),
+        ("**&copy; bold**", "© bold"),
+    ],
+)
+def test_character_references_show_as_their_characters(markdown: str, shown: str) -> None:
+    assert to_telegram(markdown).text == shown
+
+
+@pytest.mark.parametrize(
+    "markdown",
+    [
+        "AT&T and a & b",
+        "&bogus; is no name",
+        "&copy needs its semicolon",
+        "&#; and &#x; are empty",
+        "&#12345678; has too many digits",
+        "a&b;c",
+        "\\&amp; is escaped",
+    ],
+)
+def test_an_ampersand_that_is_no_reference_shows_as_written(markdown: str) -> None:
+    expected = markdown.replace("\\&", "&")
+    assert to_telegram(markdown).text == expected
+
+
+def test_references_inside_code_and_links() -> None:
+    out = to_telegram("`&amp;` and [caf&eacute;](https://example.org/?a=1&amp;b=2)")
+    assert texts_of(out, "code") == ["&amp;"]  # code is shown as written
+    [link] = [e for e in out.entities if e.type == "text_link"]
+    assert entity_text(out, link) == "café"
+    assert link.url == "https://example.org/?a=1&b=2"

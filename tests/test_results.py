@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -12,8 +11,8 @@ from bot.chat.preferences import ChatPreferences, save_preferences
 from storage.models import ChatSettings, Job
 from tests.conftest import (
     RunningBot,
-    db_condition,
     entity_text,
+    eventually,
     replies_to,
     send_voice,
     texts,
@@ -21,6 +20,7 @@ from tests.conftest import (
 )
 from tests.fakes.intron_api import FakeIntron
 from tests.fakes.telegram import FakeTelegram
+from tests.markdown_cases import nested_emphasis
 from tests.test_settings import buttons, press
 
 CHAT = 8001
@@ -33,12 +33,11 @@ def squash(text: str) -> str:
 
 async def wait_delivered(telegram: FakeTelegram, count: int = 1) -> None:
     """A job is delivered once Telegram accepted every message of it."""
-    deadline = asyncio.get_running_loop().time() + 30
-    while await Job.filter(state="delivered").count() < count:
-        assert asyncio.get_running_loop().time() < deadline, (
-            f"not delivered; chat saw {texts(telegram, CHAT)}"
-        )
-        await asyncio.sleep(0.05)
+
+    async def delivered() -> bool:
+        return await Job.filter(state="delivered").count() >= count
+
+    await eventually(delivered, what=f"{count} delivered; chat saw {texts(telegram, CHAT)}")
 
 
 async def choose_telehealth_summary(chat: int) -> None:
@@ -91,6 +90,24 @@ async def test_result_with_latex_looking_text_keeps_its_formatting(
     assert "Dose" in bold
 
 
+async def test_deep_markdown_arrives_within_100_entities_and_references_as_characters(
+    telegram: FakeTelegram, intron: FakeIntron, bot: RunningBot
+) -> None:
+    """Telegram shows only the first 100 entities of a message; nested emphasis and quotes
+    once made thousands. Character references once showed raw ("&copy;")."""
+    await choose_telehealth_summary(CHAT)
+    intron.results["summary"] = (
+        nested_emphasis(300) + "\n\n" + "> " * 500 + "quoted\n\n&copy; 2026 Clinic &amp; Lab, AT&T"
+    )
+    send_voice(telegram, CHAT)
+    await wait_delivered(telegram)
+    assert telegram.rejections == []
+    assert all(len(m.get("entities", [])) <= 100 for m in telegram.bot_messages(CHAT))
+    chat_text = "\n".join(texts(telegram, CHAT))
+    assert "© 2026 Clinic & Lab, AT&T" in chat_text
+    assert " core " in chat_text and "quoted" in chat_text
+
+
 async def test_long_transcript_arrives_complete_in_order_with_a_report_file(
     telegram: FakeTelegram, intron: FakeIntron, bot: RunningBot
 ) -> None:
@@ -118,18 +135,16 @@ async def test_long_transcript_arrives_complete_in_order_with_a_report_file(
 async def test_status_message_goes_from_received_to_done(
     telegram: FakeTelegram, intron: FakeIntron, bot: RunningBot
 ) -> None:
-    intron.processing_seconds = 2.0
     sent = send_voice(telegram, CHAT)
     await wait_delivered(telegram)
     [status] = [m for m in telegram.bot_messages(CHAT, include_deleted=True) if m["deleted"]]
     assert status["reply_to_message_id"] == sent["message_id"]
-    edits = [
-        p["text"]
-        for method, p in telegram.requests
-        if method == "editMessageText" and p.get("message_id") == status["message_id"]
-    ]
-    assert any("Sending" in e for e in edits)
-    assert any("Transcribing" in e for e in edits)
+    history = telegram.history(CHAT, status["message_id"])
+    steps = [entry.get("text", "") for entry in history]
+    assert "Received" in steps[0]
+    assert "Sending" in steps[1]
+    assert all("Transcribing" in step for step in steps[2:-1]) and len(steps) >= 4
+    assert history[-1]["event"] == "deleted"
     assert any(method == "sendChatAction" for method, _ in telegram.requests)
     # What remains in the chat is the result, not the progress.
     assert [m for m in telegram.bot_messages(CHAT) if m["message_id"] == status["message_id"]] == []
@@ -207,7 +222,7 @@ async def test_retention_purges_old_text_and_keeps_metadata(
     async def purged() -> bool:
         return (await Job.get(chat_id=CHAT)).purged_at is not None
 
-    await db_condition(purged, what="retention purge")
+    await eventually(purged, what="retention purge")
     old = await Job.get(chat_id=CHAT)
     assert old.result is None and old.reply is None
     # The file name is often a patient's; the file ids would fetch the audio and text again.

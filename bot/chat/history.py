@@ -14,7 +14,7 @@ from tortoise.queryset import QuerySet
 from bot.chat.migration import chat_family
 from bot.engine.delivery import result_parts, threading_in
 from bot.telegram_io.replies import ChatReplier
-from storage.models import ACTIVE_STATES, ChatSettings, Job, JobState
+from storage.models import ACTIVE_STATES, ChatSettings, InboxUpdate, Job, JobState
 
 log = logging.getLogger(__name__)
 
@@ -118,6 +118,8 @@ async def forget_chat(chat_id: int) -> Forgotten:
     erased = cancelled + await jobs.filter(purged_at__isnull=True).update(**ERASED, purged_at=now)
     await jobs.exclude(telegram_file_id="").update(**ERASED)  # purged earlier, names kept
     await ChatSettings.filter(chat_id__in=family).delete()
+    # Stored updates quote what people wrote and sent; those still waiting are kept to be handled.
+    await InboxUpdate.filter(chat_id__in=family, handled_at__isnull=False).delete()
     if cancelled:
         log.info("forget: stopped %d jobs in progress", cancelled)
     return Forgotten(

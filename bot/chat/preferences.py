@@ -32,11 +32,20 @@ async def load_preferences(chat_id: int) -> ChatPreferences:
     return ChatPreferences(options, row.on_request)
 
 
-async def save_preferences(chat_id: int, preferences: ChatPreferences) -> None:
+async def save_preferences(
+    chat_id: int, preferences: ChatPreferences, *, changed_by_update: int | None = None
+) -> None:
+    """One statement, so the change and the update that made it are saved together."""
     await ChatSettings.update_or_create(
         defaults={
             "options": preferences.options.model_dump(mode="json"),
             "on_request": preferences.on_request,
+            "changed_by_update": changed_by_update,
         },
         chat_id=chat_id,
     )
+
+
+async def changed_by(chat_id: int, update_id: int) -> bool:
+    """Whether this Telegram update is the one that last changed the chat's settings."""
+    return await ChatSettings.exists(chat_id=chat_id, changed_by_update=update_id)

@@ -35,6 +35,7 @@ class MenuResult:
     screen: MenuScreen
     changed: bool
     notice: str  # the short toast shown when the button is answered
+    page: str = "home"  # the screen a change leads to: "home" or "out"
 
 
 def _button(text: str, *parts: str) -> InlineKeyboardButton:
@@ -123,6 +124,16 @@ def _language_screen(prefs: ChatPreferences, page: int) -> MenuScreen:
     )
 
 
+def _page_screen(prefs: ChatPreferences, page: str, *, is_group: bool) -> MenuScreen:
+    return _outputs_screen(prefs) if page == "out" else home_screen(prefs, is_group=is_group)
+
+
+def already_applied(change: MenuResult, current: ChatPreferences, *, is_group: bool) -> MenuResult:
+    """For a press whose change was saved before (the same update, handled again after a
+    restart): the screen that change leads to, showing the settings as they are, unchanged."""
+    return MenuResult(current, _page_screen(current, change.page, is_group=is_group), False, "")
+
+
 def apply_action(prefs: ChatPreferences, data: str, *, is_group: bool) -> MenuResult:
     """What a button press does. Raises InvalidAction for data this menu never produced."""
     parts = data.split(":")
@@ -134,9 +145,8 @@ def apply_action(prefs: ChatPreferences, data: str, *, is_group: bool) -> MenuRe
     def stay(screen: MenuScreen, notice: str = "") -> MenuResult:
         return MenuResult(prefs, screen, False, notice)
 
-    def change(new: ChatPreferences, screen_of: str, notice: str) -> MenuResult:
-        screen = _outputs_screen(new) if screen_of == "out" else home_screen(new, is_group=is_group)
-        return MenuResult(new, screen, True, notice)
+    def change(new: ChatPreferences, page: str, notice: str) -> MenuResult:
+        return MenuResult(new, _page_screen(new, page, is_group=is_group), True, notice, page)
 
     match action, args:
         case "home", []:

@@ -9,7 +9,7 @@ from tortoise.exceptions import IntegrityError
 
 from bot.chat.options import TranscriptionOptions
 from bot.telegram_io.audio_input import AudioInput
-from storage.models import Job
+from storage.models import Job, JobState
 
 log = logging.getLogger(__name__)
 
@@ -28,9 +28,12 @@ async def create_job(
     options: TranscriptionOptions,
 ) -> Job | None:
     """Store the job before any network call. None if this message already has a job:
-    Telegram delivers updates at least once."""
-    if await Job.exists(chat_id=chat_id, message_id=message_id):
-        return None
+    Telegram delivers updates at least once. A job whose handler was cut short before it
+    released it (the process died, and the update is now handled again) is returned again, so
+    the user still gets the status message and the job starts without waiting out the grace."""
+    existing = await Job.get_or_none(chat_id=chat_id, message_id=message_id)
+    if existing is not None:
+        return existing if _awaiting_release(existing) else None
     try:
         job = await Job.create(
             chat_id=chat_id,
@@ -50,6 +53,15 @@ async def create_job(
         return None
     log.info("job %s: received (%s, %s bytes, %ss)", job.id, audio.kind, audio.size, audio.duration)
     return job
+
+
+def _awaiting_release(job: Job) -> bool:
+    return (
+        job.state == JobState.RECEIVED
+        and job.status_message_id is None
+        and job.lease_owner is None
+        and job.next_run_at > time.time()
+    )
 
 
 async def release_job(job: Job, status_message_id: int | None) -> None:

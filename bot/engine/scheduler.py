@@ -47,11 +47,17 @@ class JobScheduler:
         self._loop_task: asyncio.Task[None] | None = None
         self._at_intron = 0
         self._last_purge = 0.0
+        self._last_tick = 0.0
 
     @property
     def at_intron(self) -> int:
         """Jobs waiting for Intron right now; the poll policy shares the budget among them."""
         return self._at_intron
+
+    @property
+    def last_tick_at(self) -> float:
+        """When a tick last completed (clock time; 0 before the first): /healthz reads it."""
+        return self._last_tick
 
     async def start(self) -> None:
         # Leases under our name belong to a predecessor that died: take them back now rather
@@ -88,14 +94,19 @@ class JobScheduler:
             self._wake.clear()
             try:
                 await self._tick()
+                self._last_tick = self._clock()
                 delay = await self._until_next_due()
             except asyncio.CancelledError:
                 raise
             except Exception:
                 log.exception("scheduler: tick failed; trying again shortly")
                 delay = 1.0
+            # Not asyncio.wait_for: on Python 3.11 it swallows a cancellation that arrives as
+            # the wait ends, so a stop coming as a job finishes (which wakes this loop) was
+            # lost and the process never exited.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=delay)
+                async with asyncio.timeout(delay):
+                    await self._wake.wait()
 
     async def _tick(self) -> None:
         now = self._clock()

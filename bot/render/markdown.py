@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from bisect import bisect_left, bisect_right
 from collections.abc import Sequence
+from html.entities import html5 as _HTML5_NAMED_REFERENCES
 from itertools import accumulate
 from typing import Any
 from urllib.parse import urlsplit
@@ -16,6 +17,7 @@ from telegram import MessageEntity
 from bot.render.text import (
     OutgoingText,
     clean_text,
+    drop_redundant,
     entity_at,
     sanitize_chars,
     strip_message,
@@ -45,9 +47,15 @@ _SENDABLE_TYPES = frozenset(
 
 
 # Characters the converter would silently turn into nothing: `<` starts HTML (dropped, with
-# whole blocks of text after it), `&` starts entity references, `$` math, `||` spoilers
-# (which hide text), and a line starting `[label]:` is a link definition (dropped).
+# whole blocks of text after it), `$` math, `||` spoilers (which hide text), and a line
+# starting `[label]:` is a link definition (dropped). An `&` is escaped unless it starts a
+# character reference (`&amp;`, `&copy;`, `&#1234;`, `&#x4D2;`), which the converter shows as
+# the character it stands for, as CommonMark says; any other `&` stays literally.
 _RISKY_CHARS = frozenset("<&$")
+# CommonMark's three forms; a named one must be an HTML5 name, with its semicolon.
+_CHARACTER_REFERENCE = re.compile(
+    r"&(?:#[0-9]{1,7};|#[xX][0-9a-fA-F]{1,6};|([A-Za-z][A-Za-z0-9]{0,31});)"
+)
 _LINK_DEFINITION = re.compile(
     r"^(?:[ \t]*(?:>|[-+*](?=[ \t])|\d{1,9}[.)](?=[ \t])))*[ \t]*(\[)(?:[^\]\\\n]|\\.)*\]:",
     re.MULTILINE,
@@ -62,9 +70,34 @@ def _is_escaped(text: str, pos: int) -> bool:
     return backslashes % 2 == 1
 
 
+def _is_character_reference(match: re.Match[str]) -> bool:
+    name = match.group(1)
+    return name is None or f"{name};" in _HTML5_NAMED_REFERENCES
+
+
+def _character_references(text: str) -> list[re.Match[str]]:
+    return [m for m in _CHARACTER_REFERENCE.finditer(text) if _is_character_reference(m)]
+
+
+def _decoded(match: re.Match[str]) -> str:
+    """The character(s) a reference stands for; CommonMark's U+FFFD for an impossible one."""
+    if not _is_character_reference(match):
+        return match.group(0)
+    if match.group(1) is not None:
+        return _HTML5_NAMED_REFERENCES[f"{match.group(1)};"]
+    digits = match.group(0)[2:-1]
+    code = int(digits[1:], 16) if digits[:1] in "xX" else int(digits)
+    if code == 0 or code > 0x10FFFF or 0xD800 <= code <= 0xDFFF:
+        return "\ufffd"
+    return chr(code)
+
+
 def _escape_candidates(text: str) -> list[int]:
     positions = {m.start(1) for m in _LINK_DEFINITION.finditer(text)}
+    references = {m.start() for m in _character_references(text)} if "&" in text else set()
     for pos, ch in enumerate(text):
+        if pos in references:
+            continue
         if ch in _RISKY_CHARS or (
             ch == "|"
             and (
@@ -151,12 +184,18 @@ def _keeps_content(source: str, rendered: OutgoingText) -> bool:
     """Whether every letter and digit the reader should see survived, in order.
 
     Link targets (moved into entities), code fence languages, task boxes and list numbers
-    (renumbered) are legitimately rewritten, so they are compared apart or not at all.
+    (renumbered) are legitimately rewritten, so they are compared apart or not at all; so
+    are character references, whose letters become the one character they stand for
+    (`&copy;` is "©"), except inside code, where they are shown as written.
     """
     expected = _LINK_TARGET.sub("]", source)
     expected = _FENCE_INFO.sub(r"\1", expected)
     expected = _TASK_MARKER.sub(r"\1", expected)
     expected = _LIST_NUMBER.sub(r"\1", expected)
+    if "&" in expected:
+        expected = _CHARACTER_REFERENCE.sub(
+            lambda m: "" if _is_character_reference(m) else m.group(0), expected
+        )
     visible = _alnum(rendered.text)
     remaining = iter(visible)
     if not all(ch in remaining for ch in _alnum(expected)):
@@ -164,7 +203,8 @@ def _keeps_content(source: str, rendered: OutgoingText) -> bool:
     # A link inside a table cell loses its entity in the converter, and with it the target.
     urls = [_alnum(e.url or "") for e in rendered.entities]
     for match in _LINK_TARGET.finditer(source):
-        target = _alnum(next(iter(match.group(1).split()), ""))
+        written = next(iter(match.group(1).split()), "")
+        target = _alnum(_CHARACTER_REFERENCE.sub(_decoded, written))
         if target and target not in visible and not any(target in url for url in urls):
             return False
     return True
@@ -246,8 +286,7 @@ def _settle_entities(text: str, entities: Sequence[MessageEntity]) -> OutgoingTe
             else:
                 moved.append(ent)
         kept = moved
-    kept.sort(key=lambda e: (e.offset, -e.length))
-    return OutgoingText(text, tuple(kept))
+    return OutgoingText(text, drop_redundant(kept))
 
 
 def _convert(source: str) -> OutgoingText | None:

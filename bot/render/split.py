@@ -15,10 +15,12 @@ from bot.render.text import (
     OutgoingText,
     Span,
     clean_text,
+    drop_redundant,
     entity_spans,
     sanitize_chars,
     slice_message,
     utf16_table,
+    within_budget,
 )
 
 _PARAGRAPH_BREAK = re.compile(r"\n[^\S\n]*\n")
@@ -241,9 +243,11 @@ def split_with_glue(message: OutgoingText, max_len: int, glue: Glue = ()) -> lis
     try:
         text = sanitize_chars(message.text)
         table = utf16_table(text)
-        spans = entity_spans(message.entities, table)
+        spans = entity_spans(drop_redundant(message.entities), table)
+        # Parts are cut to keep within the entity budget; where more entities than it allows
+        # cover one character, no cut can, and the innermost go.
         return [
-            slice_message(text, table, spans, lo, hi)
+            within_budget(slice_message(text, table, spans, lo, hi))
             for lo, hi in _part_ranges(text, table, spans, max_len, glue)
         ]
     except Exception:

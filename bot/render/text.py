@@ -148,6 +148,53 @@ def strip_message(message: OutgoingText) -> OutgoingText:
     return slice_message(text, table, entity_spans(message.entities, table), lo, hi)
 
 
+_QUOTES = frozenset({MessageEntity.BLOCKQUOTE, MessageEntity.EXPANDABLE_BLOCKQUOTE})
+
+
+def _nesting_kind(entity: MessageEntity) -> tuple[object, ...]:
+    if entity.type in _QUOTES:
+        return (MessageEntity.BLOCKQUOTE,)  # no block quote may be inside another, of any kind
+    return (entity.type, entity.url, entity.language, entity.custom_emoji_id)
+
+
+def drop_redundant(entities: Iterable[MessageEntity]) -> tuple[MessageEntity, ...]:
+    """The entities less those inside another of the same kind, sorted by position.
+
+    Bold inside bold looks like bold, and Telegram refuses a block quote inside another, so
+    they add nothing but count: deeply nested emphasis or quotes in the Markdown otherwise
+    make messages of thousands of entities, of which Telegram shows the first 100.
+    """
+    reach: dict[tuple[object, ...], int] = {}  # kind -> furthest end kept so far
+    kept: list[MessageEntity] = []
+    for entity in sorted(entities, key=lambda e: (e.offset, -e.length)):
+        kind = _nesting_kind(entity)
+        end = entity.offset + entity.length
+        # Sorted by start, the kept entity reaching furthest starts no later: it holds this one.
+        if end <= reach.get(kind, -1):
+            continue
+        reach[kind] = end
+        kept.append(entity)
+    return tuple(kept)
+
+
+def within_budget(message: OutgoingText) -> OutgoingText:
+    """The message with its entities cut down to what Telegram shows: the first 100, and
+    link URLs up to their combined limit. Outer entities come first, so what is lost is the
+    innermost formatting. Only text too deeply formatted for any cut to help needs it."""
+    if _within_budget(message.entities):
+        return message
+    kept: list[MessageEntity] = []
+    url_chars = 0
+    for entity in message.entities:
+        if len(kept) == MAX_ENTITIES_PER_MESSAGE:
+            break
+        if url_chars + len(entity.url or "") > MAX_LINK_URL_CHARS_PER_MESSAGE:
+            continue
+        url_chars += len(entity.url or "")
+        kept.append(entity)
+    return OutgoingText(message.text, tuple(kept))
+
+
 def _within_budget(entities: Sequence[MessageEntity]) -> bool:
     if len(entities) > MAX_ENTITIES_PER_MESSAGE:
         return False

@@ -9,12 +9,15 @@ Serves the two endpoints the bot uses, on 127.0.0.1 and a random port:
 
 It records exactly what it received (form fields, the uploaded bytes, every call with the
 status it answered) and can inject faults (5xx, 429 with ``Retry-After``, non-JSON bodies,
-slow answers, rejections) for the next calls of either endpoint.
+slow answers, rejections) for the next calls of either endpoint. A test that must act while a
+job is at Intron holds it there with a long ``processing_seconds`` and ends it with
+``finish()``, instead of racing a short processing time.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import json
 import logging
@@ -241,6 +244,18 @@ class FakeIntron:
         self._check_endpoint(endpoint)
         return len(self._faults[endpoint])
 
+    def finish(self, *file_ids: str) -> None:
+        """End the processing of these jobs (of every job so far when none is named) now.
+
+        With a long ``processing_seconds`` a test holds jobs at Intron for as long as it
+        needs (to delete a message, kill the bot...), then lets them end: no race with a
+        processing time that a busy machine may outrun.
+        """
+        now = time.monotonic()
+        for upload in self.uploads:
+            if not file_ids or upload.file_id in file_ids:
+                upload.done_at = min(upload.done_at, now)
+
     def calls_to(self, endpoint: str) -> list[float]:
         self._check_endpoint(endpoint)
         return [at for name, at, _ in self.calls if name == endpoint]
@@ -260,8 +275,9 @@ class FakeIntron:
         """Every status request made for ``file_id``, whatever was answered."""
         return self._status_calls[file_id]
 
-    async def wait_for(self, predicate: Callable[[], bool], timeout: float = 10.0) -> None:  # noqa: ASYNC109
-        """Poll ``predicate`` every 20 ms until it holds; AssertionError after ``timeout``."""
+    async def wait_for(self, predicate: Callable[[], bool], timeout: float = 30.0) -> None:  # noqa: ASYNC109
+        """Poll ``predicate`` every 20 ms until it holds; AssertionError after ``timeout``
+        (hang protection: generous, so that a busy machine is never mistaken for a bug)."""
         deadline = time.monotonic() + timeout
         while not predicate():
             if time.monotonic() >= deadline:
@@ -340,10 +356,10 @@ class FakeIntron:
     async def _sleep(self, seconds: float) -> None:
         if seconds <= 0:
             return
-        try:
-            await asyncio.wait_for(self._closing.wait(), timeout=seconds)
-        except TimeoutError:
-            pass
+        # asyncio.timeout, not wait_for, which on Python 3.11 can swallow a cancellation.
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(seconds):
+                await self._closing.wait()
 
     async def _upload(self, request: web.Request) -> web.Response:
         try:

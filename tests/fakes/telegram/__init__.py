@@ -7,12 +7,32 @@ unmodified edits, stale callback queries, ...), so that bugs in the bot show up 
 
 Nothing here talks to the network except the fake's own listener on 127.0.0.1.
 
+What tests read (on ``FakeTelegram``):
+
+- ``bot_messages(chat_id)`` / ``message(chat_id, message_id)``: messages as they are *now*
+  (with ``deleted``, ``reply_to_message_id`` and, for documents, ``document_bytes``).
+- ``history(chat_id, message_id)``: every state a message had, oldest first, one entry per
+  ``sent`` / ``edited`` / ``deleted``, each with ``at`` (``time.monotonic()``) and the
+  content right after that change (``text``, ``entities``, ``caption``, ``reply_markup``...).
+  Read it whenever a test means "what the message said first" or "what it went through":
+  a status message is edited and deleted while the test runs, so its current state depends on
+  the machine's speed. ``history(...)[0]["text"]`` is the first text.
+- ``requests`` / ``calls(method)`` (every request, accepted or not), ``rejections``,
+  ``answered_callbacks``, ``file_downloads``; ``wait_for(predicate)`` polls a condition.
+
 Modules: ``models`` (stored data), ``errors``, ``text`` (UTF-16 bookkeeping), ``html_parser``
-and ``markdown_parser`` (parse modes), ``params`` (request decoding), then the layers of
-``FakeTelegram``: ``files`` -> ``state`` -> ``validation`` -> ``methods`` -> ``server``.
+and ``markdown_parser`` (parse modes), ``params`` (request decoding), ``flood`` (the group flood
+limit, opt-in), then the layers of ``FakeTelegram``: ``files`` -> ``state`` -> ``validation`` ->
+``methods`` -> ``webhook`` (delivery to a webhook set with setWebhook) -> ``server``.
 """
 
-from tests.fakes.telegram.errors import CONFLICT, NOT_MODIFIED, QUERY_TOO_OLD, EntityParseError
+from tests.fakes.telegram.errors import (
+    CONFLICT,
+    NOT_MODIFIED,
+    QUERY_TOO_OLD,
+    WEBHOOK_ACTIVE,
+    EntityParseError,
+)
 from tests.fakes.telegram.html_parser import parse_html
 from tests.fakes.telegram.markdown_parser import parse_markdown, parse_markdown_v2
 from tests.fakes.telegram.methods import MAX_POLL_TIMEOUT, NOT_DELIVERED_BY_DEFAULT
@@ -42,6 +62,7 @@ __all__ = [
     "NOT_MODIFIED",
     "QUERY_TOO_OLD",
     "STRING_PARAMS",
+    "WEBHOOK_ACTIVE",
     "EntityParseError",
     "FakeTelegram",
     "JSONDict",

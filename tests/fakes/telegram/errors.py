@@ -14,6 +14,11 @@ CONFLICT = (
     "make sure that only one bot instance is running"
 )
 
+WEBHOOK_ACTIVE = (
+    "Conflict: can't use getUpdates method while webhook is active; "
+    "use deleteWebhook to delete the webhook first"
+)
+
 
 class EntityParseError(Exception):
     """Raised by the markup parsers; becomes ``Bad Request: can't parse entities: ...``."""

@@ -7,7 +7,9 @@ import contextlib
 import copy
 import json
 import mimetypes
+import re
 import time
+from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web
@@ -16,11 +18,19 @@ from tests.fakes.telegram.errors import (
     CONFLICT,
     NOT_MODIFIED,
     QUERY_TOO_OLD,
+    WEBHOOK_ACTIVE,
     ApiError,
     bad_request,
 )
 from tests.fakes.telegram.files import suffix_for
-from tests.fakes.telegram.models import Chat, JSONDict, QueuedUpdate, StoredMessage, UploadedFile
+from tests.fakes.telegram.models import (
+    Chat,
+    JSONDict,
+    QueuedUpdate,
+    StoredMessage,
+    UploadedFile,
+    Webhook,
+)
 from tests.fakes.telegram.params import maybe_json
 from tests.fakes.telegram.validation import (
     BOT_COMMAND_RE,
@@ -31,6 +41,7 @@ from tests.fakes.telegram.validation import (
 )
 
 MAX_POLL_TIMEOUT = 50.0
+WEBHOOK_SECRET_RE = re.compile(r"[A-Za-z0-9_-]{1,256}")
 
 # Update kinds Telegram does not deliver unless they are explicitly listed in allowed_updates.
 NOT_DELIVERED_BY_DEFAULT = frozenset({"chat_member", "message_reaction", "message_reaction_count"})
@@ -38,6 +49,12 @@ NOT_DELIVERED_BY_DEFAULT = frozenset({"chat_member", "message_reaction", "messag
 
 def _update_kind(update: JSONDict) -> str:
     return next((key for key in update if key != "update_id"), "")
+
+
+def _allowed_updates(params: JSONDict) -> frozenset[str] | None:
+    """The allowed_updates parameter; None when not given (an empty list means the default)."""
+    allowed = maybe_json(params.get("allowed_updates"))
+    return frozenset(str(kind) for kind in allowed) if isinstance(allowed, list) else None
 
 
 class BotApiMethods(RequestChecks):
@@ -50,6 +67,19 @@ class BotApiMethods(RequestChecks):
         self._allowed_updates: frozenset[str] | None = None
         self._poll_generation = 0
         self._closing = False
+        self.webhook: Webhook | None = None
+        self._confirm_listeners: list[Callable[[list[int]], None]] = []
+
+    def on_confirmed(self, listener: Callable[[list[int]], None]) -> None:
+        """Call ``listener`` with the ids of updates the moment Telegram forgets them: when a
+        getUpdates offset moves past them, or a webhook request for one is answered 2xx. It
+        runs inside that request, before the bot gets its answer (a test may kill the bot)."""
+        self._confirm_listeners.append(listener)
+
+    def _confirmed(self, update_ids: list[int]) -> None:
+        if update_ids:
+            for listener in list(self._confirm_listeners):
+                listener(update_ids)
 
     def _store_bot_message(
         self,
@@ -96,24 +126,23 @@ class BotApiMethods(RequestChecks):
 
     def _confirm(self, offset: int) -> None:
         if offset > 0:
-            self._queue = [
-                queued
-                for queued in self._queue
-                if not (queued.update_id < offset and queued.delivered)
-            ]
+            forgotten = [q for q in self._queue if q.update_id < offset and q.delivered]
+            self._queue = [q for q in self._queue if not (q.update_id < offset and q.delivered)]
+            self._confirmed([q.update_id for q in forgotten])
         elif offset < 0:
             self._queue = self._queue[offset:]
+
+    def _allowed(self, update: JSONDict, allowed_updates: frozenset[str] | None) -> bool:
+        kind = _update_kind(update)
+        if allowed_updates is None:
+            return kind not in NOT_DELIVERED_BY_DEFAULT
+        return kind in allowed_updates
 
     def _take_updates(self, limit: int) -> list[JSONDict]:
         batch: list[JSONDict] = []
         kept: list[QueuedUpdate] = []
         for queued in self._queue:
-            kind = _update_kind(queued.update)
-            if self._allowed_updates is None:
-                allowed = kind not in NOT_DELIVERED_BY_DEFAULT
-            else:
-                allowed = kind in self._allowed_updates
-            if not allowed:
+            if not self._allowed(queued.update, self._allowed_updates):
                 continue  # Telegram drops updates of kinds the bot did not ask for
             kept.append(queued)
             if len(batch) < limit:
@@ -133,9 +162,11 @@ class BotApiMethods(RequestChecks):
             timeout = min(max(float(raw_timeout), 0.0), MAX_POLL_TIMEOUT)
         except (TypeError, ValueError):
             raise bad_request("wrong parameter timeout specified") from None
-        allowed = maybe_json(params.get("allowed_updates"))
-        if isinstance(allowed, list):
-            self._allowed_updates = frozenset(str(kind) for kind in allowed) or None
+        if self.webhook is not None:
+            raise ApiError(409, WEBHOOK_ACTIVE)
+        allowed = _allowed_updates(params)
+        if allowed is not None:
+            self._allowed_updates = allowed or None
 
         self._poll_generation += 1
         generation = self._poll_generation
@@ -149,6 +180,8 @@ class BotApiMethods(RequestChecks):
                 return []
             if generation != self._poll_generation:
                 raise ApiError(409, CONFLICT)
+            if self.webhook is not None:
+                raise ApiError(409, WEBHOOK_ACTIVE)
             batch = self._take_updates(limit)
             if batch:
                 return batch
@@ -158,19 +191,61 @@ class BotApiMethods(RequestChecks):
             event = asyncio.Event()
             self._poll_waiters.add(event)
             try:
+                # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow the
+                # cancellation of a poll whose client went away just as an update came in.
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(event.wait(), remaining)
+                    async with asyncio.timeout(remaining):
+                        await event.wait()
             finally:
                 self._poll_waiters.discard(event)
+
+    def _set_webhook(self, params: JSONDict) -> bool:
+        url = params.get("url")
+        if not isinstance(url, str) or not url:
+            return self._delete_webhook(params)  # an empty URL removes the webhook
+        # Real Telegram demands https on ports 443, 80, 88 or 8443; the fake delivers to the
+        # bot's plain-http listener on 127.0.0.1, as a TLS reverse proxy would.
+        if not url.startswith(("https://", "http://127.0.0.1:")):
+            raise bad_request("bad webhook: An HTTPS URL must be provided for webhook")
+        secret = params.get("secret_token")
+        if secret is not None and not WEBHOOK_SECRET_RE.fullmatch(str(secret)):
+            raise bad_request("secret token contains unallowed characters")
+        allowed = _allowed_updates(params)
+        if allowed is None and self.webhook is not None:
+            allowed = self.webhook.allowed_updates  # not given: Telegram keeps the previous list
+        max_connections = params.get("max_connections", 40)
+        if not isinstance(max_connections, int) or not 1 <= max_connections <= 100:
+            raise bad_request("bad webhook: max_connections must be between 1 and 100")
+        if params.get("drop_pending_updates") is True:
+            self._queue.clear()
+        self.webhook = Webhook(
+            url, str(secret) if secret else None, allowed or None, max_connections
+        )
+        self._wake_pollers()  # a long poll still waiting ends; webhook delivery starts
+        return True
 
     def _delete_webhook(self, params: JSONDict) -> bool:
         if params.get("drop_pending_updates") is True:
             self._queue.clear()
+        self.webhook = None
         return True
 
     def _get_webhook_info(self, params: JSONDict) -> JSONDict:
-        pending = len(self._queue)
-        return {"url": "", "has_custom_certificate": False, "pending_update_count": pending}
+        hook = self.webhook
+        allowed = self._allowed_updates if hook is None else hook.allowed_updates
+        info: JSONDict = {
+            "url": hook.url if hook else "",
+            "has_custom_certificate": False,
+            "pending_update_count": sum(1 for q in self._queue if self._allowed(q.update, allowed)),
+        }
+        if hook is not None:
+            info["max_connections"] = hook.max_connections
+            if hook.allowed_updates is not None:
+                info["allowed_updates"] = sorted(hook.allowed_updates)
+            if hook.last_error_date is not None:
+                info["last_error_date"] = hook.last_error_date
+                info["last_error_message"] = hook.last_error_message
+        return info
 
     @staticmethod
     def _commands_key(scope: Any, language_code: Any) -> tuple[str, str]:
@@ -248,6 +323,7 @@ class BotApiMethods(RequestChecks):
         self._set_optional(message, "entities", entities or None)
         self._set_optional(message, "reply_markup", markup)
         message["edit_date"] = int(time.time())
+        stored.record("edited")
         return self._snapshot(stored)
 
     def _edit_message_caption(self, params: JSONDict) -> JSONDict:
@@ -272,6 +348,7 @@ class BotApiMethods(RequestChecks):
         self._set_optional(message, "caption_entities", entities or None)
         self._set_optional(message, "reply_markup", markup)
         message["edit_date"] = int(time.time())
+        stored.record("edited")
         return self._snapshot(stored)
 
     def _edit_message_reply_markup(self, params: JSONDict) -> JSONDict:
@@ -281,6 +358,7 @@ class BotApiMethods(RequestChecks):
             raise bad_request(NOT_MODIFIED.removeprefix("Bad Request: "))
         self._set_optional(stored.message, "reply_markup", markup)
         stored.message["edit_date"] = int(time.time())
+        stored.record("edited")
         return self._snapshot(stored)
 
     @staticmethod
@@ -300,6 +378,7 @@ class BotApiMethods(RequestChecks):
         ):
             raise bad_request("message can't be deleted")
         stored.deleted = True
+        stored.record("deleted")
         return True
 
     def _answer_callback_query(self, params: JSONDict) -> bool:

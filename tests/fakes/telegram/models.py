@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import copy
+import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 JSONDict = dict[str, Any]
 
@@ -23,12 +25,35 @@ class UploadedFile:
         )
 
 
+# What a message looks like is everything but the envelope (who, where, when, replying to what).
+_ENVELOPE_KEYS = frozenset(
+    {"message_id", "from", "chat", "date", "edit_date", "reply_to_message", "sender_chat"}
+)
+
+HistoryEvent = Literal["sent", "edited", "deleted"]
+
+
 @dataclass
 class StoredMessage:
-    message: JSONDict
+    message: JSONDict  # the current state
     from_bot: bool
     deleted: bool = False
     document_bytes: bytes | None = None
+    # Every state the message had, oldest first (see ``FakeTelegram.history``).
+    history: list[JSONDict] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if not self.history:
+            self.record("sent")
+
+    def record(self, event: HistoryEvent) -> None:
+        """Note the message's state right after `event` (a deletion carries no content)."""
+        entry: JSONDict = {"event": event, "at": time.monotonic()}
+        if event != "deleted":
+            for key, value in self.message.items():
+                if key not in _ENVELOPE_KEYS:
+                    entry[key] = copy.deepcopy(value)
+        self.history.append(entry)
 
 
 @dataclass
@@ -71,10 +96,20 @@ class Injection:
 
 @dataclass
 class LateAnswer:
-    """Answer only after `delay` seconds, having carried the call out first (or not at all:
-    a client that gives up meanwhile then cancels it)."""
+    """Carry the call out, then answer only after `delay` seconds."""
 
     delay: float
     remaining: int
-    carried_out: bool = True
     skip: int = 0
+
+
+@dataclass
+class Webhook:
+    """What setWebhook registered, and how delivery to it last went (for getWebhookInfo)."""
+
+    url: str
+    secret_token: str | None
+    allowed_updates: frozenset[str] | None
+    max_connections: int
+    last_error_date: int | None = None
+    last_error_message: str | None = None

@@ -13,10 +13,11 @@ from typing import Any
 from aiohttp import web
 
 from tests.fakes.telegram.errors import ApiError, bad_request
-from tests.fakes.telegram.methods import BotApiMethods
+from tests.fakes.telegram.flood import GroupFloodLimit
 from tests.fakes.telegram.models import Injection, JSONDict, LateAnswer, UploadedFile
 from tests.fakes.telegram.params import decode_param
 from tests.fakes.telegram.validation import MAX_UPLOAD_BYTES
+from tests.fakes.telegram.webhook import WebhookDelivery
 
 log = logging.getLogger(__name__)
 
@@ -26,12 +27,36 @@ def _short(value: Any, limit: int = 300) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-class FakeTelegram(BotApiMethods):
+class Hold:
+    """Calls of one method kept waiting. ``release()`` answers them normally; ``drop()``
+    answers them 502 without performing them (as if they never reached Telegram), for calls
+    from a bot process the test has killed meanwhile. New calls pass either way."""
+
+    def __init__(self) -> None:
+        self._gate = asyncio.Event()
+        self._dropped = False
+
+    def release(self) -> None:
+        self._gate.set()
+
+    def drop(self) -> None:
+        self._dropped = True
+        self._gate.set()
+
+    async def wait(self) -> None:
+        if self._gate.is_set():
+            return
+        await self._gate.wait()
+        if self._dropped:
+            raise ApiError(502, "Bad Gateway")
+
+
+class FakeTelegram(WebhookDelivery):
     """A fake Telegram Bot API server on 127.0.0.1 (see the ``tests.fakes.telegram`` docstring).
 
     It is built in layers, each module adding to the one below it: ``FileStore`` (files) ->
-    ``ChatState`` (chats, messages, updates) -> ``RequestChecks`` -> ``BotApiMethods`` -> this
-    class (HTTP, lifecycle, fault injection and what tests inspect).
+    ``ChatState`` (chats, messages, updates) -> ``RequestChecks`` -> ``BotApiMethods`` ->
+    ``WebhookDelivery`` -> this class (HTTP, lifecycle, fault injection and what tests inspect).
     """
 
     def __init__(
@@ -46,6 +71,8 @@ class FakeTelegram(BotApiMethods):
         self.file_downloads: list[str] = []
         self._injections: dict[str, list[Injection]] = {}
         self._late_answers: dict[str, list[LateAnswer]] = {}
+        self._holds: dict[str, Hold] = {}
+        self._flood: GroupFloodLimit | None = None
 
         self._runner: web.AppRunner | None = None
         self._port: int | None = None
@@ -53,6 +80,7 @@ class FakeTelegram(BotApiMethods):
         self._handlers: dict[str, Callable[[JSONDict], Any]] = {
             "getMe": self._get_me,
             "getUpdates": self._get_updates,
+            "setWebhook": self._set_webhook,
             "deleteWebhook": self._delete_webhook,
             "getWebhookInfo": self._get_webhook_info,
             "setMyCommands": self._set_my_commands,
@@ -116,6 +144,9 @@ class FakeTelegram(BotApiMethods):
     async def stop(self) -> None:
         self._closing = True
         self._wake_pollers()
+        for hold in self._holds.values():
+            hold.release()
+        await self._stop_delivery()
         runner, self._runner = self._runner, None
         if runner is not None:
             await runner.cleanup()
@@ -140,6 +171,10 @@ class FakeTelegram(BotApiMethods):
     ) -> list[JSONDict]:
         return copy.deepcopy(self._commands.get(self._commands_key(scope, language_code), []))
 
+    def webhook_info(self) -> JSONDict:
+        """What getWebhookInfo would answer now."""
+        return self._get_webhook_info({})
+
     def calls(self, method: str) -> list[JSONDict]:
         """Params of every call of ``method`` (accepted or rejected), in order."""
         return [params for name, params in self.requests if name == method]
@@ -147,8 +182,10 @@ class FakeTelegram(BotApiMethods):
     async def wait_for(
         self,
         predicate: Callable[[], bool],
-        timeout: float = 10.0,  # noqa: ASYNC109 - the interface tests are written against
+        timeout: float = 30.0,  # noqa: ASYNC109 - the interface tests are written against
     ) -> None:
+        """Poll ``predicate`` until it holds. ``timeout`` is hang protection: generous, so
+        that a busy machine is never mistaken for a bug."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         last_error: BaseException | None = None
@@ -200,22 +237,26 @@ class FakeTelegram(BotApiMethods):
         self._injections.clear()
         self._late_answers.clear()
 
-    def answer_late(
-        self,
-        method: str,
-        *,
-        delay: float,
-        times: int = 1,
-        after: int = 0,
-        carried_out: bool = True,
-    ) -> None:
-        """The next `times` calls of `method` (after letting `after` through) are answered only
-        after `delay` seconds. `carried_out`: the call takes effect first (a message is stored)
-        and a client that gave up sooner never learns it; otherwise Telegram hangs before
-        acting, and a client that gives up leaves nothing done."""
+    def answer_late(self, method: str, *, delay: float, times: int = 1, after: int = 0) -> None:
+        """The next `times` calls of `method` (after letting `after` through) are carried out
+        at once (a message is stored, say) but answered only after `delay` seconds: a client
+        that gave up sooner never learns it. (A call that hangs before it is carried out is
+        ``hold``.)"""
         self._late_answers.setdefault(method.lower(), []).append(
-            LateAnswer(delay, times, carried_out, skip=after)
+            LateAnswer(delay, times, skip=after)
         )
+
+    def hold(self, method: str) -> Hold:
+        """Calls of ``method`` from now on get no answer (they are recorded in ``requests`` as
+        they arrive) until the hold is released or dropped."""
+        hold = Hold()
+        self._holds[method.lower()] = hold
+        return hold
+
+    def limit_group_messages(self, per_minute: int = 20) -> None:
+        """Model Telegram's flood limit: beyond ``per_minute`` messages in a minute in one
+        group, answer 429 with retry_after as Telegram does."""
+        self._flood = GroupFloodLimit(per_minute)
 
     # ---------------------------------------------------------------------------------------
     # HTTP
@@ -271,16 +312,19 @@ class FakeTelegram(BotApiMethods):
             if handler is None:
                 raise ApiError(404, "Not Found")
             self._apply_injection(method)
+            hold = self._holds.get(method.lower())
+            if hold is not None:
+                await hold.wait()
+            if self._flood is not None:
+                self._flood.check(method, params.get("chat_id"))
             if method == "getUpdates":
                 result = await self._get_updates(params, request)
             else:
                 late = self._take_late(method)
-                if late is not None and not late.carried_out:
-                    await asyncio.sleep(late.delay)
                 result = handler(params)
                 if inspect.isawaitable(result):
                     result = await result
-                if late is not None and late.carried_out:
+                if late is not None:
                     await asyncio.sleep(late.delay)
         except ApiError as error:
             transport = request.transport

@@ -69,9 +69,12 @@ class ChatState(FileStore):
         text: str | None = None,
         reply_to: int | None = None,
         topic: int | None = None,
+        enqueue: bool = True,
         **media: Any,
     ) -> JSONDict:
-        """A user's message. `topic` sends it in that forum topic (the chat becomes a forum)."""
+        """A user sends a message; it is queued as an update unless ``enqueue`` is False (for
+        a test that delivers the update itself). ``topic`` sends it in that forum topic (the
+        chat becomes a forum)."""
         chat = self._chat(chat_id, chat_type)
         if chat.migrated_to is not None:
             raise ValueError(f"chat {chat_id} was upgraded to {chat.migrated_to}")
@@ -102,7 +105,8 @@ class ChatState(FileStore):
                 ]
         message.update(media)
         chat.messages[message["message_id"]] = StoredMessage(copy.deepcopy(message), False)
-        self._enqueue({"message": copy.deepcopy(message)})
+        if enqueue:
+            self._enqueue({"message": copy.deepcopy(message)})
         return copy.deepcopy(message)
 
     def push_update(self, update: JSONDict) -> None:
@@ -148,6 +152,7 @@ class ChatState(FileStore):
         if stored is None:
             raise ValueError(f"chat {chat_id} has no message {message_id}")
         stored.deleted = True
+        stored.record("deleted")
 
     def set_admins(self, chat_id: int, user_ids: set[int]) -> None:
         self._admins[chat_id] = set(user_ids)
@@ -229,6 +234,7 @@ class ChatState(FileStore):
             chat.messages[message_id] = StoredMessage(copy.deepcopy(message), from_bot)
         elif edited:
             stored.message = copy.deepcopy(message)
+            stored.record("edited")
 
     def _enqueue(self, update: JSONDict) -> None:
         update_id = update.get("update_id")
@@ -279,3 +285,20 @@ class ChatState(FileStore):
         chat = self._chats.get(chat_id)
         stored = chat.messages.get(message_id) if chat else None
         return self._inspectable(stored) if stored else None
+
+    def history(self, chat_id: int, message_id: int) -> list[JSONDict]:
+        """Every state a message (user's or bot's) had, oldest first.
+
+        One entry per change: ``{"event": "sent" | "edited" | "deleted", "at": ..., ...}``,
+        where ``at`` is ``time.monotonic()`` when the fake accepted the change and the rest is
+        the message's content right after it: ``text`` and ``entities``, or ``caption`` and
+        ``caption_entities`` and the media (``document``, ``voice``, ...), and
+        ``reply_markup``; a key the message did not have then is absent. A ``deleted`` entry
+        carries no content. Only accepted requests appear; rejected ones are in
+        ``rejections``.
+        """
+        chat = self._chats.get(chat_id)
+        stored = chat.messages.get(message_id) if chat else None
+        if stored is None:
+            raise ValueError(f"chat {chat_id} has no message {message_id}")
+        return copy.deepcopy(stored.history)

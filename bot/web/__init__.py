@@ -1,0 +1,1 @@
+"""The bot's HTTP side: one Starlette app served by uvicorn inside the bot's event loop."""

@@ -1,0 +1,63 @@
+"""One busy chat never stalls the others: a burst in a group, or Telegram's flood limit in it,
+leaves every other chat's "Received" prompt."""
+
+from __future__ import annotations
+
+import time
+
+from tests.conftest import RunningBot, fixture_bytes, replies_to, send_voice
+from tests.fakes.intron_api import FakeIntron
+from tests.fakes.telegram import FakeTelegram
+
+GROUP = -1009001
+PRIVATE = 9501
+PROMPT_SECONDS = 2.0
+
+
+def group_messages(telegram: FakeTelegram) -> int:
+    """Everything the bot sent the group (status messages are deleted once results arrive)."""
+    return len(telegram.bot_messages(GROUP, include_deleted=True))
+
+
+def flood_refusals(telegram: FakeTelegram) -> list[str]:
+    return [why for _, _, why in telegram.rejections if why.startswith("Too Many Requests")]
+
+
+async def received_within(telegram: FakeTelegram, chat: int, message_id: int) -> float:
+    """Seconds until the bot's first answer to the message (its "Received")."""
+    started = time.monotonic()
+    await telegram.wait_for(lambda: bool(replies_to(telegram, chat, message_id)), timeout=30)
+    return time.monotonic() - started
+
+
+async def test_eighty_voice_notes_in_a_group_never_delay_a_private_chats_received(
+    telegram: FakeTelegram, intron: FakeIntron, bot: RunningBot
+) -> None:
+    telegram.limit_group_messages(per_minute=20)  # as Telegram: the 21st gets a 429
+    voice = fixture_bytes("voice_consultation.ogg")
+    for member in range(80):
+        telegram.user_message(
+            GROUP, user_id=100 + member, chat_type="group", voice=telegram.voice(voice)
+        )
+    first = send_voice(telegram, PRIVATE)
+    assert await received_within(telegram, PRIVATE, first["message_id"]) < PROMPT_SECONDS
+
+    # The group's minute is used up: its next messages wait a minute. A private chat does not.
+    await telegram.wait_for(lambda: group_messages(telegram) >= 20, timeout=30)
+    second = send_voice(telegram, PRIVATE)
+    assert await received_within(telegram, PRIVATE, second["message_id"]) < PROMPT_SECONDS
+    assert group_messages(telegram) == 20, "the bot keeps to the group's 20 a minute"
+    assert flood_refusals(telegram) == [], "the bot waits for the minute instead of a 429"
+
+
+async def test_a_429_in_one_group_pauses_that_group_only(
+    telegram: FakeTelegram, intron: FakeIntron, bot: RunningBot
+) -> None:
+    telegram.fail_next("sendMessage", retry_after=3)  # will hit the group's "Received"
+    in_group = send_voice(telegram, GROUP, chat_type="group")
+    await telegram.wait_for(lambda: bool(flood_refusals(telegram)))
+    refused_at = time.monotonic()
+    private = send_voice(telegram, PRIVATE)
+    assert await received_within(telegram, PRIVATE, private["message_id"]) < PROMPT_SECONDS
+    await telegram.wait_for(lambda: bool(replies_to(telegram, GROUP, in_group["message_id"])))
+    assert time.monotonic() - refused_at >= 2.9, "the group waited out its retry_after"
