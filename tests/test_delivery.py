@@ -252,3 +252,23 @@ async def test_slow_received_message_is_still_removed_with_the_result(
         if m["message_id"] != transcript_replies(telegram, CHAT)[0]["message_id"]
     ]
     assert received["deleted"], "no orphaned progress message"
+
+
+async def test_part_cut_short_by_a_stop_is_sent_after_the_restart(
+    telegram: FakeTelegram, intron: FakeIntron, bot: RunningBot
+) -> None:
+    """A send still unanswered when the stop's grace period ends was most likely waiting its
+    turn (a busy group's flood limit): it has not left, and must not count as sent."""
+    sent = send_voice(telegram, CHAT)
+    await intron.wait_for(lambda: len(intron.uploads) == 1)
+    hold = telegram.hold("sendMessage")
+    await telegram.wait_for(lambda: any(result_sends(telegram)), timeout=15)
+    await bot.stop()  # the held send is cancelled after the grace period
+    hold.drop()  # it never reached Telegram
+    await bot.start()
+    assert intron.transcript in await only_answer(telegram, CHAT, sent["message_id"])
+
+
+def result_sends(telegram: FakeTelegram) -> list[dict[str, Any]]:
+    """Every result send the fake received, answered or not (a held one is not)."""
+    return [p for p in telegram.calls("sendMessage") if "📝 Transcript" in str(p.get("text"))]

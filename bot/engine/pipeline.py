@@ -213,7 +213,7 @@ class JobPipeline:
         chat_id = await current_chat_id(job.chat_id)
         try:
             if job.part_in_flight is not None:
-                # The process stopped while this part was on its way, most likely waiting for
+                # The process died while this part was on its way, most likely waiting for
                 # Telegram's answer: the chat probably has it, so it is not sent twice. Unless
                 # Telegram was failing this part already: then it is sent again.
                 taken = job.attempts == 0
@@ -277,6 +277,12 @@ class JobPipeline:
             await self._replier.send_part(
                 chat_id, part, reply_to_id=reply_to_id, thread_id=thread_id
             )
+        except asyncio.CancelledError:
+            # Stopped (not killed) mid-send, after the grace period: the part is most likely
+            # still waiting its turn under the chat's flood limit, so it has not left.
+            job.part_in_flight = None
+            await asyncio.shield(self._save(job, "part_in_flight"))
+            raise
         except ChatMigrated as exc:
             job.part_in_flight = None
             await record_migration(chat_id, exc.new_chat_id)
