@@ -27,7 +27,7 @@ from bot.telegram_io.files import TelegramFileFetcher
 from bot.telegram_io.inbox import UpdateInbox, keep_handled_seconds
 from bot.telegram_io.rate_limit import ChatRateLimiter
 from bot.telegram_io.replies import ChatReplier
-from handlers import COMMANDS, register_handlers
+from handlers import publish_commands, register_handlers
 from storage.db import close_database, init_database
 
 log = logging.getLogger(__name__)
@@ -85,7 +85,7 @@ async def serve(config: Config, stop: asyncio.Event, started: asyncio.Event | No
             in_flight=lambda: scheduler_ref[0].at_intron,
             used=lambda: budget.used(STATUS),
         )
-        replier = ChatReplier(app.bot)
+        replier = ChatReplier(app.bot, timeout=config.telegram_timeout_seconds)
         pipeline = JobPipeline(
             intron=intron,
             budget=budget,
@@ -96,6 +96,8 @@ async def serve(config: Config, stop: asyncio.Event, started: asyncio.Event | No
                 config.max_download_bytes,
                 config.job_timeout_seconds,
                 config.max_concurrent_transfers,
+                delivery_give_up_seconds=config.delivery_give_up_seconds,
+                delivery_retry_max_seconds=config.delivery_retry_max_seconds,
             ),
             clock=time.time,
         )
@@ -118,7 +120,7 @@ async def serve(config: Config, stop: asyncio.Event, started: asyncio.Event | No
             keep_handled_seconds=keep_handled_seconds(config.retention_days),
         )
         async with app:
-            await app.bot.set_my_commands(COMMANDS)
+            await publish_commands(app.bot)
             if config.allowed_chat_ids is None:
                 log.warning("ALLOWED_CHAT_IDS is not set: any Telegram chat can use this bot")
             await scheduler.start()

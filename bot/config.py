@@ -42,6 +42,12 @@ class Config(BaseSettings):
     intron_rate_window_seconds: float = Field(60.0, gt=0)
     intron_timeout_seconds: float = Field(60.0, gt=0)
     job_timeout_seconds: float = Field(3600, gt=0)
+    # A finished transcript Telegram cannot take (an outage) is offered again for this long,
+    # waiting at most `delivery_retry_max_seconds` between tries; it stays in /history after.
+    delivery_give_up_seconds: float = Field(24 * 3600, gt=0)
+    delivery_retry_max_seconds: float = Field(300, gt=0)
+    # How long a reply waits for Telegram's answer before it counts as unanswered.
+    telegram_timeout_seconds: float = Field(20, gt=0)
     retention_days: int = Field(30, ge=1)
     # How many downloads/uploads run at once: bounds disk, sockets and memory, not throughput
     # (Intron's upload budget is the real limit).

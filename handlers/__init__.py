@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from telegram import Message, Update
+from telegram import Chat, Message, MessageEntity, Update
 from telegram.ext import (
     Application,
     CallbackQueryHandler,
@@ -15,8 +15,10 @@ from telegram.ext import (
 from bot.telegram_io.audio_input import audio_in
 from handlers.access import enforce_allowed_chats
 from handlers.audio import on_audio, on_transcribe, on_unsupported
-from handlers.commands import COMMANDS, on_help, on_start, on_unknown_command
-from handlers.common import Context
+from handlers.chat_migration import on_chat_migrated
+from handlers.commands import on_help, on_start, on_unknown_command, publish_commands
+from handlers.common import Context, answer
+from handlers.errors import on_error
 from handlers.history import on_forget, on_forget_button, on_history, on_resend, on_usage
 from handlers.settings_menu import on_settings, on_settings_button
 
@@ -31,18 +33,40 @@ class _CarriesAudio(filters.MessageFilter):
 AUDIO = _CarriesAudio(name="CarriesAudio")
 
 
+class _ForThisBot(filters.MessageFilter):
+    """A command this bot should answer: `/cmd@thisbot` anywhere, a bare `/cmd` only in
+    private chats. In groups a bare command, or `/cmd@OtherBot`, may be another bot's."""
+
+    def filter(self, message: Message) -> bool:
+        command = next(
+            (e for e in message.entities if e.type == MessageEntity.BOT_COMMAND and e.offset == 0),
+            None,
+        )
+        if command is None or message.text is None:
+            return False
+        _, at, addressee = message.parse_entity(command).partition("@")
+        if at:
+            return addressee.lower() == (message.get_bot().username or "").lower()
+        return message.chat.type == Chat.PRIVATE
+
+
+FOR_THIS_BOT = _ForThisBot(name="ForThisBot")
+
+
 async def on_stale_button(update: Update, context: Context) -> None:
     if update.callback_query is not None:
-        await update.callback_query.answer("This button has expired.")
+        await answer(update.callback_query, "This button has expired.")
 
 
-__all__ = ["COMMANDS", "register_handlers"]
+__all__ = ["publish_commands", "register_handlers"]
 
 
 def register_handlers(app: Application) -> None:
     # Group -1 runs first and may stop an update from a chat that is not allowed.
     app.add_handler(TypeHandler(Update, enforce_allowed_chats), group=-1)
+    app.add_error_handler(on_error)
 
+    app.add_handler(MessageHandler(filters.StatusUpdate.MIGRATE, on_chat_migrated))
     app.add_handler(CommandHandler("start", on_start))
     app.add_handler(CommandHandler("help", on_help))
     app.add_handler(CommandHandler("settings", on_settings))
@@ -55,7 +79,7 @@ def register_handlers(app: Application) -> None:
     app.add_handler(CallbackQueryHandler(on_forget_button, pattern=r"^forget:"))
     app.add_handler(CallbackQueryHandler(on_stale_button))
     app.add_handler(MessageHandler(AUDIO & ~filters.UpdateType.EDITED, on_audio))
-    app.add_handler(MessageHandler(filters.COMMAND, on_unknown_command))
+    app.add_handler(MessageHandler(filters.COMMAND & FOR_THIS_BOT, on_unknown_command))
     app.add_handler(
         MessageHandler(
             filters.ChatType.PRIVATE

@@ -1,4 +1,5 @@
-"""Only the chats an operator allowed may use the bot: medical audio is sensitive."""
+"""Only the chats an operator allowed may use the bot: medical audio is sensitive. A group
+allowed under its old id stays allowed after Telegram upgrades it to a supergroup."""
 
 from __future__ import annotations
 
@@ -7,7 +8,8 @@ import logging
 from telegram import Update
 from telegram.ext import ApplicationHandlerStop
 
-from handlers.common import Context, is_group, services
+from bot.chat.migration import is_allowed
+from handlers.common import Context, answer, is_group, services
 
 log = logging.getLogger(__name__)
 
@@ -16,8 +18,12 @@ async def enforce_allowed_chats(update: Update, context: Context) -> None:
     """Runs before every other handler; stops the update here if the chat is not allowed."""
     allowed = services(context).config.allowed_chat_ids
     chat = update.effective_chat
-    if allowed is None or chat is None or chat.id in allowed:
+    if allowed is None or chat is None or await is_allowed(chat.id, allowed):
         return
+    message = update.effective_message
+    if message is not None and message.migrate_from_chat_id is not None:
+        if await is_allowed(message.migrate_from_chat_id, allowed):
+            return  # an allowed group's upgrade, arriving before the old group's notice
     log.info("refused an update from a chat that is not allowed")
     text = (
         "This bot is limited to approved chats. To get access, give the bot's operator this "
@@ -29,7 +35,7 @@ async def enforce_allowed_chats(update: Update, context: Context) -> None:
     if is_group(chat):
         told.add(chat.id)  # before any await: updates of one group are handled concurrently
     if update.callback_query is not None:
-        await update.callback_query.answer(text, show_alert=True)
+        await answer(update.callback_query, text, alert=True)
     elif update.effective_message is not None and (first_time or not is_group(chat)):
         await update.effective_message.reply_text(text)
     raise ApplicationHandlerStop

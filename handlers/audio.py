@@ -64,6 +64,8 @@ async def _transcribe(
         chat_id=message.chat_id,
         chat_type=message.chat.type,
         message_id=message.message_id,
+        # A forum topic's recording is answered in that topic, even if it is deleted.
+        thread_id=message.message_thread_id if message.is_topic_message else None,
         audio=audio,
         options=prefs.options,
     )

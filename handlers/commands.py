@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
-from telegram import BotCommand, Update
+from telegram import (
+    Bot,
+    BotCommand,
+    BotCommandScopeAllChatAdministrators,
+    BotCommandScopeAllGroupChats,
+    Update,
+)
 
 from bot.chat.preferences import load_preferences
 from bot.chat.settings_menu import describe
@@ -18,6 +24,9 @@ COMMANDS = (
     BotCommand("forget", "Erase this chat's transcripts and settings"),
     BotCommand("help", "How to use the bot"),
 )
+# What a group member who is not an administrator can use: settings and /forget are theirs to
+# see only where they may change them.
+GROUP_MEMBER_COMMANDS = tuple(c for c in COMMANDS if c.command not in ("settings", "forget"))
 
 GROUP_HELP = (
     "\n\nIn groups: I can only see voice notes if I am an administrator of the group, or if my "
@@ -25,6 +34,14 @@ GROUP_HELP = (
     "always why. Group administrators can choose in /settings whether I transcribe every "
     "voice note or only those someone replies /transcribe to."
 )
+
+
+async def publish_commands(bot: Bot) -> None:
+    """The command menu: everything in private chats and for group administrators, the
+    commands members may use for everyone else in a group."""
+    await bot.set_my_commands(COMMANDS)
+    await bot.set_my_commands(GROUP_MEMBER_COMMANDS, scope=BotCommandScopeAllGroupChats())
+    await bot.set_my_commands(COMMANDS, scope=BotCommandScopeAllChatAdministrators())
 
 
 async def on_start(update: Update, context: Context) -> None:

@@ -1,10 +1,11 @@
-"""What every handler module needs: the services, and who may change a chat's settings."""
+"""What every handler module needs: the services, who may change a chat's settings, and
+answering a button press."""
 
 from __future__ import annotations
 
-from telegram import Chat, Update
+from telegram import CallbackQuery, Chat, Update
 from telegram.constants import ChatMemberStatus
-from telegram.error import TelegramError
+from telegram.error import BadRequest, TelegramError
 from telegram.ext import ContextTypes
 
 from bot.services import Services
@@ -32,3 +33,21 @@ async def may_change_settings(update: Update, context: Context) -> bool:
     except TelegramError:
         return False
     return member.status in (ChatMemberStatus.ADMINISTRATOR, ChatMemberStatus.OWNER)
+
+
+def is_expired_query(error: BaseException) -> bool:
+    """Telegram's answer to answering a button press too late (say, one made while the bot
+    was down): the press itself is still worth acting on."""
+    text = str(error).lower()
+    return isinstance(error, BadRequest) and (
+        "query is too old" in text or "query id is invalid" in text
+    )
+
+
+async def answer(query: CallbackQuery, text: str | None = None, *, alert: bool = False) -> None:
+    """Answer a button press; one pressed too long ago cannot be answered, and that is fine."""
+    try:
+        await query.answer(text, show_alert=alert)
+    except BadRequest as exc:
+        if not is_expired_query(exc):
+            raise

@@ -4,10 +4,17 @@ from __future__ import annotations
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 
-from bot.chat.history import chat_usage, forget_chat, job_of_chat, recent_jobs, total_usage
+from bot.chat.history import (
+    can_resend,
+    chat_usage,
+    forget_chat,
+    job_of_chat,
+    recent_jobs,
+    resend,
+    total_usage,
+)
 from bot.chat.options import CATEGORIES
-from bot.engine.pipeline import outgoing_for
-from handlers.common import Context, may_change_settings, services
+from handlers.common import Context, answer, may_change_settings, services
 from storage.models import Job, JobState
 
 STATE_TEXT = {
@@ -41,7 +48,7 @@ async def on_history(update: Update, context: Context) -> None:
             "Nothing transcribed in this chat yet (or it was erased with /forget)."
         )
         return
-    resendable = [j for j in jobs if j.state == JobState.DELIVERED and j.result is not None]
+    resendable = [j for j in jobs if can_resend(j)]
     buttons = [
         [InlineKeyboardButton(f"🔁 Resend #{j.id}", callback_data=f"hist:{j.id}")]
         for j in resendable
@@ -57,17 +64,13 @@ async def on_resend(update: Update, context: Context) -> None:
     if query is None or query.message is None:
         return
     _, _, raw_id = (query.data or "").partition(":")
-    job = await job_of_chat(query.message.chat.id, int(raw_id)) if raw_id.isdigit() else None
-    if job is None or job.result is None or job.state != JobState.DELIVERED:
-        await query.answer("That result is no longer stored.", show_alert=True)
+    chat_id = query.message.chat.id
+    job = await job_of_chat(chat_id, int(raw_id)) if raw_id.isdigit() else None
+    if job is None or not can_resend(job):
+        await answer(query, "That result is no longer stored.", alert=True)
         return
-    await query.answer("Sending it again…")
-    messages, document = outgoing_for(job)
-    replier = services(context).replier
-    for part in messages:
-        await replier.send(job.chat_id, part, reply_to_id=job.message_id)
-    if document is not None:
-        await replier.send_document(job.chat_id, document, reply_to_id=job.message_id)
+    await answer(query, "Sending it again…")
+    await resend(job, services(context).replier, chat_id)
 
 
 async def on_usage(update: Update, context: Context) -> None:
@@ -107,14 +110,19 @@ async def on_forget_button(update: Update, context: Context) -> None:
     if query is None or query.message is None:
         return
     if not await may_change_settings(update, context):
-        await query.answer("Only group administrators can erase this chat's data.", show_alert=True)
+        await answer(query, "Only group administrators can erase this chat's data.", alert=True)
         return
     if query.data != "forget:yes":
-        await query.answer("Nothing was erased.")
+        await answer(query, "Nothing was erased.")
         await query.edit_message_text("Nothing was erased.")
         return
-    erased = await forget_chat(query.message.chat.id)
-    await query.answer("Erased.")
+    forgotten = await forget_chat(query.message.chat.id)
+    replier = services(context).replier
+    for chat_id, message_id in forgotten.status_messages:
+        await replier.delete(chat_id, message_id)
+    await answer(query, "Erased.")
+    stopped = f" ({forgotten.cancelled} in progress, stopped)" if forgotten.cancelled else ""
     await query.edit_message_text(
-        f"🗑 Erased the stored text of {_recordings(erased)} and this chat's settings."
+        f"🗑 Erased the stored text of {_recordings(forgotten.erased)}{stopped} and this "
+        "chat's settings."
     )

@@ -10,7 +10,7 @@ from telegram.error import BadRequest
 from bot.chat.preferences import load_preferences
 from bot.chat.settings_menu import InvalidAction, home_screen
 from bot.chat.settings_press import press_settings_button
-from handlers.common import Context, is_group, may_change_settings
+from handlers.common import Context, answer, is_group, may_change_settings
 
 log = logging.getLogger(__name__)
 
@@ -32,16 +32,14 @@ async def on_settings_button(update: Update, context: Context) -> None:
         return
     chat = query.message.chat
     if not await may_change_settings(update, context):
-        await query.answer(ADMINS_ONLY, show_alert=True)
+        await answer(query, ADMINS_ONLY, alert=True)
         return
     try:
         result = await press_settings_button(
             chat.id, query.data or "", is_group=is_group(chat), update_id=update.update_id
         )
     except InvalidAction:
-        await query.answer(
-            "This menu has expired. Send /settings to open a new one.", show_alert=True
-        )
+        await answer(query, "This menu has expired. Send /settings to open a new one.", alert=True)
         return
     try:
         await query.edit_message_text(result.screen.text, reply_markup=result.screen.markup)
@@ -51,4 +49,4 @@ async def on_settings_button(update: Update, context: Context) -> None:
         if "not modified" not in exc.message:
             log.warning("settings menu edit refused: %s", exc.message)
     finally:
-        await query.answer(result.notice or None)
+        await answer(query, result.notice or None)

@@ -1,5 +1,5 @@
-"""Tortoise models: jobs, per-chat settings, the update inbox, and the Intron call log behind the
-rate budget.
+"""Tortoise models: jobs, per-chat settings, chat migrations, the update inbox, and the Intron
+call log behind the rate budget.
 
 Times used for scheduling and leases are POSIX seconds (floats): they compare the same way in
 SQLite and PostgreSQL and across processes, with no time-zone handling in the hot path.
@@ -38,8 +38,12 @@ class Job(Model):
     chat_id = fields.BigIntField()
     message_id = fields.BigIntField()  # the user's voice note; replies thread to it
     chat_type = fields.CharField(max_length=16, default="private")
+    # The forum topic the voice note was sent in: the answer goes there too.
+    message_thread_id = fields.BigIntField(null=True)
 
     media_kind = fields.CharField(max_length=16)
+    # Both erased ("") by /forget and retention: the name is often a patient's, and the file id
+    # is enough to download the audio again with the bot token.
     telegram_file_id = fields.CharField(max_length=255)
     file_name = fields.CharField(max_length=128)
     mime_type = fields.CharField(max_length=64, null=True)
@@ -53,7 +57,14 @@ class Job(Model):
     result = fields.JSONField(null=True)  # Intron's `data` once transcribed; purged by retention
     processed_seconds = fields.FloatField(null=True)
     failure = fields.TextField(null=True)  # what the chat is told when the job failed
-    parts_sent = fields.IntField(default=0)  # messages of the reply Telegram already accepted
+    # The answer as rendered when the job became ready to reply (messages, then the report
+    # file), so a resumed reply continues exactly where it stopped; purged with `result`.
+    reply = fields.JSONField(null=True)
+    reply_since = fields.FloatField(null=True)  # when the reply first became due
+    parts_sent = fields.IntField(default=0)  # parts of `reply` Telegram accepted (or took)
+    # Recorded before each part is sent and cleared once its outcome is known: still set after
+    # a crash, it says that part may already be in the chat.
+    part_in_flight = fields.IntField(null=True)
     attempts = fields.IntField(default=0)  # transient failures of the current step
 
     next_run_at = fields.FloatField(default=0.0)
@@ -84,6 +95,18 @@ class ChatSettings(Model):
 
     class Meta:
         table = "chat_settings"
+
+
+class ChatMigration(Model):
+    """A group upgraded to a supergroup: Telegram gave it a new id. Its jobs keep the id their
+    recording was sent under; everything addressed to the chat follows it to the new one."""
+
+    old_chat_id = fields.BigIntField(primary_key=True, generated=False)
+    new_chat_id = fields.BigIntField(db_index=True)
+    migrated_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "chat_migrations"
 
 
 class InboxUpdate(Model):

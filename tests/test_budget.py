@@ -10,7 +10,7 @@ import pytest
 from bot.engine.budget import RateBudget
 from bot.engine.poll_policy import PollPolicy
 from storage.db import close_database, init_database
-from storage.models import EndpointPause
+from storage.models import ApiCall, EndpointPause
 
 WINDOW = 0.6
 MARGIN = 0.05
@@ -56,6 +56,15 @@ async def test_never_more_than_the_limit_in_any_window(database: None) -> None:
     assert max_in_window(calls, WINDOW) <= 3
     # Seven calls at three per window need three windows.
     assert calls[-1] - calls[0] >= 2 * (WINDOW + MARGIN) - ROUNDING
+
+
+async def test_call_log_is_pruned_under_steady_load(database: None) -> None:
+    """The window never empties under steady load; the log must not grow with every call."""
+    budget = RateBudget({"status": 3}, window=WINDOW, margin=MARGIN)
+    for _ in range(15):
+        await budget.acquire("status")
+    # About one window of calls, plus what the last pruning left: never the 15 made.
+    assert await ApiCall.filter(endpoint="status").count() <= 6
 
 
 async def test_a_new_process_sees_what_its_predecessor_spent(database: None) -> None:

@@ -382,6 +382,13 @@ async def test_garbage_is_200_and_not_json(fake: FakeIntron, http: httpx.AsyncCl
     assert fake.calls[-1][::2] == ("upload", 200)
 
 
+async def test_undecodable_body_cannot_be_read(fake: FakeIntron, http: httpx.AsyncClient) -> None:
+    fake.inject("status", Fault.undecodable())
+    with pytest.raises(httpx.DecodingError):
+        await http.get("/file/v1/status/x")
+    assert fake.calls[-1][::2] == ("status", 200)
+
+
 async def test_custom_body_fault(fake: FakeIntron, http: httpx.AsyncClient) -> None:
     fake.inject("status", Fault(status=200, body='{"status": "Ok"}'))
     fake.inject("status", Fault(status=502, body=b"<html>gateway</html>", retry_after=3))

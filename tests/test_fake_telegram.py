@@ -16,7 +16,15 @@ from telegram import (
     Update,
 )
 from telegram.constants import ChatMemberStatus, ParseMode
-from telegram.error import BadRequest, Forbidden, InvalidToken, RetryAfter
+from telegram.error import (
+    BadRequest,
+    ChatMigrated,
+    Forbidden,
+    InvalidToken,
+    NetworkError,
+    RetryAfter,
+    TimedOut,
+)
 from telegram.ext import ApplicationBuilder, CommandHandler, ContextTypes
 
 from tests.fakes.telegram import FakeTelegram, UploadedFile, parse_html, parse_markdown_v2
@@ -409,6 +417,84 @@ async def test_application_polls_and_replies(fake: FakeTelegram) -> None:
 async def test_wait_for_times_out_with_context(fake: FakeTelegram) -> None:
     with pytest.raises(AssertionError, match="condition not met"):
         await fake.wait_for(lambda: False, timeout=0.1)
+
+
+async def test_late_answer_carries_the_call_out_but_times_the_client_out(
+    fake: FakeTelegram, bot: Bot
+) -> None:
+    fake.user_message(CHAT, text="hi")
+    fake.answer_late("sendMessage", delay=1.0)
+    with pytest.raises(TimedOut):
+        await bot.send_message(CHAT, "accepted", read_timeout=0.3)
+    assert [m["text"] for m in fake.bot_messages(CHAT)] == ["accepted"]
+    sent = await bot.send_message(CHAT, "on time", read_timeout=0.3)  # only the next call
+    assert sent.text == "on time"
+
+    fake.answer_late("sendMessage", delay=1.0, after=1)
+    await bot.send_message(CHAT, "let through", read_timeout=0.3)
+    with pytest.raises(TimedOut):
+        await bot.send_message(CHAT, "late again", read_timeout=0.3)
+    assert [m["text"] for m in fake.bot_messages(CHAT)][-2:] == ["let through", "late again"]
+
+
+async def test_failures_after_some_calls_and_stop_failing(fake: FakeTelegram, bot: Bot) -> None:
+    fake.user_message(CHAT, text="hi")
+    fake.fail_next("sendMessage", status=502, description="Bad Gateway", times=5, after=1)
+    await bot.send_message(CHAT, "first")
+    with pytest.raises(NetworkError, match="Bad Gateway"):
+        await bot.send_message(CHAT, "second")
+    fake.stop_failing()
+    await bot.send_message(CHAT, "third")
+    assert [m["text"] for m in fake.bot_messages(CHAT)] == ["first", "third"]
+
+
+async def test_topic_messages_and_replies_stay_in_their_topic(fake: FakeTelegram, bot: Bot) -> None:
+    voice = fake.user_message(GROUP, chat_type="supergroup", text="in topic", topic=7)
+    assert voice["is_topic_message"] and voice["message_thread_id"] == 7
+    update = (await bot.get_updates(timeout=0))[0]
+    assert update.message is not None and update.message.chat.is_forum
+    reply = await bot.send_message(
+        GROUP, "threaded", reply_parameters=ReplyParameters(message_id=voice["message_id"])
+    )
+    assert reply.message_thread_id == 7 and reply.is_topic_message
+    unthreaded = await bot.send_message(GROUP, "main thread")
+    assert unthreaded.message_thread_id is None
+    explicit = await bot.send_document(GROUP, b"x", filename="r.md", message_thread_id=7)
+    assert explicit.message_thread_id == 7
+    with pytest.raises(BadRequest, match="thread not found"):
+        await bot.send_message(GROUP, "no such topic", message_thread_id=8)
+    fake.delete_topic(GROUP, 7)
+    with pytest.raises(BadRequest, match="thread not found"):
+        await bot.send_message(GROUP, "topic gone", message_thread_id=7)
+
+
+async def test_migrated_group_refuses_with_the_new_id_and_tells_both_chats(
+    fake: FakeTelegram, bot: Bot
+) -> None:
+    old = -4321
+    fake.user_message(old, chat_type="group", text="before")
+    new = fake.migrate_chat(old)
+    assert new < -1_000_000_000_000
+    with pytest.raises(ChatMigrated) as info:
+        await bot.send_message(old, "late")
+    assert info.value.new_chat_id == new
+    updates = await bot.get_updates(timeout=0)
+    notices = [u.message for u in updates if u.message and u.message.text is None]
+    assert [(m.chat.id, m.migrate_to_chat_id, m.migrate_from_chat_id) for m in notices] == [
+        (old, new, None),
+        (new, None, old),
+    ]
+    assert (await bot.send_message(new, "hello")).chat.type == "supergroup"
+    with pytest.raises(ValueError, match="upgraded"):
+        fake.user_message(old, chat_type="group", text="too late")
+
+
+async def test_expired_button_press_cannot_be_answered(fake: FakeTelegram, bot: Bot) -> None:
+    fake.user_message(CHAT, text="x")
+    menu = await bot.send_message(CHAT, "menu")
+    query_id = fake.press_button(CHAT, menu.message_id, "data", expired=True)
+    with pytest.raises(BadRequest, match=r"(?i)query is too old"):
+        await bot.answer_callback_query(query_id)
 
 
 # -- message history --------------------------------------------------------------------------

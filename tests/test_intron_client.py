@@ -114,6 +114,13 @@ async def test_garbage_body_is_malformed_and_retryable(
     assert isinstance(info.value, IntronTransientError)
 
 
+async def test_unreadable_answer_is_transient(client: IntronClient, intron: FakeIntron) -> None:
+    """httpx errors outside TransportError (here a body that does not decode) are sorted too."""
+    intron.inject("status", Fault.undecodable())
+    with pytest.raises(IntronTransientError, match="DecodingError"):
+        await client.status("any")
+
+
 async def test_timeout_is_transient(intron: FakeIntron) -> None:
     intron.inject("status", Fault.slow(30.0))
     async with _client_url(intron.url, intron.api_key, client_timeout=httpx.Timeout(0.5)) as c:

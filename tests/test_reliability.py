@@ -391,13 +391,3 @@ async def test_formatting_refused_falls_back_to_plain_text(
     assert intron.transcript in await only_answer(telegram, CHAT, sent["message_id"])
     [plain] = transcript_replies(telegram, CHAT)
     assert not plain.get("entities")
-
-
-async def test_result_telegram_refuses_is_explained_once(
-    telegram: FakeTelegram, intron: FakeIntron, bot: RunningBot
-) -> None:
-    sent = send_voice(telegram, CHAT)
-    await intron.wait_for(lambda: len(intron.uploads) == 1)
-    telegram.fail_next("sendMessage", description="Bad Request: message is too long")
-    assert "refused to display" in await only_answer(telegram, CHAT, sent["message_id"])
-    assert (await Job.get(chat_id=CHAT)).state == JobState.FAILED

@@ -314,7 +314,7 @@ def test_entities_converted_to_telegram_objects() -> None:
 
 
 def test_conversion_failure_falls_back_to_plain_source(monkeypatch: pytest.MonkeyPatch) -> None:
-    def broken(markdown: str) -> Any:
+    def broken(markdown: str, **options: Any) -> Any:
         raise RuntimeError("converter bug")
 
     monkeypatch.setattr(telegramify_markdown, "convert", broken)
@@ -325,7 +325,7 @@ def test_conversion_failure_falls_back_to_plain_source(monkeypatch: pytest.Monke
 
 
 def test_out_of_range_entities_fall_back_to_plain_source(monkeypatch: pytest.MonkeyPatch) -> None:
-    def wrong(markdown: str) -> Any:
+    def wrong(markdown: str, **options: Any) -> Any:
         return "short", [telegramify_markdown.MessageEntity("bold", 2, 50)]
 
     monkeypatch.setattr(telegramify_markdown, "convert", wrong)
@@ -333,14 +333,20 @@ def test_out_of_range_entities_fall_back_to_plain_source(monkeypatch: pytest.Mon
 
 
 def test_converter_that_loses_text_falls_back(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(telegramify_markdown, "convert", lambda markdown: ("Summary", []))
+    monkeypatch.setattr(telegramify_markdown, "convert", lambda markdown, **_: ("Summary", []))
     assert to_telegram("Summary: fever 39 C") == OutgoingText("Summary: fever 39 C", ())
 
 
-def test_latex_rewrites_fall_back_to_the_source() -> None:
-    # The converter turns \alpha into α: letters the reader wrote would vanish.
-    source = "Ratio \\(\\alpha + \\beta\\)"
-    assert alnum(source) in alnum(to_telegram(source).text)
+def test_latex_looking_text_is_kept_as_written_and_keeps_its_formatting() -> None:
+    # The converter's LaTeX escaping would turn \alpha into α, which the content check
+    # cannot tell from a loss: the whole text then fell back to its Markdown source.
+    source = "**Dose**: \\(\\alpha + \\beta\\) mg/kg, and \\[x^2\\]"
+    rendered = to_telegram(source)
+    assert alnum(source) in alnum(rendered.text)
+    assert "**" not in rendered.text
+    assert [(e.type, rendered.text[e.offset : e.offset + e.length]) for e in rendered.entities] == [
+        (MessageEntity.BOLD, "Dose")
+    ]
 
 
 def test_control_characters_and_lone_surrogates_are_made_sendable() -> None:

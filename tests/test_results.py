@@ -76,6 +76,20 @@ async def test_hostile_markdown_is_delivered_without_a_single_rejection(
     assert "Bold" in bold
 
 
+async def test_result_with_latex_looking_text_keeps_its_formatting(
+    telegram: FakeTelegram, intron: FakeIntron, bot: RunningBot
+) -> None:
+    await choose_telehealth_summary(CHAT)
+    intron.results["summary"] = "**Dose**: \\(\\alpha\\) = 2 mg/kg twice daily"
+    send_voice(telegram, CHAT)
+    await wait_delivered(telegram)
+    summary = next(m for m in telegram.bot_messages(CHAT) if "📋 Summary" in m.get("text", ""))
+    assert "**" not in summary["text"], "not the raw Markdown source"
+    assert "\\alpha" in summary["text"] and "2 mg/kg twice daily" in summary["text"]
+    bold = [entity_text(summary, e) for e in summary.get("entities", []) if e["type"] == "bold"]
+    assert "Dose" in bold
+
+
 async def test_deep_markdown_arrives_within_100_entities_and_references_as_characters(
     telegram: FakeTelegram, intron: FakeIntron, bot: RunningBot
 ) -> None:
@@ -208,11 +222,14 @@ async def test_retention_purges_old_text_and_keeps_metadata(
     async def purged() -> bool:
         return (await Job.get(chat_id=CHAT)).purged_at is not None
 
-    await eventually(purged, what="the old job's text purged")
+    await eventually(purged, what="retention purge")
     old = await Job.get(chat_id=CHAT)
-    assert old.result is None
+    assert old.result is None and old.reply is None
+    # The file name is often a patient's; the file ids would fetch the audio and text again.
+    assert old.file_name == "" and old.telegram_file_id == "" and old.intron_file_id is None
     assert old.processed_seconds is not None and old.duration == 7
-    assert (await Job.get(chat_id=CHAT + 1)).result is not None
+    kept = await Job.get(chat_id=CHAT + 1)
+    assert kept.result is not None and kept.file_name == "voice.ogg"
 
 
 async def test_groups_get_no_ticking_progress(

@@ -242,6 +242,7 @@ async def test_group_help_explains_privacy_mode(telegram: FakeTelegram, bot: Run
 async def test_commands_registered_and_unknown_command_points_to_help(
     telegram: FakeTelegram, bot: RunningBot
 ) -> None:
+    await telegram.wait_for(lambda: bool(telegram.my_commands))  # published at start-up
     registered = {c["command"] for c in telegram.my_commands}
     assert {"start", "help", "settings", "transcribe", "history", "usage", "forget"} <= registered
     telegram.user_message(CHAT, text="/frobnicate")

@@ -16,6 +16,9 @@ WINDOW_SECONDS = 60.0
 # Our clock and Intron's see a call a few milliseconds apart, and not always the same few:
 # waiting this much past the window keeps both sides' counts under the limit.
 SAFETY_MARGIN_SECONDS = 1.0
+# The call log is pruned this often (as a share of the window), so under steady load it holds
+# little more than one window of calls.
+PRUNE_SHARE = 0.1
 
 
 class RateBudget:
@@ -40,6 +43,7 @@ class RateBudget:
         self._calls: dict[str, deque[float]] = {e: deque() for e in limits}
         self._paused_until: dict[str, float] = dict.fromkeys(limits, 0.0)
         self._locks = {e: asyncio.Lock() for e in limits}
+        self._pruned_at: dict[str, float] = dict.fromkeys(limits, 0.0)
 
     async def load(self) -> None:
         """Pick up what earlier processes spent in the current window."""
@@ -71,8 +75,8 @@ class RateBudget:
             at = self._clock()
             self._calls[endpoint].append(at)
             await ApiCall.create(endpoint=endpoint, at=at)
-            if len(self._calls[endpoint]) == 1:
-                # Cheap moment to drop rows nobody will read again.
+            if at - self._pruned_at[endpoint] >= self._window * PRUNE_SHARE:
+                self._pruned_at[endpoint] = at
                 await ApiCall.filter(
                     endpoint=endpoint, at__lt=at - self._window - self._margin
                 ).delete()

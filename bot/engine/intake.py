@@ -23,6 +23,7 @@ async def create_job(
     chat_id: int,
     chat_type: str,
     message_id: int,
+    thread_id: int | None,
     audio: AudioInput,
     options: TranscriptionOptions,
 ) -> Job | None:
@@ -38,6 +39,7 @@ async def create_job(
             chat_id=chat_id,
             chat_type=chat_type,
             message_id=message_id,
+            message_thread_id=thread_id,
             media_kind=audio.kind,
             telegram_file_id=audio.file_id,
             file_name=audio.file_name[:128],

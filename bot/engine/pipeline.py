@@ -13,10 +13,18 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter
+from telegram.error import BadRequest, ChatMigrated, Forbidden, NetworkError, RetryAfter
 
+from bot.chat.migration import current_chat_id, record_migration
 from bot.chat.options import TranscriptionOptions
 from bot.engine.budget import RateBudget
+from bot.engine.delivery import (
+    ReplyPart,
+    answer_parts,
+    parts_from_json,
+    parts_to_json,
+    threading_in,
+)
 from bot.engine.poll_policy import PollPolicy
 from bot.intron import (
     IntronAuthError,
@@ -26,10 +34,10 @@ from bot.intron import (
     IntronRejected,
     IntronTransientError,
 )
-from bot.render import OutgoingText, ReportDocument, render_results
+from bot.render import OutgoingText
 from bot.telegram_io.audio_input import as_seconds
 from bot.telegram_io.files import AudioUnavailable, DownloadFailed, TelegramFileFetcher
-from bot.telegram_io.replies import ChatReplier
+from bot.telegram_io.replies import ChatReplier, may_have_arrived
 from storage.models import Job, JobState
 
 log = logging.getLogger(__name__)
@@ -37,9 +45,6 @@ log = logging.getLogger(__name__)
 UPLOAD, STATUS = "upload", "status"
 BACKOFF_BASE_SECONDS = 1.0
 BACKOFF_CAP_SECONDS = 60.0
-# A job whose reply Telegram keeps refusing for this many tries is given up (with a log line),
-# so one broken chat cannot keep a job slot forever.
-MAX_REPLY_ATTEMPTS = 12
 MAX_UNEXPECTED_ERRORS = 5
 
 MISCONFIGURED = (
@@ -59,9 +64,9 @@ RESULT_REFUSED = (
 UNEXPECTED = "❌ Something went wrong while processing this recording. Please send it again."
 
 
-def backoff(attempt: int) -> float:
+def backoff(attempt: int, cap: float = BACKOFF_CAP_SECONDS) -> float:
     """Capped exponential backoff with full jitter, so retries from many jobs do not align."""
-    ceiling = min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * 2 ** max(0, attempt - 1))
+    ceiling = min(cap, BACKOFF_BASE_SECONDS * 2 ** max(0, attempt - 1))
     return random.uniform(ceiling / 2, ceiling)
 
 
@@ -70,6 +75,14 @@ class PipelineConfig:
     max_download_bytes: int
     job_timeout_seconds: float
     max_concurrent_transfers: int = 4
+    # A result Telegram cannot take (outage) is offered again this long, the wait between
+    # tries growing to `delivery_retry_max_seconds`; after that it waits in /history.
+    delivery_give_up_seconds: float = 24 * 3600.0
+    delivery_retry_max_seconds: float = 300.0
+
+
+class JobForgotten(Exception):
+    """/forget erased the job while a stage was running: the stage stops, saving nothing."""
 
 
 class JobPipeline:
@@ -160,7 +173,7 @@ class JobPipeline:
         job.state = JobState.AT_INTRON
         job.attempts = 0
         job.next_run_at = now + self._polls.first_delay(job.duration)
-        await job.save()
+        await self._save(job, "intron_file_id", "uploaded_at", "state", "attempts", "next_run_at")
         log.info("job %s: uploaded, at Intron", job.id)
         return True
 
@@ -177,10 +190,7 @@ class JobPipeline:
             self._polls.observe_done(age=self._age_at_intron(job), duration=job.duration)
             job.result = status.stored_data()
             job.processed_seconds = status.processed_audio_duration_in_seconds
-            job.state = JobState.REPLYING
-            job.attempts = 0
-            job.next_run_at = self._clock()
-            await job.save()
+            await self._ready_to_reply(job, answer_parts(job), "result", "processed_seconds")
             log.info("job %s: transcribed", job.id)
             return
         if status.is_failed:
@@ -195,26 +205,34 @@ class JobPipeline:
         job.next_run_at = self._clock() + self._polls.next_delay(
             age=self._age_at_intron(job), duration=job.duration
         )
-        await job.save(update_fields=["attempts", "next_run_at", "updated_at"])
+        await self._save(job, "attempts", "next_run_at")
         await self._show_progress(job)
 
     async def _reply(self, job: Job) -> None:
-        messages, document = outgoing_for(job)
+        parts = await self._stored_parts(job)
+        chat_id = await current_chat_id(job.chat_id)
         try:
-            for message in messages[job.parts_sent :]:
-                await self._replier.send(job.chat_id, message, reply_to_id=job.message_id)
-                job.parts_sent += 1
-                await job.save(update_fields=["parts_sent", "updated_at"])
-            if document is not None and job.parts_sent == len(messages):
-                await self._replier.send_document(job.chat_id, document, reply_to_id=job.message_id)
-                job.parts_sent += 1
-                await job.save(update_fields=["parts_sent", "updated_at"])
+            if job.part_in_flight is not None:
+                # The process died while this part was on its way, most likely waiting for
+                # Telegram's answer: the chat probably has it, so it is not sent twice. Unless
+                # Telegram was failing this part already: then it is sent again.
+                taken = job.attempts == 0
+                log.warning(
+                    "job %s: part %d was on its way (taken: %s)", job.id, job.parts_sent, taken
+                )
+                if taken:
+                    job.parts_sent += 1
+                job.part_in_flight = None
+                await self._save(job, "parts_sent", "part_in_flight")
+            while job.parts_sent < len(parts):
+                chat_id = await self._send_part(job, parts[job.parts_sent], chat_id)
         except RetryAfter as exc:
             wait = float(as_seconds(exc.retry_after) or 1)
             await self._retry_later(job, "Telegram flood limit", delay=wait, count=False)
             return
         except Forbidden as exc:
-            # The user blocked the bot or left: nobody can be told, so stop here.
+            # The user blocked the bot or left: nobody can be told. The result stays stored
+            # for /history, should they come back.
             log.warning("job %s: Telegram refused the reply: %s", job.id, exc.message)
             await self._finish(job, JobState.FAILED)
             return
@@ -223,17 +241,79 @@ class JobPipeline:
             if job.failure or "chat not found" in exc.message.lower():
                 await self._finish(job, JobState.FAILED)
             else:
-                await self._fail(job, RESULT_REFUSED)  # the chat still hears why, once
+                await self._fail(job, RESULT_REFUSED)  # the result stays, resendable
             return
         except NetworkError as exc:
-            if job.attempts + 1 >= MAX_REPLY_ATTEMPTS:
-                log.error("job %s: reply kept failing (%s); giving up", job.id, type(exc).__name__)
+            waited = self._clock() - (job.reply_since or self._clock())
+            if waited >= self._config.delivery_give_up_seconds:
+                log.error(
+                    "job %s: Telegram unreachable for %.0fs (%s); the result waits in /history",
+                    job.id,
+                    waited,
+                    type(exc).__name__,
+                )
                 await self._finish(job, JobState.FAILED)
                 return
-            await self._retry_later(job, f"reply failed: {type(exc).__name__}")
+            await self._retry_later(
+                job,
+                f"reply failed: {type(exc).__name__}",
+                cap=self._config.delivery_retry_max_seconds,
+            )
             return
-        await self._replier.delete(job.chat_id, job.status_message_id)
+        status_message_id = await Job.filter(id=job.id).values_list(
+            "status_message_id", flat=True
+        )  # written by the handler, possibly after this job started
+        await self._replier.delete(job.chat_id, status_message_id[0] if status_message_id else None)
         await self._finish(job, JobState.FAILED if job.failure else JobState.DELIVERED)
+
+    async def _send_part(self, job: Job, part: ReplyPart, chat_id: int) -> int:
+        """Send the job's next part; returns the chat id it went to, which changes when
+        Telegram says the group was upgraded (the part is then sent there)."""
+        index = job.parts_sent
+        job.part_in_flight = index
+        await self._save(job, "part_in_flight")  # also where a /forget is noticed
+        reply_to_id, thread_id = threading_in(job, chat_id)
+        try:
+            await self._replier.send_part(
+                chat_id, part, reply_to_id=reply_to_id, thread_id=thread_id
+            )
+        except asyncio.CancelledError:
+            # Stopped (not killed) mid-send, after the grace period: the part is most likely
+            # still waiting its turn under the chat's flood limit, so it has not left.
+            job.part_in_flight = None
+            await asyncio.shield(self._save(job, "part_in_flight"))
+            raise
+        except ChatMigrated as exc:
+            job.part_in_flight = None
+            await record_migration(chat_id, exc.new_chat_id)
+            log.info("job %s: the group was upgraded; replying in the supergroup", job.id)
+            return exc.new_chat_id
+        except NetworkError as exc:
+            # The answer lost on its way back, from a Telegram that was working a moment ago and
+            # answers the next question at once: the message was slow, not lost. In an outage
+            # (this part failed before, or the check fails too) it may well be lost: send again.
+            if (
+                not may_have_arrived(exc)
+                or job.attempts > 0
+                or not await self._replier.answering(chat_id)
+            ):
+                job.part_in_flight = None
+                raise
+            log.warning("job %s: part %d unanswered, Telegram up: taken", job.id, index)
+        except Exception:
+            job.part_in_flight = None  # refused, or never sent
+            raise
+        job.parts_sent = index + 1
+        job.part_in_flight = None
+        job.attempts = 0  # failures count per part
+        await self._save(job, "parts_sent", "part_in_flight", "attempts")
+        return chat_id
+
+    async def _stored_parts(self, job: Job) -> list[ReplyPart]:
+        if job.reply is None:  # a job that became ready before answers were stored
+            job.reply = parts_to_json(answer_parts(job))
+            await self._save(job, "reply")
+        return parts_from_json(job.reply)
 
     async def recover(self, job: Job) -> None:
         """After a bug-shaped error: try again a few times, then tell the user once."""
@@ -265,37 +345,73 @@ class JobPipeline:
             raise exc
 
     async def _fail(self, job: Job, message: str) -> None:
+        """The chat is told `message` instead; a result already stored stays for /history."""
         job.failure = message
-        job.state = JobState.REPLYING
+        await self._ready_to_reply(job, [OutgoingText(message, ())], "failure")
+
+    async def _ready_to_reply(self, job: Job, parts: list[ReplyPart], *fields: str) -> None:
+        """Store the answer as it will be sent, so a resumed reply sends exactly the rest."""
+        now = self._clock()
+        job.reply = parts_to_json(parts)
+        job.reply_since = job.reply_since or now
         job.parts_sent = 0
+        job.part_in_flight = None
+        job.state = JobState.REPLYING
         job.attempts = 0
-        job.next_run_at = self._clock()
-        await job.save()
+        job.next_run_at = now
+        await self._save(
+            job,
+            *fields,
+            "reply",
+            "reply_since",
+            "parts_sent",
+            "part_in_flight",
+            "state",
+            "attempts",
+            "next_run_at",
+        )
 
     async def _finish(self, job: Job, state: JobState) -> None:
         job.state = state
         job.finished_at = datetime.now(UTC)
         job.lease_owner = None
         job.lease_until = None
-        await job.save()
+        job.part_in_flight = None
+        await self._save(
+            job, "state", "finished_at", "lease_owner", "lease_until", "part_in_flight"
+        )
         self._progress_shown_at.pop(job.id, None)
         log.info("job %s: %s", job.id, state.value)
 
     async def _retry_later(
-        self, job: Job, why: str, *, delay: float | None = None, count: bool = True
+        self,
+        job: Job,
+        why: str,
+        *,
+        delay: float | None = None,
+        count: bool = True,
+        cap: float = BACKOFF_CAP_SECONDS,
     ) -> None:
         if count:
             job.attempts += 1
-        wait = delay if delay is not None else backoff(job.attempts)
+        wait = delay if delay is not None else backoff(job.attempts, cap)
         job.next_run_at = self._clock() + wait
-        await job.save(update_fields=["attempts", "next_run_at", "updated_at"])
+        await self._save(job, "attempts", "next_run_at", "part_in_flight")
         log.warning("job %s: %s; retrying in %.1fs", job.id, why, wait)
 
     async def _set_state(self, job: Job, state: JobState) -> None:
         if job.state != state:
             job.state = state
-            await job.save(update_fields=["state", "updated_at"])
+            await self._save(job, "state")
             log.info("job %s: %s", job.id, state.value)
+
+    async def _save(self, job: Job, *fields: str) -> None:
+        """Write only what this stage changed (the handler may write the status message id
+        meanwhile), and nothing once /forget erased the job: the stage then stops here."""
+        job.updated_at = datetime.now(UTC)
+        values = {name: getattr(job, name) for name in (*fields, "updated_at")}
+        if not await Job.filter(id=job.id, purged_at__isnull=True).update(**values):
+            raise JobForgotten(job.id)
 
     def _age_at_intron(self, job: Job) -> float:
         now = self._clock()
@@ -323,13 +439,3 @@ def _shows_progress(job: Job) -> bool:
     """Telegram allows a bot 20 messages a minute in a group, edits and chat actions included:
     there, the results matter more than a ticking status message."""
     return job.chat_type not in ("group", "supergroup")
-
-
-def outgoing_for(job: Job) -> tuple[list[OutgoingText], ReportDocument | None]:
-    """The messages (and report file) that answer a job: its results, or its failure."""
-    if job.failure:
-        return [OutgoingText(job.failure, ())], None
-    report = render_results(
-        job.result or {}, audio_name=job.file_name, when=job.created_at or datetime.now(UTC)
-    )
-    return list(report.messages), report.document

@@ -17,7 +17,8 @@ from datetime import UTC, datetime, timedelta
 
 from tortoise.expressions import Q
 
-from bot.engine.pipeline import JobPipeline
+from bot.chat.history import ERASED
+from bot.engine.pipeline import JobForgotten, JobPipeline
 from storage.models import ACTIVE_STATES, FINAL_STATES, Job, JobState
 
 log = logging.getLogger(__name__)
@@ -89,6 +90,8 @@ class JobScheduler:
 
     async def _loop(self) -> None:
         while True:
+            # Cleared before the tick, so a wake while it runs makes the next one start at once.
+            self._wake.clear()
             try:
                 await self._tick()
                 self._last_tick = self._clock()
@@ -98,7 +101,6 @@ class JobScheduler:
             except Exception:
                 log.exception("scheduler: tick failed; trying again shortly")
                 delay = 1.0
-            self._wake.clear()
             # Not asyncio.wait_for: on Python 3.11 it swallows a cancellation that arrives as
             # the wait ends, so a stop coming as a job finishes (which wakes this loop) was
             # lost and the process never exited.
@@ -152,7 +154,7 @@ class JobScheduler:
             job = await Job.get(id=job_id)
             try:
                 await self._pipeline.advance(job)
-            except asyncio.CancelledError:
+            except (asyncio.CancelledError, JobForgotten):
                 raise
             except Exception:
                 log.exception("job %s: unexpected error in state %s", job_id, job.state)
@@ -163,6 +165,8 @@ class JobScheduler:
                 )
         except asyncio.CancelledError:
             raise
+        except JobForgotten:
+            log.info("job %s: erased by /forget; stopped", job_id)
         except Exception:
             log.exception("job %s: could not be advanced", job_id)
         finally:
@@ -170,11 +174,15 @@ class JobScheduler:
             self._wake.set()
 
     async def purge_expired(self) -> int:
-        """Forget transcript and result text older than the retention period; keep metadata."""
+        """Erase what could identify a patient in jobs finished longer ago than the retention
+        period (text, file name, file ids); keep the metadata usage is counted from."""
         cutoff = datetime.now(UTC) - self._retention
-        purged = await Job.filter(
-            state__in=FINAL_STATES, finished_at__lt=cutoff, purged_at__isnull=True
-        ).update(result=None, purged_at=datetime.now(UTC))
+        old = Job.filter(state__in=FINAL_STATES, finished_at__lt=cutoff)
+        purged = await old.filter(purged_at__isnull=True).update(
+            **ERASED, purged_at=datetime.now(UTC)
+        )
+        # Rows purged by a version that kept file names and ids.
+        await old.exclude(telegram_file_id="").update(**ERASED)
         if purged:
             log.info("retention: purged text of %d jobs", purged)
         return purged

@@ -88,7 +88,9 @@ class IntronClient:
             response = await self._http.request(method, path, **kwargs)
         except httpx.TimeoutException as exc:
             raise IntronTransientError(f"timed out: {type(exc).__name__}") from exc
-        except httpx.TransportError as exc:
+        except httpx.RequestError as exc:
+            # Transport failures, and answers that cannot be read (a body that does not
+            # decode, a redirect loop): seen with proxies and outages, so worth another try.
             raise IntronTransientError(f"network error: {type(exc).__name__}") from exc
         _raise_for_status(response)
         try:

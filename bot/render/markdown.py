@@ -291,7 +291,9 @@ def _settle_entities(text: str, entities: Sequence[MessageEntity]) -> OutgoingTe
 
 def _convert(source: str) -> OutgoingText | None:
     """The converter's rendering of source, or None when it cannot be trusted."""
-    text, raw_entities = telegramify_markdown.convert(_protect(source))
+    # No LaTeX-to-Unicode: it rewrites `\(\alpha\)` as `α`, which the content check
+    # cannot tell from a loss, and a whole result would then fall back to its raw source.
+    text, raw_entities = telegramify_markdown.convert(_protect(source), latex_escape=False)
     if not isinstance(text, str) or not text.strip():
         return None
     text = sanitize_chars(text)

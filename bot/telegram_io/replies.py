@@ -1,19 +1,25 @@
-"""Sending to a chat: threaded replies that survive a deleted original, best-effort status edits."""
+"""Sending to a chat: threaded replies that survive a deleted original or topic, status edits,
+and telling a request Telegram never got from one whose answer was lost."""
 
 from __future__ import annotations
 
 import contextlib
 import logging
 
+import httpx
 from telegram import Bot, InlineKeyboardMarkup, LinkPreviewOptions, ReplyParameters
 from telegram.constants import ChatAction
-from telegram.error import BadRequest, TelegramError
+from telegram.error import BadRequest, NetworkError, TelegramError
 
 from bot.render import OutgoingText, ReportDocument
 
 log = logging.getLogger(__name__)
 
 NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
+# Telegram's words when a forum topic was deleted or closed since the recording was sent.
+_TOPIC_GONE = ("thread not found", "topic_closed", "topic_deleted")
+# Failures that happen before a request is on its way: Telegram cannot have acted on it.
+_NEVER_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.WriteError)
 
 
 def reply_to(message_id: int | None) -> ReplyParameters | None:
@@ -23,9 +29,26 @@ def reply_to(message_id: int | None) -> ReplyParameters | None:
     return ReplyParameters(message_id=message_id, allow_sending_without_reply=True)
 
 
+def may_have_arrived(exc: NetworkError) -> bool:
+    """Whether Telegram may have acted on a request that failed with `exc`.
+
+    An error answer (5xx, 4xx) means it did not; a connection that never carried the request
+    means it did not; a request sent whose answer never came (read timeout, connection lost
+    while waiting) may well have been carried out."""
+    if isinstance(exc, BadRequest):
+        return False
+    cause = exc.__cause__
+    if cause is None:
+        return False  # Telegram answered with an HTTP error status
+    return not isinstance(cause, _NEVER_SENT)
+
+
 class ChatReplier:
-    def __init__(self, bot: Bot) -> None:
+    def __init__(self, bot: Bot, *, timeout: float | None = None) -> None:
         self._bot = bot
+        # How long a send waits for Telegram's answer: the longer, the rarer the case where
+        # the message may have arrived but the bot cannot know.
+        self._timeouts = {"read_timeout": timeout} if timeout else {}
 
     async def send(
         self,
@@ -33,42 +56,56 @@ class ChatReplier:
         message: OutgoingText,
         *,
         reply_to_id: int | None = None,
+        thread_id: int | None = None,
         markup: InlineKeyboardMarkup | None = None,
     ) -> int:
         try:
-            sent = await self._bot.send_message(
-                chat_id,
-                message.text,
-                entities=list(message.entities) or None,
-                reply_parameters=reply_to(reply_to_id),
-                link_preview_options=NO_PREVIEW,
-                reply_markup=markup,
-            )
+            return await self._send_text(chat_id, message, reply_to_id, thread_id, markup)
         except BadRequest as exc:
-            if not message.entities or "entit" not in exc.message.lower():
+            if thread_id is None or not _topic_gone(exc):
                 raise
-            # Formatting must never cost the user their text: send it plain.
-            log.warning("formatting refused by Telegram (%s); sending plain text", exc.message)
-            sent = await self._bot.send_message(
-                chat_id,
-                message.text,
-                reply_parameters=reply_to(reply_to_id),
-                link_preview_options=NO_PREVIEW,
-                reply_markup=markup,
-            )
-        return sent.message_id
+            # The topic is gone: the answer still belongs in the chat.
+            log.info("topic no longer open (%s); sending to the chat's main thread", exc.message)
+            return await self._send_text(chat_id, message, reply_to_id, None, markup)
 
     async def send_document(
-        self, chat_id: int, document: ReportDocument, *, reply_to_id: int | None = None
+        self,
+        chat_id: int,
+        document: ReportDocument,
+        *,
+        reply_to_id: int | None = None,
+        thread_id: int | None = None,
     ) -> int:
-        sent = await self._bot.send_document(
-            chat_id,
-            document=document.content,
-            filename=document.filename,
-            caption="Full report",
-            reply_parameters=reply_to(reply_to_id),
-        )
-        return sent.message_id
+        try:
+            return await self._send_file(chat_id, document, reply_to_id, thread_id)
+        except BadRequest as exc:
+            if thread_id is None or not _topic_gone(exc):
+                raise
+            return await self._send_file(chat_id, document, reply_to_id, None)
+
+    async def send_part(
+        self,
+        chat_id: int,
+        part: OutgoingText | ReportDocument,
+        *,
+        reply_to_id: int | None = None,
+        thread_id: int | None = None,
+    ) -> int:
+        if isinstance(part, ReportDocument):
+            return await self.send_document(
+                chat_id, part, reply_to_id=reply_to_id, thread_id=thread_id
+            )
+        return await self.send(chat_id, part, reply_to_id=reply_to_id, thread_id=thread_id)
+
+    async def answering(self, chat_id: int) -> bool:
+        """Whether Telegram answers at all right now (a "typing…" hint, nothing stored)."""
+        try:
+            await self._bot.send_chat_action(chat_id, ChatAction.TYPING, **self._timeouts)
+        except NetworkError as exc:
+            return isinstance(exc, BadRequest)
+        except TelegramError:
+            return True  # refused, but answered
+        return True
 
     async def edit_status(self, chat_id: int, message_id: int | None, text: str) -> None:
         """Progress is a courtesy: a failed edit must never hold up the job."""
@@ -88,3 +125,61 @@ class ChatReplier:
     async def typing(self, chat_id: int) -> None:
         with contextlib.suppress(TelegramError):
             await self._bot.send_chat_action(chat_id, ChatAction.TYPING)
+
+    async def _send_text(
+        self,
+        chat_id: int,
+        message: OutgoingText,
+        reply_to_id: int | None,
+        thread_id: int | None,
+        markup: InlineKeyboardMarkup | None,
+    ) -> int:
+        try:
+            sent = await self._bot.send_message(
+                chat_id,
+                message.text,
+                entities=list(message.entities) or None,
+                reply_parameters=reply_to(reply_to_id),
+                message_thread_id=thread_id,
+                link_preview_options=NO_PREVIEW,
+                reply_markup=markup,
+                **self._timeouts,
+            )
+        except BadRequest as exc:
+            if not message.entities or "entit" not in exc.message.lower():
+                raise
+            # Formatting must never cost the user their text: send it plain.
+            log.warning("formatting refused by Telegram (%s); sending plain text", exc.message)
+            sent = await self._bot.send_message(
+                chat_id,
+                message.text,
+                reply_parameters=reply_to(reply_to_id),
+                message_thread_id=thread_id,
+                link_preview_options=NO_PREVIEW,
+                reply_markup=markup,
+                **self._timeouts,
+            )
+        return sent.message_id
+
+    async def _send_file(
+        self,
+        chat_id: int,
+        document: ReportDocument,
+        reply_to_id: int | None,
+        thread_id: int | None,
+    ) -> int:
+        sent = await self._bot.send_document(
+            chat_id,
+            document=document.content,
+            filename=document.filename,
+            caption="Full report",
+            reply_parameters=reply_to(reply_to_id),
+            message_thread_id=thread_id,
+            **self._timeouts,
+        )
+        return sent.message_id
+
+
+def _topic_gone(exc: BadRequest) -> bool:
+    text = exc.message.lower()
+    return any(words in text for words in _TOPIC_GONE)

@@ -69,6 +69,7 @@ class Fault:
     body: str | bytes | None = None
     retry_after: float | None = None
     delay: float = 0.0
+    content_encoding: str | None = None  # claimed in the answer's header, true or not
 
     def __post_init__(self) -> None:
         if not 100 <= self.status <= 599:
@@ -94,6 +95,11 @@ class Fault:
     @classmethod
     def garbage(cls) -> Fault:
         return cls(status=200, body=b"<html><body><h1>502 Bad Gateway</h1></body></html>")
+
+    @classmethod
+    def undecodable(cls) -> Fault:
+        """A 200 whose body claims gzip but is not: the client cannot even read it."""
+        return cls(status=200, body=b"this is not gzip at all", content_encoding="gzip")
 
     @classmethod
     def slow(cls, seconds: float) -> Fault:
@@ -331,6 +337,8 @@ class FakeIntron:
         headers: dict[str, str] = {}
         if fault.retry_after is not None:
             headers[hdrs.RETRY_AFTER] = _format_retry_after(fault.retry_after)
+        if fault.content_encoding is not None:
+            headers[hdrs.CONTENT_ENCODING] = fault.content_encoding
         if fault.body is None:
             body = json.dumps({"status": "Error", "message": _error_message(fault.status)})
             return web.Response(

@@ -88,6 +88,7 @@ class BotApiMethods(RequestChecks):
         reply_to: JSONDict | None,
         markup: JSONDict | None,
         document_bytes: bytes | None = None,
+        thread: int | None = None,
     ) -> JSONDict:
         message: JSONDict = {
             "message_id": chat.next_message_id(),
@@ -95,6 +96,9 @@ class BotApiMethods(RequestChecks):
             "chat": dict(chat.info),
             "date": int(time.time()),
         }
+        if thread is not None:
+            message["message_thread_id"] = thread
+            message["is_topic_message"] = True
         if reply_to is not None:
             message["reply_to_message"] = reply_to
         message.update(content)
@@ -287,10 +291,11 @@ class BotApiMethods(RequestChecks):
         )
         markup = self._inline_markup(params.get("reply_markup"))
         reply_to = self._reply_target(chat, params)
+        thread = self._thread(chat, params, reply_to)
         content: JSONDict = {"text": text}
         if entities:
             content["entities"] = entities
-        return self._store_bot_message(chat, content, reply_to, markup)
+        return self._store_bot_message(chat, content, reply_to, markup, thread=thread)
 
     def _editable(self, params: JSONDict) -> StoredMessage:
         chat = self._require_chat(params)
@@ -471,6 +476,7 @@ class BotApiMethods(RequestChecks):
         )
         markup = self._inline_markup(params.get("reply_markup"))
         reply_to = self._reply_target(chat, params)
+        thread = self._thread(chat, params, reply_to)
         entry = self._register_file(data, "documents", suffix_for(mime_type, file_name))
         content: JSONDict = {
             "document": {
@@ -485,4 +491,6 @@ class BotApiMethods(RequestChecks):
             content["caption"] = caption
         if entities:
             content["caption_entities"] = entities
-        return self._store_bot_message(chat, content, reply_to, markup, document_bytes=data)
+        return self._store_bot_message(
+            chat, content, reply_to, markup, document_bytes=data, thread=thread
+        )

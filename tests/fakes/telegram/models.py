@@ -61,6 +61,8 @@ class Chat:
     info: JSONDict
     messages: dict[int, StoredMessage] = field(default_factory=dict)
     last_message_id: int = 0
+    topics: set[int] = field(default_factory=set)  # open forum topics (message_thread_id)
+    migrated_to: int | None = None  # a group upgraded to this supergroup
 
     def next_message_id(self) -> int:
         self.last_message_id += 1
@@ -89,6 +91,16 @@ class Injection:
     description: str
     parameters: JSONDict | None
     remaining: int
+    skip: int = 0  # calls let through normally before this one applies
+
+
+@dataclass
+class LateAnswer:
+    """Carry the call out, then answer only after `delay` seconds."""
+
+    delay: float
+    remaining: int
+    skip: int = 0
 
 
 @dataclass

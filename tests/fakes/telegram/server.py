@@ -14,7 +14,7 @@ from aiohttp import web
 
 from tests.fakes.telegram.errors import ApiError, bad_request
 from tests.fakes.telegram.flood import GroupFloodLimit
-from tests.fakes.telegram.models import Injection, JSONDict, UploadedFile
+from tests.fakes.telegram.models import Injection, JSONDict, LateAnswer, UploadedFile
 from tests.fakes.telegram.params import decode_param
 from tests.fakes.telegram.validation import MAX_UPLOAD_BYTES
 from tests.fakes.telegram.webhook import WebhookDelivery
@@ -70,6 +70,7 @@ class FakeTelegram(WebhookDelivery):
         self.rejections: list[tuple[str, JSONDict, str]] = []
         self.file_downloads: list[str] = []
         self._injections: dict[str, list[Injection]] = {}
+        self._late_answers: dict[str, list[LateAnswer]] = {}
         self._holds: dict[str, Hold] = {}
         self._flood: GroupFloodLimit | None = None
 
@@ -217,7 +218,9 @@ class FakeTelegram(WebhookDelivery):
         description: str = "Bad Request: injected",
         retry_after: int | None = None,
         times: int = 1,
+        after: int = 0,
     ) -> None:
+        """The next `times` calls of `method` (after letting `after` through) are refused."""
         parameters: JSONDict | None = None
         if retry_after is not None:
             if status == 400:
@@ -226,7 +229,21 @@ class FakeTelegram(WebhookDelivery):
                 description = f"Too Many Requests: retry after {retry_after}"
             parameters = {"retry_after": retry_after}
         self._injections.setdefault(method.lower(), []).append(
-            Injection(status, description, parameters, times)
+            Injection(status, description, parameters, times, skip=after)
+        )
+
+    def stop_failing(self) -> None:
+        """Forget every pending injected failure and late answer: Telegram is back."""
+        self._injections.clear()
+        self._late_answers.clear()
+
+    def answer_late(self, method: str, *, delay: float, times: int = 1, after: int = 0) -> None:
+        """The next `times` calls of `method` (after letting `after` through) are carried out
+        at once (a message is stored, say) but answered only after `delay` seconds: a client
+        that gave up sooner never learns it. (A call that hangs before it is carried out is
+        ``hold``.)"""
+        self._late_answers.setdefault(method.lower(), []).append(
+            LateAnswer(delay, times, skip=after)
         )
 
     def hold(self, method: str) -> Hold:
@@ -303,9 +320,12 @@ class FakeTelegram(WebhookDelivery):
             if method == "getUpdates":
                 result = await self._get_updates(params, request)
             else:
+                late = self._take_late(method)
                 result = handler(params)
                 if inspect.isawaitable(result):
                     result = await result
+                if late is not None:
+                    await asyncio.sleep(late.delay)
         except ApiError as error:
             transport = request.transport
             if error.status == 409 and (transport is None or transport.is_closing()):
@@ -328,11 +348,27 @@ class FakeTelegram(WebhookDelivery):
     async def _handle_unknown_path(self, request: web.Request) -> web.Response:
         return self._error_response(ApiError(404, "Not Found"))
 
+    def _take_late(self, method: str) -> LateAnswer | None:
+        pending = self._late_answers.get(method.lower())
+        if not pending:
+            return None
+        late = pending[0]
+        if late.skip > 0:
+            late.skip -= 1
+            return None
+        late.remaining -= 1
+        if late.remaining <= 0:
+            pending.pop(0)
+        return late
+
     def _apply_injection(self, method: str) -> None:
         pending = self._injections.get(method.lower())
         if not pending:
             return
         injection = pending[0]
+        if injection.skip > 0:
+            injection.skip -= 1
+            return
         injection.remaining -= 1
         if injection.remaining <= 0:
             pending.pop(0)

@@ -68,19 +68,29 @@ class ChatState(FileStore):
         chat_type: str = "private",
         text: str | None = None,
         reply_to: int | None = None,
+        topic: int | None = None,
         enqueue: bool = True,
         **media: Any,
     ) -> JSONDict:
         """A user sends a message; it is queued as an update unless ``enqueue`` is False (for
-        a test that delivers the update itself)."""
+        a test that delivers the update itself). ``topic`` sends it in that forum topic (the
+        chat becomes a forum)."""
         chat = self._chat(chat_id, chat_type)
+        if chat.migrated_to is not None:
+            raise ValueError(f"chat {chat_id} was upgraded to {chat.migrated_to}")
         sender = self._user(self._default_user_id(chat_id, user_id))
+        if topic is not None:
+            chat.info["is_forum"] = True
+            chat.topics.add(topic)
         message: JSONDict = {
             "message_id": chat.next_message_id(),
             "from": dict(sender),
             "chat": dict(chat.info),
             "date": int(time.time()),
         }
+        if topic is not None:
+            message["message_thread_id"] = topic
+            message["is_topic_message"] = True
         if reply_to is not None:
             target = chat.messages.get(reply_to)
             if target is None:
@@ -112,7 +122,10 @@ class ChatState(FileStore):
         *,
         user_id: int | None = None,
         chat_type: str = "private",
+        expired: bool = False,
     ) -> str:
+        """A user presses an inline button. `expired`: pressed so long before the bot sees it
+        (it was down) that Telegram no longer accepts an answer to it."""
         chat = self._chats.get(chat_id)
         stored = chat.messages.get(message_id) if chat else None
         if stored is None:
@@ -122,7 +135,7 @@ class ChatState(FileStore):
         self._callback_counter += 1
         query_id = f"{self._callback_counter}{secrets.randbelow(10**12):012d}"
         sender = self._user(self._default_user_id(chat_id, user_id))
-        self._callbacks[query_id] = False
+        self._callbacks[query_id] = expired  # an expired query answers like an answered one
         query = {
             "id": query_id,
             "from": dict(sender),
@@ -143,6 +156,37 @@ class ChatState(FileStore):
 
     def set_admins(self, chat_id: int, user_ids: set[int]) -> None:
         self._admins[chat_id] = set(user_ids)
+
+    def delete_topic(self, chat_id: int, topic: int) -> None:
+        """Close a forum topic: sending into it is refused from now on."""
+        self._chats[chat_id].topics.discard(topic)
+
+    def migrate_chat(self, chat_id: int, *, notify: bool = True) -> int:
+        """Upgrade a group to a supergroup, as Telegram does: the supergroup gets a new id,
+        the old group refuses everything with `migrate_to_chat_id`, and (with `notify`) both
+        chats get their service message. Returns the new id."""
+        old = self._chats[chat_id]
+        new_id = -1_000_000_000_000 + chat_id if chat_id > -1_000_000_000_000 else chat_id - 1
+        info = {"id": new_id, "type": "supergroup", "title": old.info.get("title", "")}
+        new = self._chats[new_id] = Chat(info)
+        old.migrated_to = new_id
+        self._admins[new_id] = set(self._admins.get(chat_id, set()))
+        if notify:
+            user = self._user(next(iter(self._admins.get(chat_id, set())), abs(chat_id)))
+            for chat, key, other in (
+                (old, "migrate_to_chat_id", new_id),
+                (new, "migrate_from_chat_id", chat_id),
+            ):
+                message = {
+                    "message_id": chat.next_message_id(),
+                    "from": dict(user),
+                    "chat": dict(chat.info),
+                    "date": int(time.time()),
+                    key: other,
+                }
+                chat.messages[message["message_id"]] = StoredMessage(copy.deepcopy(message), False)
+                self._enqueue({"message": message})
+        return new_id
 
     def _absorb(self, update: JSONDict) -> None:
         """Learn chats, users, messages and callback queries from a raw update."""

@@ -99,7 +99,25 @@ class RequestChecks(ChatState):
         chat = self._chats.get(chat_id) if chat_id is not None else None
         if chat is None:
             raise bad_request("chat not found")
+        if chat.migrated_to is not None:
+            raise ApiError(
+                400,
+                "Bad Request: group chat was upgraded to a supergroup chat",
+                {"migrate_to_chat_id": chat.migrated_to},
+            )
         return chat
+
+    def _thread(self, chat: Chat, params: JSONDict, reply_to: JSONDict | None) -> int | None:
+        """The forum topic a bot message lands in: its reply target's, else the one asked for
+        (which must be an open topic of a forum), else none (the chat's main thread)."""
+        if reply_to is not None and reply_to.get("is_topic_message"):
+            return int(reply_to["message_thread_id"])
+        if params.get("message_thread_id") in (None, ""):
+            return None
+        thread = self._int(params, "message_thread_id", "message thread not found")
+        if thread not in chat.topics:
+            raise bad_request("message thread not found")
+        return thread
 
     def _require_message(self, chat: Chat, params: JSONDict, not_found: str) -> StoredMessage:
         if params.get("message_id") in (None, "") and params.get("inline_message_id"):

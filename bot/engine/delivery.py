@@ -1,0 +1,64 @@
+"""A job's answer as stored parts: rendered once, when the job is ready to reply, then sent
+part by part from the database, so a resumed reply continues exactly where it stopped."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from telegram import MessageEntity
+
+from bot.render import OutgoingText, ReportDocument, render_results
+from storage.models import Job
+
+ReplyPart = OutgoingText | ReportDocument
+
+
+def result_parts(job: Job) -> list[ReplyPart]:
+    """The job's transcript and results as messages, then the report file if there is one."""
+    report = render_results(
+        job.result or {}, audio_name=job.file_name, when=job.created_at or datetime.now(UTC)
+    )
+    parts: list[ReplyPart] = list(report.messages)
+    if report.document is not None:
+        parts.append(report.document)
+    return parts
+
+
+def answer_parts(job: Job) -> list[ReplyPart]:
+    """What answers the job now: its failure, if it failed, else its results."""
+    if job.failure:
+        return [OutgoingText(job.failure, ())]
+    return result_parts(job)
+
+
+def threading_in(job: Job, chat_id: int) -> tuple[int | None, int | None]:
+    """(message to reply to, forum topic) for the job's answer in `chat_id`: the recording and
+    its topic where they are in that chat; none in a supergroup the group was upgraded to,
+    which has none of the old group's messages."""
+    if chat_id != job.chat_id:
+        return None, None
+    return job.message_id, job.message_thread_id
+
+
+def parts_to_json(parts: Sequence[ReplyPart]) -> list[dict[str, Any]]:
+    stored: list[dict[str, Any]] = []
+    for part in parts:
+        if isinstance(part, ReportDocument):
+            # The report is Markdown the renderer wrote as UTF-8.
+            stored.append({"filename": part.filename, "content": part.content.decode("utf-8")})
+        else:
+            stored.append({"text": part.text, "entities": [e.to_dict() for e in part.entities]})
+    return stored
+
+
+def parts_from_json(stored: Sequence[dict[str, Any]]) -> list[ReplyPart]:
+    parts: list[ReplyPart] = []
+    for item in stored:
+        if "filename" in item:
+            parts.append(ReportDocument(item["filename"], item["content"].encode("utf-8")))
+        else:
+            entities = tuple(MessageEntity.de_json(e, None) for e in item["entities"])
+            parts.append(OutgoingText(item["text"], entities))
+    return parts

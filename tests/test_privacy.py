@@ -1,0 +1,105 @@
+"""/forget and retention leave nothing that names a patient or fetches their audio, and /forget
+stops a chat's jobs in progress: nothing of theirs reaches the chat after it."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+import pytest
+from tortoise import Tortoise, connections
+
+from storage.models import Job, JobState
+from tests.conftest import (
+    RunningBot,
+    fixture_bytes,
+    replies_to,
+    texts,
+    transcript_replies,
+)
+from tests.fakes.intron_api import FakeIntron
+from tests.fakes.telegram import FakeTelegram
+from tests.test_delivery import STATUS_MARKS, long_transcript
+from tests.test_settings import press
+
+CHAT = 9201
+PATIENT_FILE = "Ada_Obi_follow_up.mp3"
+
+
+async def stored_anywhere(needle: str) -> list[str]:
+    """Every table (and column) of the bot's database holding `needle` anywhere."""
+    found = []
+    connection = connections.get("default")
+    for model in Tortoise.apps["models"].values():
+        table = model._meta.db_table
+        for row in await connection.execute_query_dict(f'SELECT * FROM "{table}"'):
+            found += [f"{table}.{column}" for column, v in row.items() if needle in str(v)]
+    return found
+
+
+async def forget(telegram: FakeTelegram, chat: int) -> None:
+    telegram.user_message(chat, text="/forget")
+    await telegram.wait_for(lambda: "Erase" in texts(telegram, chat)[-1])
+    confirm = telegram.bot_messages(chat)[-1]
+    await press(telegram, chat, confirm["message_id"], "Yes")
+    await telegram.wait_for(lambda: "Erased" in texts(telegram, chat)[-1])
+
+
+async def test_forget_during_a_job_stops_it_and_leaves_no_name_or_file_id(
+    telegram: FakeTelegram, intron: FakeIntron, bot: RunningBot
+) -> None:
+    intron.processing_seconds = 1.0
+    audio = telegram.audio(fixture_bytes("call_center.mp3"), file_name=PATIENT_FILE)
+    sent = telegram.user_message(CHAT, audio=audio)
+    await intron.wait_for(lambda: len(intron.uploads) == 1)
+    intron_file_id = intron.uploads[0].file_id
+
+    await forget(telegram, CHAT)
+    assert "1 in progress, stopped" in texts(telegram, CHAT)[-1]
+    erased_at = len(telegram.requests)
+    await intron.wait_for(lambda: time.monotonic() >= intron.uploads[0].done_at)
+    await asyncio.sleep(1.5)  # Intron has finished: a result would be polled and sent now
+
+    after = [p for m, p in telegram.requests[erased_at:] if m.startswith(("send", "edit"))]
+    assert [p for p in after if p.get("chat_id") == CHAT] == []
+    assert transcript_replies(telegram, CHAT) == []
+    assert [m for m in replies_to(telegram, CHAT, sent["message_id"]) if not m["deleted"]] == []
+    for needle in (PATIENT_FILE, audio["file_id"], intron_file_id):
+        assert await stored_anywhere(needle) == [], needle
+    assert (await Job.get(chat_id=CHAT)).state == JobState.FAILED
+
+
+async def test_forget_while_the_reply_is_being_sent_stops_it_before_the_next_part(
+    telegram: FakeTelegram,
+    intron: FakeIntron,
+    bot: RunningBot,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    intron.transcript = long_transcript()
+    audio = telegram.audio(fixture_bytes("call_center.mp3"), file_name=PATIENT_FILE)
+    sent = telegram.user_message(CHAT, audio=audio)
+    await intron.wait_for(lambda: len(intron.uploads) == 1)
+    # The first part reaches the chat, but Telegram's answer is slow: the stage is waiting.
+    telegram.answer_late("sendMessage", delay=2.0)
+
+    def parts() -> list[str]:
+        return [
+            m["text"]
+            for m in replies_to(telegram, CHAT, sent["message_id"])
+            if "text" in m and not m["text"].startswith(STATUS_MARKS)
+        ]
+
+    await telegram.wait_for(lambda: len(parts()) == 1, timeout=15)
+    await forget(telegram, CHAT)
+
+    # The stage hears back from Telegram, then finds the job erased.
+    caplog.set_level(logging.INFO, logger="bot.engine.scheduler")
+    await telegram.wait_for(
+        lambda: any("erased by /forget" in r.getMessage() for r in caplog.records), timeout=15
+    )
+    await asyncio.sleep(1.0)  # a next part would show up now
+    assert len(parts()) == 1, "nothing after /forget"
+    assert not any("document" in m for m in telegram.bot_messages(CHAT))
+    for needle in (PATIENT_FILE, audio["file_id"], intron.transcript[:40]):
+        assert await stored_anywhere(needle) == [], needle
