@@ -34,7 +34,7 @@ class Migration(migrations.Migration):
         ops.CreateModel(
             name="ChatSettings",
             fields=[
-                ("chat_id", fields.BigIntField(primary_key=True, unique=True, db_index=True)),
+                ("chat_id", fields.BigIntField(generated=False, primary_key=True, unique=True, db_index=True)),
                 (
                     "options",
                     fields.JSONField(

@@ -14,7 +14,7 @@ class Migration(migrations.Migration):
         ops.CreateModel(
             name='InboxUpdate',
             fields=[
-                ('update_id', fields.BigIntField(primary_key=True, unique=True, db_index=True)),
+                ('update_id', fields.BigIntField(generated=False, primary_key=True, unique=True, db_index=True)),
                 ('chat_id', fields.BigIntField(null=True)),
                 ('payload', fields.JSONField(encoder=functools.partial(dumps, separators=(',', ':')), decoder=loads)),
                 ('received_at', fields.FloatField()),
