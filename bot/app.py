@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import socket
 import tempfile
@@ -11,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from prometheus_client import CollectorRegistry
 from telegram import Update
 from telegram.ext import Application, ApplicationBuilder
 
@@ -20,6 +22,10 @@ from bot.engine.pipeline import STATUS, UPLOAD, JobPipeline, PipelineConfig
 from bot.engine.poll_policy import PollPolicy
 from bot.engine.scheduler import JobScheduler
 from bot.intron import IntronClient
+from bot.ops.http import serve_metrics
+from bot.ops.metrics import BotMetrics
+from bot.ops.startup import reach_database, reach_telegram
+from bot.ops.status import active_job_counts
 from bot.receiving import receiving_updates
 from bot.services import Services
 from bot.telegram_io.dispatcher import InboxDispatcher
@@ -28,7 +34,7 @@ from bot.telegram_io.inbox import UpdateInbox, keep_handled_seconds
 from bot.telegram_io.rate_limit import ChatRateLimiter
 from bot.telegram_io.replies import ChatReplier
 from handlers import publish_commands, register_handlers
-from storage.db import close_database, init_database
+from storage.db import close_database
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +44,7 @@ CONCURRENT_UPDATES = 32
 SHUTDOWN_GRACE_SECONDS = 5.0
 
 
-def build_application(config: Config) -> Application:
+def build_application(config: Config, metrics: BotMetrics) -> Application:
     app = (
         ApplicationBuilder()
         .token(config.telegram_bot_token.get_secret_value())
@@ -57,13 +63,18 @@ def build_application(config: Config) -> Application:
 
 async def serve(config: Config, stop: asyncio.Event, started: asyncio.Event | None = None) -> None:
     """Run the bot until `stop` is set, then shut down leaving unfinished jobs resumable.
-    `started` is set once updates are being received."""
-    await init_database(config.database_url)
-    app = build_application(config)
+    `started` is set once updates are being received.
+
+    A database or Telegram that cannot be reached, or refuses, raises StartupFailed."""
+    if not await reach_database(config, stop):
+        return
+    metrics = BotMetrics(CollectorRegistry())
+    app = build_application(config, metrics)
     intron = IntronClient(
         config.intron_base_url,
         config.intron_api_key.get_secret_value(),
         timeout=httpx.Timeout(config.intron_timeout_seconds, connect=10.0),
+        metrics=metrics,
     )
     owner = config.worker_id or socket.gethostname()
     fetcher = TelegramFileFetcher(
@@ -100,6 +111,7 @@ async def serve(config: Config, stop: asyncio.Event, started: asyncio.Event | No
                 delivery_retry_max_seconds=config.delivery_retry_max_seconds,
             ),
             clock=time.time,
+            metrics=metrics,
         )
         scheduler = JobScheduler(
             pipeline,
@@ -107,7 +119,11 @@ async def serve(config: Config, stop: asyncio.Event, started: asyncio.Event | No
             retention_days=config.retention_days,
         )
         scheduler_ref.append(scheduler)
-        app.bot_data["services"] = Services(config=config, scheduler=scheduler, replier=replier)
+        app.bot_data["services"] = Services(
+            config=config, scheduler=scheduler, replier=replier, budget=budget, metrics=metrics
+        )
+        metrics.watch_budget(budget.used, budget.limits)
+        metrics.watch_jobs(active_job_counts)
 
         async def handle(payload: dict[str, Any]) -> None:
             await app.process_update(Update.de_json(payload, app.bot))
@@ -119,7 +135,15 @@ async def serve(config: Config, stop: asyncio.Event, started: asyncio.Event | No
             workers=CONCURRENT_UPDATES,
             keep_handled_seconds=keep_handled_seconds(config.retention_days),
         )
-        async with app:
+        async with contextlib.AsyncExitStack() as running:
+            if config.metrics_port is not None:
+                host = config.metrics_host
+                serving = serve_metrics(metrics, host, config.metrics_port)
+                port = await running.enter_async_context(serving)
+                log.info("metrics on http://%s:%d/metrics", host, port)
+            if not await reach_telegram(app, config, stop):
+                return
+            await running.enter_async_context(app)
             await publish_commands(app.bot)
             if config.allowed_chat_ids is None:
                 log.warning("ALLOWED_CHAT_IDS is not set: any Telegram chat can use this bot")
