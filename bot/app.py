@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 from prometheus_client import CollectorRegistry
 from telegram import Update
-from telegram.ext import Application, ApplicationBuilder
+from telegram.ext import AIORateLimiter, Application, ApplicationBuilder
 
 from bot.config import Config
 from bot.engine.budget import RateBudget
@@ -32,6 +32,7 @@ from bot.telegram_io.dispatcher import InboxDispatcher
 from bot.telegram_io.files import TelegramFileFetcher
 from bot.telegram_io.inbox import UpdateInbox, keep_handled_seconds
 from bot.telegram_io.rate_limit import ChatRateLimiter
+from bot.telegram_io.rate_limiter import MeteredRateLimiter
 from bot.telegram_io.replies import ChatReplier
 from handlers import publish_commands, register_handlers
 from storage.db import close_database
@@ -51,7 +52,7 @@ def build_application(config: Config, metrics: BotMetrics) -> Application:
         .base_url(config.telegram_base_url)
         .base_file_url(config.telegram_base_file_url)
         .local_mode(config.telegram_local_mode)
-        .rate_limiter(ChatRateLimiter(max_retries=3))
+        .rate_limiter(MeteredRateLimiter(ChatRateLimiter(max_retries=3), metrics))
         # Updates come from the inbox (bot/receiving.py), not from the application's queue.
         .updater(None)
         .connection_pool_size(CONCURRENT_UPDATES + 8)

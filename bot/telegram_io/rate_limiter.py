@@ -1,7 +1,8 @@
-"""python-telegram-bot's rate limiter, also counting every error Telegram answers.
+"""A rate limiter wrapped so that every error Telegram answers is counted.
 
 Every Bot API call but getUpdates passes through the rate limiter, each of its own retries
-included: the one place that sees them all.
+included: the one place that sees them all. The wrapper leaves the pacing to the limiter it
+wraps, whichever that is.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from telegram.error import (
     TelegramError,
     TimedOut,
 )
-from telegram.ext import AIORateLimiter
+from telegram.ext import BaseRateLimiter
 
 from bot.ops.metrics import BotMetrics
 
@@ -43,10 +44,16 @@ def telegram_error_kind(error: TelegramError) -> str:
     return next((kind for cls, kind in _KINDS if isinstance(error, cls)), "other")
 
 
-class MeteredRateLimiter(AIORateLimiter):
-    def __init__(self, metrics: BotMetrics, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
+class MeteredRateLimiter(BaseRateLimiter[int]):
+    def __init__(self, limiter: BaseRateLimiter[int], metrics: BotMetrics) -> None:
+        self._limiter = limiter
         self._metrics = metrics
+
+    async def initialize(self) -> None:
+        await self._limiter.initialize()
+
+    async def shutdown(self) -> None:
+        await self._limiter.shutdown()
 
     async def process_request(
         self,
@@ -64,4 +71,6 @@ class MeteredRateLimiter(AIORateLimiter):
                 self._metrics.telegram_error(endpoint, telegram_error_kind(error))
                 raise
 
-        return await super().process_request(counted, args, kwargs, endpoint, data, rate_limit_args)
+        return await self._limiter.process_request(
+            counted, args, kwargs, endpoint, data, rate_limit_args
+        )
