@@ -137,9 +137,7 @@ async def test_telegram_coming_up_late_is_waited_for(
         send_voice(late, 4101)
         await late.wait_for(lambda: bool(transcript_replies(late, 4101)), timeout=60)
     finally:
-        assert proc.proc is not None
-        proc.proc.terminate()
-        status = await proc.wait(15)
+        # Stopping cleanly is test_core's subject; here only serving after the wait is.
+        await proc.kill()
         await late.stop()
-    assert status == 0
     assert "Traceback" not in proc.output.decode()

@@ -113,8 +113,11 @@ async def with_retries(
                 raise StartupFailed(problem) from None
             wait = min(left, problem.wait if problem.wait is not None else backoff(attempt))
             log.warning("%s; trying again in %.1fs", problem.line, wait)
+        # Not asyncio.wait_for: on Python 3.11 it can swallow a cancellation arriving as the
+        # wait ends.
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), timeout=wait)
+            async with asyncio.timeout(wait):
+                await stop.wait()
         if stop.is_set():
             return False
 
