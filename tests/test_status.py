@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import re
 from collections.abc import AsyncIterator, Callable
 
@@ -12,6 +11,7 @@ from handlers.status import NOT_AN_OPERATOR, PRIVATE_ONLY
 from tests.conftest import (
     RunningBot,
     count_jobs,
+    eventually,
     fixture_bytes,
     send_voice,
     transcript_replies,
@@ -55,14 +55,15 @@ async def test_status_shows_the_admin_what_waits_fails_and_how_fast(
     )
     await telegram.wait_for(lambda: bool(transcript_replies(telegram, 7801)), timeout=20)
     await intron.wait_for(lambda: len(intron.uploads) == 3)
+
     # A job is final a moment after its last message: wait for the database to say so.
-    deadline = asyncio.get_running_loop().time() + 20
-    while not (
-        await count_jobs(database_url, "delivered") == 1
-        and await count_jobs(database_url, "failed") == 1
-    ):
-        assert asyncio.get_running_loop().time() < deadline, "jobs never finished"
-        await asyncio.sleep(0.05)
+    async def finished() -> bool:
+        return (
+            await count_jobs(database_url, "delivered") == 1
+            and await count_jobs(database_url, "failed") == 1
+        )
+
+    await eventually(finished, what="one job delivered and one failed")
 
     text = await ask_status(telegram, ADMIN)
     assert "Waiting: 0" in text
@@ -83,3 +84,19 @@ async def test_status_is_refused_to_others_and_in_groups(
     assert admin_in_group == PRIVATE_ONLY
     # Operators only: /status is not offered in the public command menu.
     assert "status" not in [c["command"] for c in telegram.my_commands]
+
+
+async def test_an_operator_gets_status_in_a_private_chat_the_allow_list_leaves_out(
+    telegram: FakeTelegram, bot_factory: Callable[..., RunningBot]
+) -> None:
+    running = bot_factory(admin_user_ids=frozenset({ADMIN}), allowed_chat_ids=frozenset({GROUP}))
+    await running.start()
+    try:
+        assert (await ask_status(telegram, ADMIN)).startswith("📊 Bot status")
+        # Anyone else outside the list is refused before /status is even looked at.
+        refusal = await ask_status(telegram, MEMBER)
+        assert (
+            refusal.startswith("This bot is limited to approved chats") and str(MEMBER) in refusal
+        )
+    finally:
+        await running.stop()
