@@ -6,20 +6,27 @@ import io
 import re
 import socket
 import sqlite3
-import time
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from bot.ops import check
-from bot.ops.check import PROBE_FILE_ID, run_checks
+from bot.ops.check import PROBE_FILE_ID, check_webhook, run_checks
 from storage.db import close_database, init_database, sqlite_path
-from tests.conftest import BotProcess, make_config, settings_env
+from tests.conftest import (
+    WEBHOOK_PATH,
+    BotProcess,
+    RunningBot,
+    database_writes_blocked,
+    free_port,
+    make_config,
+    settings_env,
+    webhook_config,
+)
 from tests.fakes.intron_api import FakeIntron, Fault
 from tests.fakes.telegram import FakeTelegram
-
-WEBHOOK = "https://bot.example.org/telegram"
 
 
 @pytest.fixture
@@ -50,7 +57,7 @@ async def test_everything_answers(
     assert set(lines) == {"telegram", "intron", "database"}
     assert all(line.startswith("ok ") for line in lines.values())
     assert "@intron_test_bot" in lines["telegram"]
-    assert "all 2 migrations applied" in lines["database"]
+    assert "all 3 migrations applied" in lines["database"]
     # The key was proved with one status query for an id no upload has: no job at Intron.
     assert [c[0] for c in intron.calls] == ["status"]
     assert intron.status_calls_for(PROBE_FILE_ID) == 1
@@ -149,15 +156,15 @@ async def test_migrations_behind_or_ahead_of_the_code(
     if path is None:
         pytest.skip("edits the migration table with sqlite3")
     with sqlite3.connect(path) as db:
-        db.execute("DELETE FROM tortoise_migrations WHERE name = '0002_job_transcribed_at'")
+        db.execute("DELETE FROM tortoise_migrations WHERE name = '0003_job_transcribed_at'")
     status, lines = await run_check(telegram, intron, migrated)
     assert status == 1
-    assert "migrations not applied yet: 0002_job_transcribed_at" in lines["database"]
+    assert "migrations not applied yet: 0003_job_transcribed_at" in lines["database"]
 
     with sqlite3.connect(path) as db:
         db.execute(
             "INSERT INTO tortoise_migrations (app, name, applied_at) "
-            "VALUES ('models', '0002_job_transcribed_at', '2026-01-01'), "
+            "VALUES ('models', '0003_job_transcribed_at', '2026-01-01'), "
             "('models', '0099_from_the_future', '2026-01-02')"
         )
     status, lines = await run_check(telegram, intron, migrated)
@@ -165,32 +172,80 @@ async def test_migrations_behind_or_ahead_of_the_code(
     assert "does not know: 0099_from_the_future" in lines["database"]
 
 
-async def test_webhook_check_in_webhook_mode(
-    telegram: FakeTelegram, intron: FakeIntron, migrated: str
+async def webhook_line(telegram: FakeTelegram, intron: FakeIntron, **overrides: Any) -> str:
+    """The webhook check's line. Only that check runs here, in the test's process: the
+    database check would close the connections of the bot this test runs alongside."""
+    config = make_config(telegram, intron, "sqlite://:memory:", **overrides)
+    return (await check_webhook(config)).line
+
+
+@pytest.fixture
+async def webhook_bot(
+    bot_factory: Callable[..., RunningBot], migrated: str
+) -> AsyncIterator[RunningBot]:
+    """The bot in webhook mode: it registered its webhook with setWebhook at start-up."""
+    running = bot_factory(**webhook_config(free_port()))
+    await running.start()
+    yield running
+    await running.stop()
+
+
+async def test_webhook_check_without_a_registration(
+    telegram: FakeTelegram, intron: FakeIntron
 ) -> None:
-    status, lines = await run_check(telegram, intron, migrated, webhook_url=WEBHOOK)
-    assert status == 1
-    assert "Telegram has no webhook registered" in lines["webhook"]
+    assert await webhook_line(telegram, intron, **webhook_config(free_port())) == (
+        "FAIL  webhook: Telegram has no webhook registered (the bot sets it at start-up)"
+    )
 
-    telegram.webhook_url = "https://old.example.org/hook"
-    _, lines = await run_check(telegram, intron, migrated, webhook_url=WEBHOOK)
-    assert f"but WEBHOOK_URL is {WEBHOOK}" in lines["webhook"]
 
-    telegram.webhook_url = WEBHOOK
-    telegram.user_message(4001, text="hello")  # waits at Telegram: nobody is serving it
-    status, lines = await run_check(telegram, intron, migrated, webhook_url=WEBHOOK)
-    assert status == 0
-    assert lines["webhook"] == f"ok    webhook: {WEBHOOK}, 1 updates pending"
+async def test_webhook_check_against_the_bots_own_registration(
+    telegram: FakeTelegram,
+    intron: FakeIntron,
+    migrated: str,
+    webhook_bot: RunningBot,
+    tmp_path: Path,
+) -> None:
+    config = webhook_bot.config
+    url = config.webhook_url
+    assert url is not None and config.webhook_secret is not None
+    webhook = {"webhook_url": url, "webhook_secret": config.webhook_secret, "port": config.port}
+    assert await webhook_line(telegram, intron, **webhook) == (
+        f"ok    webhook: {url}, 0 updates pending"
+    )
+    elsewhere = url.replace(WEBHOOK_PATH, "/elsewhere")
+    assert await webhook_line(telegram, intron, **{**webhook, "webhook_url": elsewhere}) == (
+        f"FAIL  webhook: Telegram delivers to {url}, but WEBHOOK_URL is {elsewhere}"
+    )
+    # The command itself, in webhook mode, while the bot serves: every line ok.
+    env = settings_env(
+        telegram,
+        intron,
+        migrated,
+        WEBHOOK_URL=url,
+        WEBHOOK_SECRET=config.webhook_secret.get_secret_value(),
+        PORT=str(config.port),
+    )
+    command = BotProcess(env, cwd=tmp_path)
+    await command.start(["check"])
+    assert await command.wait(60) == 0, command.output.decode()
+    names = [line.split(":")[0].split()[-1] for line in command.output.decode().splitlines()]
+    assert names == ["telegram", "intron", "database", "webhook"]
 
-    telegram.webhook_last_error = (int(time.time()) - 30, "Connection refused")
-    status, lines = await run_check(telegram, intron, migrated, webhook_url=WEBHOOK)
-    assert status == 1
-    assert re.search(r"last error 3\d s ago: Connection refused$", lines["webhook"])
-
-    telegram.webhook_last_error = (int(time.time()) - 3 * 3600, "Connection refused")
-    status, lines = await run_check(telegram, intron, migrated, webhook_url=WEBHOOK)
-    assert status == 0, "an error from hours ago, deliveries since: fine now"
-    assert "last error 3 h ago" in lines["webhook"]
+    async with database_writes_blocked(migrated):  # the bot answers Telegram 503 now
+        telegram.user_message(4001, text="/help")
+        await telegram.wait_for(lambda: "last_error_message" in telegram.webhook_info())
+        assert re.fullmatch(
+            rf"FAIL  webhook: {url}, 1 updates pending; "
+            r"Telegram's last error \d+ s ago: Wrong response from the webhook: 503",
+            await webhook_line(telegram, intron, **webhook),
+        )
+    # Telegram delivers it again, and this time it is stored; the error stays on record.
+    await telegram.wait_for(lambda: telegram.webhook_info()["pending_update_count"] == 0)
+    assert re.fullmatch(
+        rf"ok    webhook: {url}, 0 updates pending; "
+        r"Telegram's last error \d+ s ago: Wrong response from the webhook: 503",
+        await webhook_line(telegram, intron, **webhook),
+    ), "delivered since the error: fine now"
 
 
 async def test_python_m_bot_check_exit_status(

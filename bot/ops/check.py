@@ -34,7 +34,8 @@ from storage.db import describe_database_error, read_migration_state, redacted_u
 CHECK_TIMEOUT_SECONDS = 10.0
 # A status query for a file id no upload can have: authenticated, and it creates no job.
 PROBE_FILE_ID = "00000000-0000-0000-0000-000000000000"
-# Telegram keeps a webhook's last error for good; an older one no longer means trouble.
+# Telegram keeps a webhook's last error for good. It means trouble now while it is recent and
+# updates still wait; with nothing pending, deliveries have succeeded since (a restart, say).
 RECENT_WEBHOOK_ERROR_SECONDS = 600
 
 
@@ -141,7 +142,7 @@ async def check_database(config: Config) -> CheckResult:
 
 
 async def check_webhook(config: Config) -> CheckResult:
-    """Webhook mode: Telegram delivers to WEBHOOK_URL, and has not failed to lately."""
+    """Webhook mode: Telegram delivers to WEBHOOK_URL, and is not failing to right now."""
     try:
         async with _bot(config) as bot:
             info = await bot.get_webhook_info()
@@ -159,7 +160,8 @@ async def check_webhook(config: Config) -> CheckResult:
         return CheckResult("webhook", True, detail)
     age = time.time() - info.last_error_date.timestamp()
     detail += f"; Telegram's last error {_ago(age)} ago: {info.last_error_message}"
-    return CheckResult("webhook", age > RECENT_WEBHOOK_ERROR_SECONDS, detail)
+    failing = age <= RECENT_WEBHOOK_ERROR_SECONDS and info.pending_update_count > 0
+    return CheckResult("webhook", not failing, detail)
 
 
 def _ago(seconds: float) -> str:
