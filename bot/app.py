@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import socket
 import tempfile
@@ -14,7 +13,7 @@ from typing import Any
 import httpx
 from prometheus_client import CollectorRegistry
 from telegram import Update
-from telegram.ext import AIORateLimiter, Application, ApplicationBuilder
+from telegram.ext import Application, ApplicationBuilder
 
 from bot.config import Config
 from bot.engine.budget import RateBudget
@@ -22,17 +21,21 @@ from bot.engine.pipeline import STATUS, UPLOAD, JobPipeline, PipelineConfig
 from bot.engine.poll_policy import PollPolicy
 from bot.engine.scheduler import JobScheduler
 from bot.intron import IntronClient
-from bot.ops.http import serve_metrics
 from bot.ops.metrics import BotMetrics
 from bot.ops.startup import reach_database, reach_telegram
 from bot.ops.status import active_job_counts
-from bot.receiving import receiving_updates
+from bot.receiving import (
+    DRAIN_SECONDS,
+    receiving_updates,
+    register_webhook,
+    start_web_server,
+    web_server,
+)
 from bot.services import Services
 from bot.telegram_io.dispatcher import InboxDispatcher
 from bot.telegram_io.files import TelegramFileFetcher
 from bot.telegram_io.inbox import UpdateInbox, keep_handled_seconds
 from bot.telegram_io.rate_limit import ChatRateLimiter
-from bot.telegram_io.rate_limiter import MeteredRateLimiter
 from bot.telegram_io.replies import ChatReplier
 from handlers import publish_commands, register_handlers
 from storage.db import close_database
@@ -52,7 +55,7 @@ def build_application(config: Config, metrics: BotMetrics) -> Application:
         .base_url(config.telegram_base_url)
         .base_file_url(config.telegram_base_file_url)
         .local_mode(config.telegram_local_mode)
-        .rate_limiter(MeteredRateLimiter(ChatRateLimiter(max_retries=3), metrics))
+        .rate_limiter(ChatRateLimiter(metrics, max_retries=3))
         # Updates come from the inbox (bot/receiving.py), not from the application's queue.
         .updater(None)
         .connection_pool_size(CONCURRENT_UPDATES + 8)
@@ -136,37 +139,54 @@ async def serve(config: Config, stop: asyncio.Event, started: asyncio.Event | No
             workers=CONCURRENT_UPDATES,
             keep_handled_seconds=keep_handled_seconds(config.retention_days),
         )
-        async with contextlib.AsyncExitStack() as running:
-            if config.metrics_port is not None:
-                host = config.metrics_host
-                serving = serve_metrics(metrics, host, config.metrics_port)
-                port = await running.enter_async_context(serving)
-                log.info("metrics on http://%s:%d/metrics", host, port)
+        metrics.watch_inbox_backlog(inbox.backlog)
+        server = web_server(
+            config,
+            bot=app.bot,
+            dispatcher=dispatcher,
+            inbox=inbox,
+            scheduler=scheduler,
+            metrics=metrics,
+        )
+        # Listening comes first: a port that cannot be used is the one line start-up prints,
+        # and /metrics answers while Telegram is still being waited for. Webhook requests that
+        # come meanwhile are stored, and handled once the dispatcher starts.
+        if server is not None:
+            await start_web_server(server, config)
+        try:
             if not await reach_telegram(app, config, stop):
                 return
-            await running.enter_async_context(app)
-            await publish_commands(app.bot)
-            if config.allowed_chat_ids is None:
-                log.warning("ALLOWED_CHAT_IDS is not set: any Telegram chat can use this bot")
-            await scheduler.start()
-            await dispatcher.start()  # updates stored before a crash or stop are handled first
-            await app.start()
-            try:
-                async with receiving_updates(
-                    config, app, dispatcher, inbox=inbox, scheduler=scheduler
-                ) as mode:
-                    log.info("bot started (%s)", mode)
-                    if started is not None:
-                        started.set()
-                    await stop.wait()
-                    log.info("stopping: no new updates; unfinished jobs stay resumable")
-            finally:
-                # Handlers and job stages in flight get one grace period together.
-                await asyncio.gather(
-                    dispatcher.stop(grace=SHUTDOWN_GRACE_SECONDS),
-                    scheduler.stop(grace=SHUTDOWN_GRACE_SECONDS),
-                )
-                await app.stop()
+            if config.webhook_url is not None and not await register_webhook(app.bot, config, stop):
+                return
+            async with app:
+                await publish_commands(app.bot)
+                if config.allowed_chat_ids is None:
+                    log.warning("ALLOWED_CHAT_IDS is not set: any Telegram chat can use this bot")
+                await scheduler.start()
+                await dispatcher.start()  # updates stored before a crash or stop come first
+                await app.start()
+                try:
+                    async with receiving_updates(
+                        config, app, dispatcher, server=server, metrics=metrics
+                    ) as mode:
+                        log.info("bot started (%s)", mode)
+                        if started is not None:
+                            started.set()
+                        await stop.wait()
+                        log.info("stopping: no new updates; unfinished jobs stay resumable")
+                finally:
+                    # New requests get 503 from now on, those in flight finish; then the
+                    # handlers and job stages in flight get one grace period together.
+                    if server is not None:
+                        await server.stop(grace=DRAIN_SECONDS)
+                    await asyncio.gather(
+                        dispatcher.stop(grace=SHUTDOWN_GRACE_SECONDS),
+                        scheduler.stop(grace=SHUTDOWN_GRACE_SECONDS),
+                    )
+                    await app.stop()
+        finally:
+            if server is not None:
+                await server.stop(grace=DRAIN_SECONDS)  # start-up gave up: nothing in flight
     finally:
         await fetcher.aclose()
         await intron.aclose()

@@ -12,7 +12,13 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.conftest import RunningBot, send_voice, transcript_replies
+from tests.conftest import (
+    RunningBot,
+    free_port,
+    send_voice,
+    transcript_replies,
+    webhook_config,
+)
 from tests.fakes.intron_api import FakeIntron, Fault
 from tests.fakes.telegram import FakeTelegram
 
@@ -76,6 +82,7 @@ async def test_metrics_after_a_few_jobs(
     chats = [8101, 8102, 8103]
     intron.inject("upload", Fault.server_error(503))
     telegram.fail_next("sendMessage", retry_after=1)  # the rate limiter waits, then retries
+    telegram.fail_next("getUpdates", status=502, description="Bad Gateway")  # polled again
     for chat in chats:
         send_voice(telegram, chat)
     await telegram.wait_for(lambda: all(transcript_replies(telegram, c) for c in chats), 30)
@@ -107,11 +114,15 @@ async def test_metrics_after_a_few_jobs(
     assert (
         value(samples, "bot_telegram_errors_total", method="sendMessage", kind="flood_limit") == 1
     )
+    # getUpdates bypasses the rate limiter; its errors are counted where polling handles them.
+    assert value(samples, "bot_telegram_errors_total", method="getUpdates", kind="network") == 1
     # Read from the database at scrape time: nothing is left unfinished.
     for state in ("received", "downloading", "uploading", "at_intron", "replying"):
         assert value(samples, "bot_jobs", state=state) == 0
     assert value(samples, "bot_database_up") == 1
-    assert ("bot_inbox_backlog", frozenset()) in samples
+    assert ("bot_inbox_backlog", frozenset()) in samples and value(
+        samples, "bot_inbox_backlog"
+    ) == 0
 
     # No chat id and no text in any label.
     for _, labels in samples:
@@ -131,3 +142,45 @@ async def test_jobs_by_state_are_read_from_the_database(
     samples = await scrape_until(url, lambda s: value(s, "bot_jobs", state="at_intron") == 2)
     assert value(samples, "bot_jobs", state="received") == 0
     assert value(samples, "bot_recordings_delivered_total") == 0
+
+
+async def test_inbox_backlog_counts_the_updates_not_yet_handled(
+    telegram: FakeTelegram, metered_bot: tuple[RunningBot, str]
+) -> None:
+    _, url = metered_bot
+    chat = 8301
+    replies = telegram.hold("sendMessage")
+    for _ in range(3):
+        telegram.user_message(chat, text="/help")
+    # The first /help waits for its answer; the two behind it wait their turn in the inbox.
+    await telegram.wait_for(lambda: len(telegram.calls("sendMessage")) == 1)
+    await scrape_until(url, lambda s: value(s, "bot_inbox_backlog") == 3)
+    replies.release()
+    await telegram.wait_for(lambda: len(telegram.bot_messages(chat)) == 3)
+    await scrape_until(url, lambda s: value(s, "bot_inbox_backlog") == 0)
+
+
+async def test_webhook_mode_serves_metrics_on_its_port(
+    telegram: FakeTelegram,
+    intron: FakeIntron,
+    bot_factory: Callable[..., RunningBot],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    port = free_port()
+    # Telegram in trouble at start-up: setWebhook is retried with backoff, as getMe is.
+    telegram.fail_next("setWebhook", status=502, description="Bad Gateway", times=2)
+    running = bot_factory(**webhook_config(port))
+    await running.start()
+    try:
+        send_voice(telegram, 8401)
+        await telegram.wait_for(lambda: bool(transcript_replies(telegram, 8401)), 30)
+        url = f"http://127.0.0.1:{port}/metrics"
+        samples = await scrape_until(url, lambda s: value(s, "bot_recordings_delivered_total") == 1)
+    finally:
+        await running.stop()
+    assert value(samples, "bot_recordings_received_total", media="voice") == 1
+    assert value(samples, "bot_telegram_errors_total", method="setWebhook", kind="network") == 2
+    assert len(telegram.calls("setWebhook")) == 3
+    retries = [r.getMessage() for r in caplog.records if "trying again" in r.getMessage()]
+    assert len(retries) == 2
+    assert all("Telegram unreachable at 127.0.0.1" in line for line in retries), retries

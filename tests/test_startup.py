@@ -94,7 +94,9 @@ async def test_metrics_port_in_use(
         )
         status, line = await failed_start(env, tmp_path)
     assert status == 2
-    assert f"cannot serve metrics on 127.0.0.1:{port} (METRICS_HOST, METRICS_PORT)" in line
+    assert line.endswith(
+        f"cannot listen on 127.0.0.1:{port} (METRICS_HOST, METRICS_PORT): Address already in use"
+    )
 
 
 async def test_json_log_lines_carry_the_failure_with_the_same_redaction(

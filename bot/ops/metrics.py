@@ -1,10 +1,11 @@
-"""What the bot counts for Prometheus, in one registry its owner passes in.
+"""What the bot counts for Prometheus, in one registry its owner passes in, and the `/metrics`
+route that shows it.
 
 Each layer reports through this object (the Intron client its calls, the pipeline its stages,
-the Telegram rate limiter the errors Telegram answered); values that live in the database are
-read when a scrape asks for them, not kept in step by every writer. Labels carry bounded
-vocabularies only (states, stages, endpoints, outcomes, Bot API methods): never a chat id,
-a user or any text.
+the Telegram rate limiter and getUpdates the errors Telegram answered); values that live in the
+database are read when a scrape asks for them, not kept in step by every writer. Labels carry
+bounded vocabularies only (states, stages, endpoints, outcomes, Bot API methods): never a chat
+id, a user or any text.
 """
 
 from __future__ import annotations
@@ -12,7 +13,28 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+from telegram.error import (
+    BadRequest,
+    ChatMigrated,
+    Conflict,
+    Forbidden,
+    InvalidToken,
+    NetworkError,
+    RetryAfter,
+    TelegramError,
+    TimedOut,
+)
 
 from storage.models import Job, JobState
 
@@ -24,8 +46,23 @@ STAGE_BUCKETS = (0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600, 1800)
 TURNAROUND_BUCKETS = (1, 2, 5, 10, 20, 30, 60, 120, 300, 600, 1200, 1800, 3600, 7200)
 CALL_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60)
 
+METRICS_PATH = "/metrics"
+
 JobCounter = Callable[[], Awaitable[Mapping[str, int]]]
 BacklogCounter = Callable[[], Awaitable[int]]
+
+# How Telegram's errors are counted; most specific first (TimedOut and BadRequest are
+# NetworkErrors).
+_TELEGRAM_ERROR_KINDS: tuple[tuple[type[TelegramError], str], ...] = (
+    (RetryAfter, "flood_limit"),
+    (ChatMigrated, "chat_migrated"),
+    (Forbidden, "forbidden"),
+    (InvalidToken, "unauthorized"),
+    (Conflict, "conflict"),
+    (TimedOut, "timed_out"),
+    (BadRequest, "bad_request"),
+    (NetworkError, "network"),
+)
 
 
 class BotMetrics:
@@ -149,7 +186,9 @@ class BotMetrics:
 
     # -- Telegram ---------------------------------------------------------------------------
 
-    def telegram_error(self, method: str, kind: str) -> None:
+    def telegram_error(self, method: str, error: TelegramError) -> None:
+        """One Bot API call answered with an error (each retry is a call of its own)."""
+        kind = next((k for cls, k in _TELEGRAM_ERROR_KINDS if isinstance(error, cls)), "other")
         self._telegram_errors.labels(method=method, kind=kind).inc()
 
     # -- read from the database when scraped -------------------------------------------------
@@ -159,7 +198,7 @@ class BotMetrics:
         self._job_counter = count
 
     def watch_inbox_backlog(self, count: BacklogCounter) -> None:
-        """Hook for the durable update inbox: `count` returns how many updates wait in it."""
+        """`count` returns how many updates wait in the durable inbox, unhandled."""
         self._backlog_counter = count
 
     async def refresh(self) -> None:
@@ -180,3 +219,14 @@ class BotMetrics:
     def exposition(self) -> bytes:
         """The registry in Prometheus' text format."""
         return generate_latest(self.registry)
+
+
+def metrics_route(metrics: BotMetrics) -> Route:
+    """GET /metrics, for the one web server's routes (webhook mode: on PORT; polling mode: on
+    METRICS_PORT)."""
+
+    async def endpoint(request: Request) -> Response:
+        await metrics.refresh()
+        return Response(metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
+
+    return Route(METRICS_PATH, endpoint, methods=["GET"])

@@ -53,7 +53,11 @@ def host_of(url: str) -> str:
     return f"{host}:{parts.port}" if parts.port else host
 
 
-def describe_telegram_error(error: BaseException, base_url: str) -> Problem | None:
+def describe_telegram_error(
+    error: BaseException, base_url: str, *, refused: str = "the bot's start-up"
+) -> Problem | None:
+    """The one line for a Bot API call that failed at start-up; `refused` names what Telegram
+    turned down when it answers with any other error (a webhook URL, say)."""
     where = f"{host_of(base_url)} (TELEGRAM_BASE_URL)"
     if isinstance(error, InvalidToken):
         # Bot.initialize re-raises Telegram's answer with the token quoted: use the answer.
@@ -71,7 +75,7 @@ def describe_telegram_error(error: BaseException, base_url: str) -> Problem | No
         reason = error.message.split(": ", 1)[-1] if error.message.startswith("httpx.") else ""
         return Problem(f"Telegram unreachable at {where}: {reason or error.message}", True)
     if isinstance(error, TelegramError):
-        return Problem(f"Telegram at {where} refused the bot's start-up: {error.message}", False)
+        return Problem(f"Telegram at {where} refused {refused}: {error.message}", False)
     return None
 
 
