@@ -57,7 +57,7 @@ async def test_everything_answers(
     assert set(lines) == {"telegram", "intron", "database"}
     assert all(line.startswith("ok ") for line in lines.values())
     assert "@intron_test_bot" in lines["telegram"]
-    assert "all 3 migrations applied" in lines["database"]
+    assert "all 4 migrations applied" in lines["database"]
     # The key was proved with one status query for an id no upload has: no job at Intron.
     assert [c[0] for c in intron.calls] == ["status"]
     assert intron.status_calls_for(PROBE_FILE_ID) == 1
@@ -156,15 +156,15 @@ async def test_migrations_behind_or_ahead_of_the_code(
     if path is None:
         pytest.skip("edits the migration table with sqlite3")
     with sqlite3.connect(path) as db:
-        db.execute("DELETE FROM tortoise_migrations WHERE name = '0003_job_transcribed_at'")
+        db.execute("DELETE FROM tortoise_migrations WHERE name = '0004_job_transcribed_at'")
     status, lines = await run_check(telegram, intron, migrated)
     assert status == 1
-    assert "migrations not applied yet: 0003_job_transcribed_at" in lines["database"]
+    assert "migrations not applied yet: 0004_job_transcribed_at" in lines["database"]
 
     with sqlite3.connect(path) as db:
         db.execute(
             "INSERT INTO tortoise_migrations (app, name, applied_at) "
-            "VALUES ('models', '0003_job_transcribed_at', '2026-01-01'), "
+            "VALUES ('models', '0004_job_transcribed_at', '2026-01-01'), "
             "('models', '0099_from_the_future', '2026-01-02')"
         )
     status, lines = await run_check(telegram, intron, migrated)
