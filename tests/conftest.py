@@ -335,6 +335,22 @@ async def bot(bot_factory: Callable[..., RunningBot]) -> AsyncIterator[RunningBo
     await running.stop()
 
 
+async def send_command(
+    telegram: FakeTelegram,
+    chat: int,
+    text: str,
+    *,
+    user_id: int | None = None,
+    chat_type: str = "private",
+) -> list[dict[str, Any]]:
+    """A user in `chat` sends `text`; returns the bot's messages in `chat` from then on, once
+    there is at least one."""
+    before = len(telegram.bot_messages(chat))
+    telegram.user_message(chat, text=text, user_id=user_id, chat_type=chat_type)
+    await telegram.wait_for(lambda: len(telegram.bot_messages(chat)) > before)
+    return telegram.bot_messages(chat)[before:]
+
+
 def texts(telegram: FakeTelegram, chat_id: int) -> list[str]:
     return [m.get("text") or m.get("caption") or "" for m in telegram.bot_messages(chat_id)]
 

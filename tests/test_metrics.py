@@ -25,7 +25,7 @@ from tests.fakes.telegram import FakeTelegram
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
 
-async def metrics_url(caplog: pytest.LogCaptureFixture, within: float = 15) -> str:
+async def metrics_url(caplog: pytest.LogCaptureFixture, within: float = 30) -> str:
     """The bot logs where it serves metrics (METRICS_PORT=0 picks a free port)."""
     deadline = asyncio.get_running_loop().time() + within
     while asyncio.get_running_loop().time() < deadline:
@@ -53,7 +53,7 @@ def value(samples: Samples, name: str, **labels: str) -> float:
     return samples.get((name, frozenset(labels.items())), 0.0)
 
 
-async def scrape_until(url: str, holds: Callable[[Samples], bool], within: float = 15) -> Samples:
+async def scrape_until(url: str, holds: Callable[[Samples], bool], within: float = 30) -> Samples:
     """Scrape until `holds`: a job's last counters move just after its reply is sent."""
     deadline = asyncio.get_running_loop().time() + within
     while True:

@@ -13,6 +13,7 @@ from tests.conftest import (
     count_jobs,
     eventually,
     fixture_bytes,
+    send_command,
     send_voice,
     transcript_replies,
 )
@@ -35,11 +36,8 @@ async def admin_bot(bot_factory: Callable[..., RunningBot]) -> AsyncIterator[Run
 async def ask_status(
     telegram: FakeTelegram, chat: int, *, user_id: int | None = None, chat_type: str = "private"
 ) -> str:
-    before = len(telegram.bot_messages(chat))
-    telegram.user_message(chat, text="/status", user_id=user_id, chat_type=chat_type)
-    await telegram.wait_for(lambda: len(telegram.bot_messages(chat)) > before)
-    [answer] = telegram.bot_messages(chat)[before:]
-    return answer["text"]
+    [answer] = await send_command(telegram, chat, "/status", user_id=user_id, chat_type=chat_type)
+    return str(answer["text"])
 
 
 async def test_status_shows_the_admin_what_waits_fails_and_how_fast(
