@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from prometheus_client import CollectorRegistry
 from telegram import Update
 from telegram.ext import Application, ApplicationBuilder
 
@@ -20,7 +21,16 @@ from bot.engine.pipeline import STATUS, UPLOAD, JobPipeline, PipelineConfig
 from bot.engine.poll_policy import PollPolicy
 from bot.engine.scheduler import JobScheduler
 from bot.intron import IntronClient
-from bot.receiving import receiving_updates
+from bot.ops.metrics import BotMetrics
+from bot.ops.startup import reach_database, reach_telegram
+from bot.ops.status import active_job_counts
+from bot.receiving import (
+    DRAIN_SECONDS,
+    receiving_updates,
+    register_webhook,
+    start_web_server,
+    web_server,
+)
 from bot.services import Services
 from bot.telegram_io.dispatcher import InboxDispatcher
 from bot.telegram_io.files import TelegramFileFetcher
@@ -28,7 +38,7 @@ from bot.telegram_io.inbox import UpdateInbox, keep_handled_seconds
 from bot.telegram_io.rate_limit import ChatRateLimiter
 from bot.telegram_io.replies import ChatReplier
 from handlers import publish_commands, register_handlers
-from storage.db import close_database, init_database
+from storage.db import close_database
 
 log = logging.getLogger(__name__)
 
@@ -38,14 +48,14 @@ CONCURRENT_UPDATES = 32
 SHUTDOWN_GRACE_SECONDS = 5.0
 
 
-def build_application(config: Config) -> Application:
+def build_application(config: Config, metrics: BotMetrics) -> Application:
     app = (
         ApplicationBuilder()
         .token(config.telegram_bot_token.get_secret_value())
         .base_url(config.telegram_base_url)
         .base_file_url(config.telegram_base_file_url)
         .local_mode(config.telegram_local_mode)
-        .rate_limiter(ChatRateLimiter(max_retries=3))
+        .rate_limiter(ChatRateLimiter(metrics, max_retries=3))
         # Updates come from the inbox (bot/receiving.py), not from the application's queue.
         .updater(None)
         .connection_pool_size(CONCURRENT_UPDATES + 8)
@@ -57,13 +67,18 @@ def build_application(config: Config) -> Application:
 
 async def serve(config: Config, stop: asyncio.Event, started: asyncio.Event | None = None) -> None:
     """Run the bot until `stop` is set, then shut down leaving unfinished jobs resumable.
-    `started` is set once updates are being received."""
-    await init_database(config.database_url)
-    app = build_application(config)
+    `started` is set once updates are being received.
+
+    A database or Telegram that cannot be reached, or refuses, raises StartupFailed."""
+    if not await reach_database(config, stop):
+        return
+    metrics = BotMetrics(CollectorRegistry())
+    app = build_application(config, metrics)
     intron = IntronClient(
         config.intron_base_url,
         config.intron_api_key.get_secret_value(),
         timeout=httpx.Timeout(config.intron_timeout_seconds, connect=10.0),
+        metrics=metrics,
     )
     owner = config.worker_id or socket.gethostname()
     fetcher = TelegramFileFetcher(
@@ -100,6 +115,7 @@ async def serve(config: Config, stop: asyncio.Event, started: asyncio.Event | No
                 delivery_retry_max_seconds=config.delivery_retry_max_seconds,
             ),
             clock=time.time,
+            metrics=metrics,
         )
         scheduler = JobScheduler(
             pipeline,
@@ -107,7 +123,11 @@ async def serve(config: Config, stop: asyncio.Event, started: asyncio.Event | No
             retention_days=config.retention_days,
         )
         scheduler_ref.append(scheduler)
-        app.bot_data["services"] = Services(config=config, scheduler=scheduler, replier=replier)
+        app.bot_data["services"] = Services(
+            config=config, scheduler=scheduler, replier=replier, budget=budget, metrics=metrics
+        )
+        metrics.watch_budget(budget.used, budget.limits)
+        metrics.watch_jobs(active_job_counts)
 
         async def handle(payload: dict[str, Any]) -> None:
             await app.process_update(Update.de_json(payload, app.bot))
@@ -119,29 +139,54 @@ async def serve(config: Config, stop: asyncio.Event, started: asyncio.Event | No
             workers=CONCURRENT_UPDATES,
             keep_handled_seconds=keep_handled_seconds(config.retention_days),
         )
-        async with app:
-            await publish_commands(app.bot)
-            if config.allowed_chat_ids is None:
-                log.warning("ALLOWED_CHAT_IDS is not set: any Telegram chat can use this bot")
-            await scheduler.start()
-            await dispatcher.start()  # updates stored before a crash or stop are handled first
-            await app.start()
-            try:
-                async with receiving_updates(
-                    config, app, dispatcher, inbox=inbox, scheduler=scheduler
-                ) as mode:
-                    log.info("bot started (%s)", mode)
-                    if started is not None:
-                        started.set()
-                    await stop.wait()
-                    log.info("stopping: no new updates; unfinished jobs stay resumable")
-            finally:
-                # Handlers and job stages in flight get one grace period together.
-                await asyncio.gather(
-                    dispatcher.stop(grace=SHUTDOWN_GRACE_SECONDS),
-                    scheduler.stop(grace=SHUTDOWN_GRACE_SECONDS),
-                )
-                await app.stop()
+        metrics.watch_inbox_backlog(inbox.backlog)
+        server = web_server(
+            config,
+            bot=app.bot,
+            dispatcher=dispatcher,
+            inbox=inbox,
+            scheduler=scheduler,
+            metrics=metrics,
+        )
+        # Listening comes first: a port that cannot be used is the one line start-up prints,
+        # and /metrics answers while Telegram is still being waited for. Webhook requests that
+        # come meanwhile are stored, and handled once the dispatcher starts.
+        if server is not None:
+            await start_web_server(server, config)
+        try:
+            if not await reach_telegram(app, config, stop):
+                return
+            if config.webhook_url is not None and not await register_webhook(app.bot, config, stop):
+                return
+            async with app:
+                await publish_commands(app.bot)
+                if config.allowed_chat_ids is None:
+                    log.warning("ALLOWED_CHAT_IDS is not set: any Telegram chat can use this bot")
+                await scheduler.start()
+                await dispatcher.start()  # updates stored before a crash or stop come first
+                await app.start()
+                try:
+                    async with receiving_updates(
+                        config, app, dispatcher, server=server, metrics=metrics
+                    ) as mode:
+                        log.info("bot started (%s)", mode)
+                        if started is not None:
+                            started.set()
+                        await stop.wait()
+                        log.info("stopping: no new updates; unfinished jobs stay resumable")
+                finally:
+                    # New requests get 503 from now on, those in flight finish; then the
+                    # handlers and job stages in flight get one grace period together.
+                    if server is not None:
+                        await server.stop(grace=DRAIN_SECONDS)
+                    await asyncio.gather(
+                        dispatcher.stop(grace=SHUTDOWN_GRACE_SECONDS),
+                        scheduler.stop(grace=SHUTDOWN_GRACE_SECONDS),
+                    )
+                    await app.stop()
+        finally:
+            if server is not None:
+                await server.stop(grace=DRAIN_SECONDS)  # start-up gave up: nothing in flight
     finally:
         await fetcher.aclose()
         await intron.aclose()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import Annotated
+from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
@@ -53,6 +53,15 @@ class Config(BaseSettings):
     # (Intron's upload budget is the real limit).
     max_concurrent_transfers: int = Field(4, ge=1)
     log_level: str = "INFO"
+    # "json": one JSON object per line, for log collectors; the same secrets are blanked.
+    log_format: Literal["text", "json"] = "text"
+    # How long start-up keeps retrying a database or Telegram that does not answer yet (a
+    # container started before its network), before giving up with one line.
+    startup_retry_seconds: float = Field(90.0, ge=0)
+    # Prometheus metrics on http://METRICS_HOST:METRICS_PORT/metrics; unset = not served,
+    # 0 = any free port (the log says which).
+    metrics_port: int | None = Field(None, ge=0, le=65535)
+    metrics_host: str = "0.0.0.0"
     # Names this process's job leases; a restarted process takes back its predecessor's at
     # once. Give each process its own when several share one database.
     worker_id: str | None = None
@@ -105,6 +114,12 @@ class Config(BaseSettings):
             raise ValueError("must be 1-256 characters of A-Z, a-z, 0-9, _ and -")
         return value
 
+    @field_validator("metrics_port", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        """`METRICS_PORT=` in .env (as .env.example has it) means not set."""
+        return None if isinstance(value, str) and not value.strip() else value
+
     @field_validator("allowed_chat_ids", mode="before")
     @classmethod
     def _parse_allowed(cls, value: object) -> object:
@@ -122,6 +137,15 @@ class Config(BaseSettings):
         return urlsplit(self.webhook_url or "").path or "/"
 
     @property
+    def secrets(self) -> list[str]:
+        """What no log line or printed line may show: the token, the key, the webhook's
+        secret and the database password."""
+        given = [self.telegram_bot_token, self.intron_api_key, self.webhook_secret]
+        secrets = [s.get_secret_value() for s in given if s is not None]
+        password = urlsplit(self.database_url).password
+        return secrets + ([password] if password else [])
+
+    @property
     def max_download_bytes(self) -> int:
         """Telegram's cloud Bot API serves bots files up to 20 MB; a local server up to 2 GB."""
         return (2000 if self.telegram_local_mode else 20) * 1024 * 1024
@@ -132,10 +156,14 @@ def describe_config_error(error: ValidationError) -> str:
     problems = []
     for item in error.errors():
         name = str(item["loc"][0]).upper() if item["loc"] else "configuration"
+        given = item.get("input")
         if item["type"] == "missing":
-            problems.append(f"{name} is required")
+            problems.append(f"{name} is not set (set it in .env or the environment)")
+        elif isinstance(given, str) and not given.strip():
+            problems.append(f"{name} is empty (set it in .env)")
         elif item["type"] == "value_error":
             problems.append(f"{name} {item['ctx']['error']}")
         else:
+            # Never the value itself: it may be a secret.
             problems.append(f"{name} is invalid ({item['msg']})")
-    return "Configuration error: " + "; ".join(problems) + " (set in the environment or in .env)"
+    return "Configuration error: " + "; ".join(problems)

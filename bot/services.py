@@ -5,7 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from bot.config import Config
+from bot.engine.budget import RateBudget
 from bot.engine.scheduler import JobScheduler
+from bot.ops.metrics import BotMetrics
 from bot.telegram_io.replies import ChatReplier
 
 
@@ -14,3 +16,5 @@ class Services:
     config: Config
     scheduler: JobScheduler
     replier: ChatReplier
+    budget: RateBudget
+    metrics: BotMetrics

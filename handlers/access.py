@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 
-from telegram import Update
+from telegram import Chat, Update
 from telegram.ext import ApplicationHandlerStop
 
 from bot.chat.migration import is_allowed
@@ -15,10 +15,17 @@ log = logging.getLogger(__name__)
 
 
 async def enforce_allowed_chats(update: Update, context: Context) -> None:
-    """Runs before every other handler; stops the update here if the chat is not allowed."""
-    allowed = services(context).config.allowed_chat_ids
-    chat = update.effective_chat
-    if allowed is None or chat is None or await is_allowed(chat.id, allowed):
+    """Runs before every other handler; stops the update here if the chat is not allowed.
+
+    An operator's (ADMIN_USER_IDS) private chat with the bot is always allowed, so /status and
+    /usage reach them whatever ALLOWED_CHAT_IDS says."""
+    config = services(context).config
+    allowed, chat, user = config.allowed_chat_ids, update.effective_chat, update.effective_user
+    if allowed is None or chat is None:
+        return
+    if chat.type == Chat.PRIVATE and user is not None and user.id in config.admin_user_ids:
+        return
+    if await is_allowed(chat.id, allowed):
         return
     message = update.effective_message
     if message is not None and message.migrate_from_chat_id is not None:
@@ -31,11 +38,12 @@ async def enforce_allowed_chats(update: Update, context: Context) -> None:
     )
     # In a group every member's message would trigger the refusal: say it once per run there.
     told: set[int] = context.bot_data.setdefault("refused_groups", set())
-    first_time = chat.id not in told
-    if is_group(chat):
-        told.add(chat.id)  # before any await: updates of one group are handled concurrently
     if update.callback_query is not None:
         await answer(update.callback_query, text, alert=True)
-    elif update.effective_message is not None and (first_time or not is_group(chat)):
+    elif update.effective_message is not None and chat.id not in told:
         await update.effective_message.reply_text(text)
+        if is_group(chat):
+            # A chat's updates are handled one at a time, in order (the inbox): no other update
+            # of this group is between the check above and this line.
+            told.add(chat.id)
     raise ApplicationHandlerStop

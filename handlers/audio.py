@@ -76,6 +76,7 @@ async def _transcribe(
                 "This recording is already transcribed or in progress.", do_quote=True
             )
         return
+    svc.metrics.recording_received(audio.kind)
     status_id: int | None = None
     try:
         status_id = (await message.reply_text(RECEIVED_TEXT, do_quote=True)).message_id

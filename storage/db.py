@@ -4,12 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import os
+import sqlite3
 from collections.abc import Awaitable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import urlsplit, urlunsplit
 
-from tortoise import Tortoise
+from tortoise import Tortoise, connections
+from tortoise.exceptions import ConfigurationError, DBConnectionError
 from tortoise.migrations.api import migrate
+from tortoise.migrations.loader import MigrationLoader
+from tortoise.migrations.recorder import MigrationRecorder
 
 T = TypeVar("T")
 
@@ -35,13 +41,19 @@ def tortoise_config(db_url: str) -> dict[str, Any]:
 TORTOISE_ORM = tortoise_config(os.environ.get("DATABASE_URL", "sqlite://data/bot.sqlite3"))
 
 
+def sqlite_path(db_url: str) -> Path | None:
+    """The file of a SQLite URL; None for other databases and for `:memory:`."""
+    if not db_url.startswith("sqlite://"):
+        return None
+    path = db_url.removeprefix("sqlite://").split("?", 1)[0]
+    return Path(path) if path and path != ":memory:" else None
+
+
 def _ensure_sqlite_dir(db_url: str) -> None:
     """SQLite creates the file but not its folder; `data/` does not exist on a fresh clone."""
-    if not db_url.startswith("sqlite://"):
-        return
-    path = db_url.removeprefix("sqlite://").split("?", 1)[0]
-    if path and path != ":memory:":
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
+    path = sqlite_path(db_url)
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
 
 
 async def init_database(db_url: str) -> None:
@@ -74,3 +86,90 @@ async def wait_uncancelled(operation: Awaitable[T], seconds: float) -> T:
 def _consume_outcome(task: asyncio.Future[Any]) -> None:
     if not task.cancelled():
         task.exception()  # retrieved, so a late failure is not reported as never retrieved
+
+
+# -- for operators: what state the database is in, and what went wrong, in words ----------
+
+# PostgreSQL SQLSTATEs worth telling apart (asyncpg exceptions carry them as `sqlstate`).
+_NO_SUCH_DATABASE = "3D000"
+_LOGIN_REFUSED = ("28000", "28P01")
+_NOT_YET = ("57P03", "53300")  # the server is starting up; too many connections
+
+
+def redacted_url(db_url: str) -> str:
+    """The URL as it may be shown: any password replaced by ***."""
+    parts = urlsplit(db_url)
+    if parts.password is None:
+        return db_url
+    user = parts.username or ""
+    host = parts.hostname or ""
+    netloc = f"{user}:***@{host}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+def describe_database_error(error: BaseException, db_url: str) -> tuple[str, bool] | None:
+    """(one line for the operator, whether trying again later may help); None when the error
+    is not about reaching the database (a bug, which should keep its traceback)."""
+    shown = f"DATABASE_URL={redacted_url(db_url)}"
+    host = urlsplit(db_url).hostname or "localhost"
+    cause = error.__cause__ if isinstance(error, DBConnectionError) else None
+    sqlstate = getattr(cause or error, "sqlstate", None)
+    if isinstance(error, ModuleNotFoundError) and error.name in ("asyncpg", "psycopg"):
+        return f"{shown} needs the PostgreSQL driver: pip install '.[postgres]'", False
+    if isinstance(error, ConfigurationError):
+        return f"{shown} is not a database this bot can use ({error})", False
+    if sqlstate == _NO_SUCH_DATABASE:
+        name = urlsplit(db_url).path.lstrip("/")
+        return f"database {name!r} does not exist on {host} ({shown}): create it first", False
+    if sqlstate in _LOGIN_REFUSED:
+        return f"the database at {host} refused the login ({shown}): {cause or error}", False
+    if sqlstate in _NOT_YET:
+        return f"the database at {host} is not accepting connections yet ({shown})", True
+    if sqlite_path(db_url) is not None and isinstance(error, (sqlite3.Error, OSError)):
+        return f"cannot open the SQLite database ({shown}): {_reason(error)}", False
+    if isinstance(error, OSError):  # refused, no such host, timed out, DBConnectionError
+        return f"database unreachable at {host} ({shown}): {_reason(error)}", True
+    return None
+
+
+def _reason(error: BaseException) -> str:
+    if isinstance(error, ConnectionRefusedError):
+        return "connection refused"
+    if isinstance(error, TimeoutError):
+        return "no answer in time"
+    if isinstance(error, OSError) and error.strerror:
+        return error.strerror
+    return str(error) or type(error).__name__
+
+
+@dataclass(frozen=True)
+class MigrationState:
+    applied: tuple[str, ...]  # recorded in the database
+    on_disk: tuple[str, ...]  # in storage/migrations
+
+    @property
+    def pending(self) -> tuple[str, ...]:
+        return tuple(name for name in self.on_disk if name not in self.applied)
+
+    @property
+    def unknown(self) -> tuple[str, ...]:
+        """Applied by a newer version of the bot than this one."""
+        return tuple(name for name in self.applied if name not in self.on_disk)
+
+
+async def read_migration_state(db_url: str) -> MigrationState:
+    """Connect and compare the applied migrations with the files, changing nothing (start-up
+    applies what is pending)."""
+    config = tortoise_config(db_url)
+    await Tortoise.init(config=config)
+    try:
+        connection = connections.get("default")
+        await connection.execute_query("SELECT 1")
+        recorder = MigrationRecorder(connection)
+        applied = [k.name for k in await recorder.applied_migrations() if k.app_label == "models"]
+        loader = MigrationLoader({"models": config["apps"]["models"]}, recorder)
+        loader.load_disk()
+        on_disk = sorted(key.name for key in loader.disk_migrations)
+    finally:
+        await Tortoise.close_connections()
+    return MigrationState(applied=tuple(applied), on_disk=tuple(on_disk))

@@ -71,6 +71,8 @@ class Job(Model):
     lease_owner = fields.CharField(max_length=64, null=True)
     lease_until = fields.FloatField(null=True)
     uploaded_at = fields.FloatField(null=True)
+    # When a poll first saw the transcript done: the start of the latency the bot adds.
+    transcribed_at = fields.FloatField(null=True)
 
     created_at = fields.DatetimeField(auto_now_add=True)
     updated_at = fields.DatetimeField(auto_now=True)

@@ -10,7 +10,7 @@ import socket
 import sqlite3
 import sys
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -81,8 +81,8 @@ def settings_env(
         DATABASE_URL=database_url,
         WORKER_ID=worker_id_for(database_url),
         PYTHONPATH=str(PROJECT_ROOT),
-        **extra,
     )
+    env.update(extra)  # may replace any of the above
     return env
 
 
@@ -96,16 +96,30 @@ class BotProcess:
         self.proc: asyncio.subprocess.Process | None = None
         self.output = b""
 
-    async def start(self) -> None:
+    async def start(self, args: tuple[str, ...] | list[str] = ()) -> None:
         self.proc = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
             "bot",
+            *args,
             env=self._env,
             cwd=self._cwd,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT,
         )
+
+    async def read_until(self, text: str, within: float) -> str:
+        """Read the process's output line by line until a line contains `text`."""
+        assert self.proc is not None and self.proc.stdout is not None
+        deadline = asyncio.get_running_loop().time() + within
+        while True:
+            left = deadline - asyncio.get_running_loop().time()
+            line = await asyncio.wait_for(self.proc.stdout.readline(), max(0.01, left))
+            self.output += line
+            if text.encode() in line:
+                return line.decode()
+            if not line:
+                raise AssertionError(f"the process ended without saying {text!r}")
 
     async def wait(self, within: float) -> int:
         assert self.proc is not None
@@ -165,6 +179,16 @@ class RunningBot:
         self._stop.set()
         await asyncio.wait_for(self._task, 15)
         self._task = None
+
+
+@pytest.fixture
+def refusing_socket() -> Iterator[socket.socket]:
+    """A loopback port that is bound but not listening: connections to it are refused, and
+    no other process can take it while the test holds it (a fake can listen on it later)."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    yield sock
+    sock.close()
 
 
 @pytest.fixture
@@ -309,6 +333,22 @@ async def bot(bot_factory: Callable[..., RunningBot]) -> AsyncIterator[RunningBo
     await running.start()
     yield running
     await running.stop()
+
+
+async def send_command(
+    telegram: FakeTelegram,
+    chat: int,
+    text: str,
+    *,
+    user_id: int | None = None,
+    chat_type: str = "private",
+) -> list[dict[str, Any]]:
+    """A user in `chat` sends `text`; returns the bot's messages in `chat` from then on, once
+    there is at least one."""
+    before = len(telegram.bot_messages(chat))
+    telegram.user_message(chat, text=text, user_id=user_id, chat_type=chat_type)
+    await telegram.wait_for(lambda: len(telegram.bot_messages(chat)) > before)
+    return telegram.bot_messages(chat)[before:]
 
 
 def texts(telegram: FakeTelegram, chat_id: int) -> list[str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 import time
 from collections.abc import AsyncIterator
 
@@ -572,3 +573,21 @@ async def test_history_is_a_copy_and_unknown_messages_raise(fake: FakeTelegram, 
         fake.history(CHAT, 999)
     with pytest.raises(ValueError, match="no message"):
         fake.history(777, 1)
+
+
+async def test_starts_late_on_a_socket_that_refused_until_then() -> None:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))  # bound, not listening: connections are refused
+    port = sock.getsockname()[1]
+    late = FakeTelegram()
+    bot = Bot(late.token, base_url=f"http://127.0.0.1:{port}/bot")
+    with pytest.raises(NetworkError):
+        await bot.initialize()  # its getMe finds nobody listening
+    await late.start(sock=sock)
+    try:
+        assert late.base_url == f"http://127.0.0.1:{port}/bot"
+        await bot.initialize()  # the same call again, as the bot's start-up retries it
+        assert bot.username == "intron_test_bot"
+    finally:
+        await bot.shutdown()
+        await late.stop()

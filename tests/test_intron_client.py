@@ -4,6 +4,7 @@ kind of failure sorted into what the caller must do."""
 from __future__ import annotations
 
 import contextlib
+import socket
 from collections.abc import AsyncIterator
 
 import httpx
@@ -12,12 +13,14 @@ import pytest
 from bot.intron import (
     IntronAuthError,
     IntronClient,
+    IntronError,
     IntronMalformedResponse,
     IntronRateLimited,
     IntronRejected,
     IntronTransientError,
     parse_retry_after,
 )
+from bot.ops.metrics import BotMetrics
 from tests.conftest import FIXTURES
 from tests.fakes.intron_api import FakeIntron, Fault
 
@@ -173,3 +176,42 @@ def _client(
     intron: FakeIntron, *, key: str
 ) -> contextlib.AbstractAsyncContextManager[IntronClient]:
     return _client_url(intron.url, key)
+
+
+async def test_every_call_is_counted_by_endpoint_and_outcome(
+    intron: FakeIntron, refusing_socket: socket.socket
+) -> None:
+    metrics = BotMetrics.unregistered()
+    client = IntronClient(intron.url, intron.api_key, timeout=httpx.Timeout(0.5), metrics=metrics)
+    intron.inject(
+        "status",
+        Fault.server_error(503),
+        Fault.rate_limited(1),
+        Fault.rejected(400),
+        Fault.garbage(),
+        Fault.slow(3),
+    )
+    try:
+        file_id = await client.upload(VOICE, file_name="v.ogg", fields={})
+        for _ in range(6):
+            with contextlib.suppress(IntronError):
+                await client.status(file_id)
+    finally:
+        await client.aclose()
+    port = refusing_socket.getsockname()[1]
+    unreachable = IntronClient(f"http://127.0.0.1:{port}", intron.api_key, metrics=metrics)
+    try:
+        with contextlib.suppress(IntronError):
+            await unreachable.upload(VOICE, file_name="v.ogg", fields={})
+    finally:
+        await unreachable.aclose()
+
+    def counted(endpoint: str, outcome: str) -> float | None:
+        labels = {"endpoint": endpoint, "outcome": outcome}
+        return metrics.registry.get_sample_value("bot_intron_calls_total", labels)
+
+    assert counted("upload", "ok") == 1
+    assert counted("upload", "network") == 1
+    for outcome in ("5xx", "429", "4xx", "malformed", "timeout", "ok"):
+        assert counted("status", outcome) == 1, outcome
+    assert [code for name, _, code in intron.calls if name == "status"][:4] == [503, 429, 400, 200]

@@ -9,6 +9,7 @@ from tests.conftest import (
     RunningBot,
     fixture_bytes,
     replies_to,
+    send_command,
     send_voice,
     texts,
     transcript_replies,
@@ -29,10 +30,8 @@ def buttons(message: dict[str, Any]) -> list[dict[str, Any]]:
 async def open_settings(
     telegram: FakeTelegram, chat: int, *, user_id: int | None = None, chat_type: str = "private"
 ) -> int:
-    before = len(telegram.bot_messages(chat))
-    telegram.user_message(chat, text="/settings", user_id=user_id, chat_type=chat_type)
-    await telegram.wait_for(lambda: len(telegram.bot_messages(chat)) > before)
-    menu = telegram.bot_messages(chat)[-1]
+    replies = await send_command(telegram, chat, "/settings", user_id=user_id, chat_type=chat_type)
+    menu = replies[-1]
     assert buttons(menu), "the settings reply carries an inline keyboard"
     return menu["message_id"]
 

@@ -273,22 +273,32 @@ async def test_webhook_mode_without_a_secret_exits_2_with_one_line(tmp_path: Pat
     assert "Traceback" not in lines[0]
 
 
-async def test_port_in_use_or_url_refused_by_telegram_exits_1_with_one_line(
+async def test_port_in_use_or_url_refused_by_telegram_exits_2_with_one_line(
     telegram: FakeTelegram, intron: FakeIntron, tmp_path: Path, database_url: str, port: int
 ) -> None:
     with socket.create_server(("0.0.0.0", port)):
         taken = BotProcess(webhook_env(telegram, intron, database_url, port), cwd=tmp_path)
         await taken.start()
-        assert await taken.wait(30) == 1
+        assert await taken.wait(30) == 2
     env = webhook_env(telegram, intron, database_url, free_port())
     env["WEBHOOK_URL"] = "http://bot.example.org/telegram"  # Telegram wants https
     refused = BotProcess(env, cwd=tmp_path)
     await refused.start()
-    assert await refused.wait(30) == 1
-    for process, words in ((taken, f"PORT {port}"), (refused, "https")):
-        last = process.output.decode().strip().splitlines()[-1]
-        assert last.startswith("Start-up failed") and words in last, last
-        assert "Traceback" not in process.output.decode()
+    assert await refused.wait(30) == 2
+    assert telegram.calls("setWebhook"), "refused by Telegram, not by the bot"
+    for process, words in (
+        (taken, f"cannot listen on 0.0.0.0:{port} (PORT): Address already in use"),
+        (
+            refused,
+            "(TELEGRAM_BASE_URL) refused "
+            "WEBHOOK_URL=http://bot.example.org/telegram: "
+            "Bad webhook: an https url must be provided for webhook",
+        ),
+    ):
+        output = process.output.decode()
+        [line] = output.splitlines()
+        assert line.endswith(words), line
+        assert "Traceback" not in output
 
 
 async def test_polling_deletes_the_webhook_and_loses_nothing_pending(

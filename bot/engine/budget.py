@@ -62,6 +62,10 @@ class RateBudget:
             if calls:
                 log.info("budget %s: %d calls already spent in this window", endpoint, len(calls))
 
+    @property
+    def limits(self) -> Mapping[str, int]:
+        return dict(self._limits)
+
     def used(self, endpoint: str) -> int:
         self._expire(endpoint, self._clock())
         return len(self._calls[endpoint])

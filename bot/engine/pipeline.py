@@ -27,6 +27,8 @@ from bot.engine.delivery import (
 )
 from bot.engine.poll_policy import PollPolicy
 from bot.intron import (
+    STATUS,
+    UPLOAD,
     IntronAuthError,
     IntronClient,
     IntronError,
@@ -34,6 +36,7 @@ from bot.intron import (
     IntronRejected,
     IntronTransientError,
 )
+from bot.ops.metrics import BotMetrics
 from bot.render import OutgoingText
 from bot.telegram_io.audio_input import as_seconds
 from bot.telegram_io.files import AudioUnavailable, DownloadFailed, TelegramFileFetcher
@@ -42,7 +45,6 @@ from storage.models import Job, JobState
 
 log = logging.getLogger(__name__)
 
-UPLOAD, STATUS = "upload", "status"
 BACKOFF_BASE_SECONDS = 1.0
 BACKOFF_CAP_SECONDS = 60.0
 MAX_UNEXPECTED_ERRORS = 5
@@ -96,7 +98,9 @@ class JobPipeline:
         polls: PollPolicy,
         config: PipelineConfig,
         clock: Callable[[], float],
+        metrics: BotMetrics | None = None,
     ) -> None:
+        self._metrics = metrics or BotMetrics.unregistered()
         self._intron = intron
         self._budget = budget
         self._fetcher = fetcher
@@ -140,6 +144,7 @@ class JobPipeline:
     async def _download_and_upload(self, job: Job) -> bool:
         """True once Intron has the audio; otherwise the job was failed or rescheduled."""
         await self._set_state(job, JobState.DOWNLOADING)
+        started = self._clock()
         try:
             audio = await self._fetcher.fetch(
                 job.telegram_file_id, max_bytes=self._config.max_download_bytes
@@ -152,6 +157,8 @@ class JobPipeline:
             await self._retry_later(job, f"download failed: {exc}")
             return False
         log.info("job %s: downloaded %d bytes", job.id, audio.size)
+        self._metrics.stage_finished("download", self._clock() - started)
+        started = self._clock()
         try:
             await self._set_state(job, JobState.UPLOADING)
             await self._budget.acquire(UPLOAD)
@@ -168,6 +175,7 @@ class JobPipeline:
         finally:
             audio.discard()
         now = self._clock()
+        self._metrics.stage_finished("upload", now - started)
         job.intron_file_id = file_id
         job.uploaded_at = now
         job.state = JobState.AT_INTRON
@@ -190,7 +198,11 @@ class JobPipeline:
             self._polls.observe_done(age=self._age_at_intron(job), duration=job.duration)
             job.result = status.stored_data()
             job.processed_seconds = status.processed_audio_duration_in_seconds
-            await self._ready_to_reply(job, answer_parts(job), "result", "processed_seconds")
+            job.transcribed_at = self._clock()
+            self._metrics.stage_finished("intron", self._age_at_intron(job))
+            await self._ready_to_reply(
+                job, answer_parts(job), "result", "processed_seconds", "transcribed_at"
+            )
             log.info("job %s: transcribed", job.id)
             return
         if status.is_failed:
@@ -381,6 +393,7 @@ class JobPipeline:
             job, "state", "finished_at", "lease_owner", "lease_until", "part_in_flight"
         )
         self._progress_shown_at.pop(job.id, None)
+        self._metrics.job_finished(job, self._clock())
         log.info("job %s: %s", job.id, state.value)
 
     async def _retry_later(

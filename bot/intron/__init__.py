@@ -1,25 +1,33 @@
 """Intron speech-to-text API: client, typed answers, errors."""
 
-from bot.intron.client import IntronClient, parse_retry_after
+from bot.intron.client import STATUS, UPLOAD, IntronClient, parse_retry_after
 from bot.intron.errors import (
     IntronAuthError,
     IntronError,
     IntronMalformedResponse,
     IntronRateLimited,
     IntronRejected,
+    IntronTimeout,
     IntronTransientError,
+    IntronUnreachable,
+    call_outcome,
 )
 from bot.intron.models import JobStatus, ProcessingStatus
 
 __all__ = [
+    "STATUS",
+    "UPLOAD",
     "IntronAuthError",
     "IntronClient",
     "IntronError",
     "IntronMalformedResponse",
     "IntronRateLimited",
     "IntronRejected",
+    "IntronTimeout",
     "IntronTransientError",
+    "IntronUnreachable",
     "JobStatus",
     "ProcessingStatus",
+    "call_outcome",
     "parse_retry_after",
 ]

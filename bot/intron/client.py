@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import email.utils
 import time
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -13,13 +14,20 @@ from pydantic import ValidationError
 
 from bot.intron.errors import (
     IntronAuthError,
+    IntronError,
     IntronMalformedResponse,
     IntronRateLimited,
     IntronRejected,
+    IntronTimeout,
     IntronTransientError,
+    IntronUnreachable,
+    call_outcome,
 )
 from bot.intron.models import JobStatus
+from bot.ops.metrics import BotMetrics
 
+# The endpoints, as the budget and the metrics name them.
+UPLOAD, STATUS = "upload", "status"
 UPLOAD_PATH = "/file/v1/upload"
 STATUS_PATH = "/file/v1/status/{file_id}"
 DEFAULT_TIMEOUT = httpx.Timeout(60.0, connect=10.0)
@@ -40,7 +48,9 @@ class IntronClient:
         *,
         timeout: httpx.Timeout = DEFAULT_TIMEOUT,
         transport: httpx.AsyncBaseTransport | None = None,
+        metrics: BotMetrics | None = None,
     ) -> None:
+        self._metrics = metrics or BotMetrics.unregistered()
         self._http = httpx.AsyncClient(
             base_url=base_url.rstrip("/"),
             headers={"Authorization": f"Bearer {api_key}"},
@@ -61,37 +71,56 @@ class IntronClient:
     ) -> str:
         """Send the audio for transcription; returns Intron's file id."""
         form = {"audio_file_name": file_name, **fields}
-        with path.open("rb") as audio:
-            files = {
-                "audio_file_blob": (file_name, audio, content_type or "application/octet-stream")
-            }
-            payload = await self._request("POST", UPLOAD_PATH, data=form, files=files)
-        file_id = _get(payload, "data", "file_id")
-        if not isinstance(file_id, str) or not file_id:
-            raise IntronMalformedResponse("upload answer has no data.file_id")
+        async with self._reported(UPLOAD):
+            with path.open("rb") as audio:
+                files = {
+                    "audio_file_blob": (
+                        file_name,
+                        audio,
+                        content_type or "application/octet-stream",
+                    )
+                }
+                payload = await self._request("POST", UPLOAD_PATH, data=form, files=files)
+            file_id = _get(payload, "data", "file_id")
+            if not isinstance(file_id, str) or not file_id:
+                raise IntronMalformedResponse("upload answer has no data.file_id")
         return file_id
 
     async def status(self, file_id: str) -> JobStatus:
-        payload = await self._request("GET", STATUS_PATH.format(file_id=file_id))
-        data = _get(payload, "data")
-        if not isinstance(data, dict):
-            raise IntronMalformedResponse("status answer has no data object")
+        async with self._reported(STATUS):
+            payload = await self._request("GET", STATUS_PATH.format(file_id=file_id))
+            data = _get(payload, "data")
+            if not isinstance(data, dict):
+                raise IntronMalformedResponse("status answer has no data object")
+            try:
+                return JobStatus.model_validate(data)
+            except ValidationError as exc:
+                raise IntronMalformedResponse(
+                    f"status answer does not validate: {exc.error_count()} errors"
+                ) from exc
+
+    @contextlib.asynccontextmanager
+    async def _reported(self, endpoint: str) -> AsyncIterator[None]:
+        """Every call is counted by how it ended and timed, in this one place."""
+        started = time.monotonic()
         try:
-            return JobStatus.model_validate(data)
-        except ValidationError as exc:
-            raise IntronMalformedResponse(
-                f"status answer does not validate: {exc.error_count()} errors"
-            ) from exc
+            yield
+        except IntronError as exc:
+            self._metrics.intron_call(endpoint, call_outcome(exc), time.monotonic() - started)
+            raise
+        self._metrics.intron_call(endpoint, "ok", time.monotonic() - started)
 
     async def _request(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
         try:
             response = await self._http.request(method, path, **kwargs)
         except httpx.TimeoutException as exc:
-            raise IntronTransientError(f"timed out: {type(exc).__name__}") from exc
+            raise IntronTimeout(f"timed out: {type(exc).__name__}") from exc
+        except httpx.TransportError as exc:
+            raise IntronUnreachable(f"network error: {type(exc).__name__}") from exc
         except httpx.RequestError as exc:
-            # Transport failures, and answers that cannot be read (a body that does not
-            # decode, a redirect loop): seen with proxies and outages, so worth another try.
-            raise IntronTransientError(f"network error: {type(exc).__name__}") from exc
+            # An answer that cannot be read (a body that does not decode, a redirect loop):
+            # seen with proxies and outages, so worth another try.
+            raise IntronMalformedResponse(f"unreadable answer: {type(exc).__name__}") from exc
         _raise_for_status(response)
         try:
             payload = response.json()
@@ -113,7 +142,7 @@ def _raise_for_status(response: httpx.Response) -> None:
     if code == 429:
         raise IntronRateLimited(parse_retry_after(response.headers.get("Retry-After")))
     if code >= 500 or code in (408, 425):
-        raise IntronTransientError(f"HTTP {code} from Intron")
+        raise IntronTransientError(f"HTTP {code} from Intron", status_code=code)
     raise IntronRejected(code, _error_message(response))
 
 

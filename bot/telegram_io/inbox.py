@@ -106,6 +106,10 @@ class UpdateInbox:
             log.info("inbox: deleted %d handled updates", purged)
         return purged
 
+    async def backlog(self) -> int:
+        """Updates stored and not yet handled (one count on the handled_at index)."""
+        return await InboxUpdate.filter(handled_at__isnull=True).count()
+
     async def probe(self) -> None:
         """A write that changes nothing: raises unless the database would store an update now."""
         await InboxUpdate.filter(update_id=-1).update(attempts=0)

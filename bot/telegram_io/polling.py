@@ -6,7 +6,8 @@ queue, and only then asks with a higher offset, which tells Telegram to forget t
 write, before returning it; its queue then only tells the dispatcher. So the confirmation can
 only follow the storing. The Updater keeps doing what it does well: long polling, network
 errors, 409 conflicts and `retry_after`, deleting a webhook at start without dropping pending
-updates, and confirming at stop.
+updates, and confirming at stop. getUpdates is the one call that bypasses the rate limiter, so
+its errors are counted for the metrics here, before the Updater deals with them.
 """
 
 from __future__ import annotations
@@ -17,8 +18,10 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from telegram import Bot, Update
+from telegram.error import TelegramError
 from telegram.ext import Updater
 
+from bot.ops.metrics import BotMetrics
 from bot.telegram_io.dispatcher import InboxDispatcher
 
 log = logging.getLogger(__name__)
@@ -32,9 +35,10 @@ class StoringBot:
     before the Updater gets it. Everything else goes to the application's bot, which the
     application starts and shuts down (so this one's initialize and shutdown do nothing)."""
 
-    def __init__(self, bot: Bot, dispatcher: InboxDispatcher) -> None:
+    def __init__(self, bot: Bot, dispatcher: InboxDispatcher, metrics: BotMetrics) -> None:
         self._bot = bot
         self._dispatcher = dispatcher
+        self._metrics = metrics
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._bot, name)
@@ -46,7 +50,11 @@ class StoringBot:
         """Shut down by the application."""
 
     async def get_updates(self, *args: Any, **kwargs: Any) -> tuple[Update, ...]:
-        updates = await self._bot.get_updates(*args, **kwargs)
+        try:
+            updates = await self._bot.get_updates(*args, **kwargs)
+        except TelegramError as exc:
+            self._metrics.telegram_error("getUpdates", exc)
+            raise
         if updates:
             await self._store(updates)
         return updates
@@ -88,12 +96,13 @@ async def start_polling(
     bot: Bot,
     dispatcher: InboxDispatcher,
     *,
+    metrics: BotMetrics,
     poll_seconds: float,
     allowed_updates: Sequence[str],
 ) -> Updater:
     """Poll until `Updater.stop()`."""
     updater = Updater(
-        bot=StoringBot(bot, dispatcher),  # type: ignore[arg-type]  # a Bot in all the Updater uses
+        bot=StoringBot(bot, dispatcher, metrics),  # type: ignore[arg-type]  # a Bot in all the Updater uses
         update_queue=NotifyingQueue(dispatcher.notify),
     )
     await updater.initialize()

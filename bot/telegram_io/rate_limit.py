@@ -6,6 +6,9 @@ AIORateLimiter pauses *every* request of the bot after any 429, and counts a gro
 in a leaky bucket that lets about 40 through in the group's first minute. Here a group's
 messages are counted in a sliding 60-second window, so its 21st message waits for the minute
 instead of drawing a 429, and a 429 that does come pauses only the chat it was for.
+
+Every Bot API call but getUpdates passes through here, each retry included, so this is also
+where the errors Telegram answers are counted for the metrics.
 """
 
 from __future__ import annotations
@@ -18,9 +21,10 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 from aiolimiter import AsyncLimiter
-from telegram.error import RetryAfter
+from telegram.error import RetryAfter, TelegramError
 from telegram.ext import BaseRateLimiter
 
+from bot.ops.metrics import BotMetrics
 from bot.telegram_io.audio_input import as_seconds
 
 log = logging.getLogger(__name__)
@@ -45,12 +49,14 @@ class _Window:
 class ChatRateLimiter(BaseRateLimiter[int]):
     def __init__(
         self,
+        metrics: BotMetrics,
         *,
         max_retries: int = 3,
         group_per_minute: int = GROUP_PER_MINUTE,
         window_seconds: float = 60.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        self._metrics = metrics
         self._max_retries = max_retries
         self._group_limit = group_per_minute
         self._window_seconds = window_seconds
@@ -81,8 +87,9 @@ class ChatRateLimiter(BaseRateLimiter[int]):
             await self._wait_turn(chat, endpoint)
             try:
                 return await callback(*args, **kwargs)
-            except RetryAfter as exc:
-                if attempt >= retries:
+            except TelegramError as exc:
+                self._metrics.telegram_error(endpoint, exc)
+                if not isinstance(exc, RetryAfter) or attempt >= retries:
                     raise
                 attempt += 1
                 wait = float(as_seconds(exc.retry_after) or 1)

@@ -1,9 +1,9 @@
 """The HTTP server: a Starlette app on uvicorn, run as a task of the bot's own event loop.
 
-Routes come from the rooms that own them (Telegram's webhook, /healthz; /metrics can join the
-same list). Stopping drains: from the moment stop begins every new request gets 503 (Telegram
-sends the update again later, a load balancer moves on), requests already in flight finish,
-then the socket closes.
+Routes come from the rooms that own them (Telegram's webhook, /healthz, /metrics). Stopping
+drains: from the moment stop begins every new request gets 503 (Telegram sends the update
+again later, a load balancer moves on), requests already in flight finish, then the socket
+closes.
 """
 
 from __future__ import annotations
@@ -41,8 +41,16 @@ class WebServer:
         self._in_flight = 0
         self._idle = asyncio.Event()
         self._idle.set()
+        self._bound_port: int | None = None
         self._server: _InLoopServer | None = None
         self._task: asyncio.Task[None] | None = None
+
+    @property
+    def port(self) -> int:
+        """The port listened on (the one the system chose, when asked for port 0)."""
+        if self._bound_port is None:
+            raise RuntimeError("the web server is not started")
+        return self._bound_port
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -62,7 +70,8 @@ class WebServer:
                 self._idle.set()
 
     async def start(self) -> None:
-        # Bound here rather than by uvicorn, so a port in use is an ordinary OSError at start-up.
+        """Listen and serve. A port that cannot be used raises OSError (bound here rather than
+        by uvicorn, which would end the process instead)."""
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
@@ -70,6 +79,7 @@ class WebServer:
         except OSError:
             sock.close()
             raise
+        self._bound_port = sock.getsockname()[1]
         config = uvicorn.Config(
             self,
             interface="asgi3",
@@ -89,17 +99,19 @@ class WebServer:
             if loop.time() > deadline:
                 raise RuntimeError("the web server did not start")
             await asyncio.sleep(0.01)
-        log.info("web: listening on %s:%d", self._host, self._port)
+        log.debug("web: listening on %s:%d", self._host, self._bound_port)
 
     async def stop(self, grace: float) -> None:
-        """Answer 503 from now on, let requests in flight finish (up to `grace`), then close."""
+        """Answer 503 from now on, let requests in flight finish (up to `grace`), then close.
+        Stopping again does nothing."""
         self._draining = True
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(grace):
                 await self._idle.wait()
-        if self._server is None or self._task is None:
+        server, task, self._server, self._task = self._server, self._task, None, None
+        if server is None or task is None:
             return
-        self._server.should_exit = True
-        self._server.force_exit = self._in_flight > 0  # still busy after the grace: stop anyway
-        await self._task
-        log.info("web: stopped")
+        server.should_exit = True
+        server.force_exit = self._in_flight > 0  # still busy after the grace: stop anyway
+        await task
+        log.debug("web: stopped")

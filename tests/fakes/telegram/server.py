@@ -117,7 +117,9 @@ class FakeTelegram(WebhookDelivery):
             raise RuntimeError("FakeTelegram is not started: await fake.start() first")
         return self._port
 
-    async def start(self) -> None:
+    async def start(self, sock: socket.socket | None = None) -> None:
+        """Listen on a free port of 127.0.0.1, or on `sock`: a socket the test bound earlier
+        and kept (refusing connections until now) plays a Telegram that comes up late."""
         if self._runner is not None:
             raise RuntimeError("FakeTelegram is already running")
         self._closing = False
@@ -129,9 +131,10 @@ class FakeTelegram(WebhookDelivery):
             app, access_log=None, handler_cancellation=True, shutdown_timeout=1.0
         )
         await runner.setup()
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        try:
+        if sock is None:
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
             sock.bind(("127.0.0.1", 0))
+        try:
             site = web.SockSite(runner, sock)
             await site.start()
         except BaseException:
