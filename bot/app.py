@@ -24,18 +24,18 @@ from bot.intron import IntronClient
 from bot.ops.metrics import BotMetrics
 from bot.ops.startup import reach_database, reach_telegram
 from bot.ops.status import active_job_counts
-from bot.receiving import (
+from bot.services import Services
+from bot.telegram_io.dispatcher import InboxDispatcher
+from bot.telegram_io.files import TelegramFileFetcher
+from bot.telegram_io.inbox import UpdateInbox, keep_handled_seconds
+from bot.telegram_io.rate_limit import ChatRateLimiter
+from bot.telegram_io.receiving import (
     DRAIN_SECONDS,
     receiving_updates,
     register_webhook,
     start_web_server,
     web_server,
 )
-from bot.services import Services
-from bot.telegram_io.dispatcher import InboxDispatcher
-from bot.telegram_io.files import TelegramFileFetcher
-from bot.telegram_io.inbox import UpdateInbox, keep_handled_seconds
-from bot.telegram_io.rate_limit import ChatRateLimiter
 from bot.telegram_io.replies import ChatReplier
 from handlers import publish_commands, register_handlers
 from storage.db import close_database
@@ -56,7 +56,7 @@ def build_application(config: Config, metrics: BotMetrics) -> Application:
         .base_file_url(config.telegram_base_file_url)
         .local_mode(config.telegram_local_mode)
         .rate_limiter(ChatRateLimiter(metrics, max_retries=3))
-        # Updates come from the inbox (bot/receiving.py), not from the application's queue.
+        # Updates come from the inbox (telegram_io/receiving.py), not the application queue.
         .updater(None)
         .connection_pool_size(CONCURRENT_UPDATES + 8)
         .build()
