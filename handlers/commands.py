@@ -1,47 +1,69 @@
-"""/start, /help and commands the bot does not know."""
+"""/start, /help, the command menus in each bot language, and commands the bot does not know."""
 
 from __future__ import annotations
 
 from telegram import (
     Bot,
     BotCommand,
+    BotCommandScope,
     BotCommandScopeAllChatAdministrators,
     BotCommandScopeAllGroupChats,
+    BotCommandScopeDefault,
     Update,
 )
 
 from bot.chat.preferences import load_preferences
 from bot.chat.settings_menu import describe
+from bot.i18n import BOT_LANGUAGES, ENGLISH_CODE, N_, Locales, Translator
 from bot.telegram_io.audio_input import ACCEPTED_TEXT
-from handlers.common import Context, is_group, services
+from handlers.common import Context, is_group, services, translator_for
 
-COMMANDS = (
-    BotCommand("start", "What this bot does and your current settings"),
-    BotCommand("settings", "Choose category, outputs, speakers and language"),
-    BotCommand("transcribe", "Reply to a voice note to transcribe it"),
-    BotCommand("history", "Recent transcriptions, with resend"),
-    BotCommand("usage", "Audio minutes processed"),
-    BotCommand("forget", "Erase this chat's transcripts and settings"),
-    BotCommand("help", "How to use the bot"),
+# (command, description): the descriptions are message ids, shown in each menu's language.
+COMMANDS: tuple[tuple[str, str], ...] = (
+    ("start", N_("What this bot does and your current settings")),
+    ("settings", N_("Choose category, outputs, speakers and languages")),
+    ("transcribe", N_("Reply to a voice note to transcribe it")),
+    ("history", N_("Recent transcriptions, with resend")),
+    ("usage", N_("Audio minutes processed")),
+    ("forget", N_("Erase this chat's transcripts and settings")),
+    ("help", N_("How to use the bot")),
 )
 # What a group member who is not an administrator can use: settings and /forget are theirs to
 # see only where they may change them.
-GROUP_MEMBER_COMMANDS = tuple(c for c in COMMANDS if c.command not in ("settings", "forget"))
+ADMIN_COMMANDS = ("settings", "forget")
 
-GROUP_HELP = (
-    "\n\nIn groups: I can only see voice notes if I am an administrator of the group, or if my "
+GROUP_HELP = N_(
+    "In groups: I can only see voice notes if I am an administrator of the group, or if my "
     "privacy mode is turned off in @BotFather (/setprivacy). If I stay silent, that is almost "
     "always why. Group administrators can choose in /settings whether I transcribe every "
     "voice note or only those someone replies /transcribe to."
 )
 
 
-async def publish_commands(bot: Bot) -> None:
-    """The command menu: everything in private chats and for group administrators, the
-    commands members may use for everyone else in a group."""
-    await bot.set_my_commands(COMMANDS)
-    await bot.set_my_commands(GROUP_MEMBER_COMMANDS, scope=BotCommandScopeAllGroupChats())
-    await bot.set_my_commands(COMMANDS, scope=BotCommandScopeAllChatAdministrators())
+def command_menu(tr: Translator, *, for_members: bool = False) -> list[BotCommand]:
+    return [
+        BotCommand(command, tr.gettext(description))
+        for command, description in COMMANDS
+        if not (for_members and command in ADMIN_COMMANDS)
+    ]
+
+
+async def publish_commands(bot: Bot, locales: Locales) -> None:
+    """The command menu in each bot language (English for every other Telegram language):
+    everything in private chats and for group administrators, the commands members may use for
+    everyone else in a group."""
+    scopes: tuple[tuple[BotCommandScope, bool], ...] = (
+        (BotCommandScopeDefault(), False),
+        (BotCommandScopeAllGroupChats(), True),
+        (BotCommandScopeAllChatAdministrators(), False),
+    )
+    for language in BOT_LANGUAGES:
+        tr = locales.translator(language)
+        code = None if language == ENGLISH_CODE else language
+        for scope, for_members in scopes:
+            await bot.set_my_commands(
+                command_menu(tr, for_members=for_members), scope=scope, language_code=code
+            )
 
 
 async def on_start(update: Update, context: Context) -> None:
@@ -49,13 +71,20 @@ async def on_start(update: Update, context: Context) -> None:
     if message is None:
         return
     prefs = await load_preferences(message.chat_id)
+    tr = translator_for(update, context, prefs)
     await message.reply_text(
-        "👋 I turn voice notes into transcripts and clinical or call-center notes, using "
-        "Intron's speech recognition tuned for African accents and medical vocabulary.\n\n"
-        f"{ACCEPTED_TEXT}\n\n"
-        "Current settings:\n"
-        f"{describe(prefs, is_group=is_group(message.chat))}\n\n"
-        "Change them with /settings. /help lists everything I can do."
+        tr.gettext(
+            "👋 I turn voice notes into transcripts and clinical or call-center notes, using "
+            "Intron's speech recognition tuned for African accents and medical vocabulary."
+        )
+        + "\n\n"
+        + tr.gettext(ACCEPTED_TEXT)
+        + "\n\n"
+        + tr.gettext("Current settings:")
+        + "\n"
+        + describe(prefs, tr, is_group=is_group(message.chat))
+        + "\n\n"
+        + tr.gettext("Change them with /settings. /help lists everything I can do.")
     )
 
 
@@ -63,22 +92,31 @@ async def on_help(update: Update, context: Context) -> None:
     message = update.effective_message
     if message is None:
         return
-    lines = [f"/{c.command} — {c.description}" for c in COMMANDS]
+    tr = translator_for(update, context, await load_preferences(message.chat_id))
+    lines = [f"/{c.command} — {c.description}" for c in command_menu(tr)]
     max_mb = services(context).config.max_download_bytes // (1024 * 1024)
-    text = (
-        f"{ACCEPTED_TEXT} Files up to {max_mb} MB.\n\n"
-        "With /settings you choose what comes back with the transcript: a summary, SOAP note, "
-        "clerking, treatment plan, ICD codes, call resolution, agent score and more.\n\n"
-        + "\n".join(lines)
-    )
+    paragraphs = [
+        tr.gettext(ACCEPTED_TEXT) + " " + tr.gettext("Files up to {mb} MB.", mb=max_mb),
+        tr.gettext(
+            "With /settings you choose what comes back with the transcript: a summary, SOAP "
+            "note, clerking, treatment plan, ICD codes, call resolution, agent score and more."
+        ),
+        tr.gettext(
+            'I write in English, French or Swahili: your Telegram language, or the "Bot '
+            'language" chosen in /settings. The "Spoken language" there is the language of '
+            "the recordings, for Intron."
+        ),
+        "\n".join(lines),
+    ]
     if is_group(message.chat):
-        text += GROUP_HELP
-    await message.reply_text(text)
+        paragraphs.append(tr.gettext(GROUP_HELP))
+    await message.reply_text("\n\n".join(paragraphs))
 
 
 async def on_unknown_command(update: Update, context: Context) -> None:
     message = update.effective_message
     if message is not None:
+        tr = translator_for(update, context, await load_preferences(message.chat_id))
         await message.reply_text(
-            "I don't know that command. /help lists the ones I do.", do_quote=True
+            tr.gettext("I don't know that command. /help lists the ones I do."), do_quote=True
         )

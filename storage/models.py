@@ -50,6 +50,9 @@ class Job(Model):
     file_size = fields.BigIntField(null=True)
     duration = fields.IntField(null=True)  # seconds, as Telegram reported it
     options = fields.JSONField()  # TranscriptionOptions the upload is (or was) sent with
+    # The bot language the job is answered in (status, failure, result headings), fixed when
+    # the recording arrived: a job finishing after a restart still answers in it.
+    language = fields.CharField(max_length=8, default="en")
 
     state = fields.CharEnumField(JobState, default=JobState.RECEIVED, max_length=16)
     status_message_id = fields.BigIntField(null=True)
@@ -90,6 +93,9 @@ class ChatSettings(Model):
     options = fields.JSONField()
     # Groups may choose to transcribe only when someone replies /transcribe to a voice note.
     on_request = fields.BooleanField(default=False)
+    # The language the bot writes in, chosen in /settings; None follows the user's Telegram
+    # language. (Not the spoken language of the recordings: that is in `options`.)
+    bot_language = fields.CharField(max_length=8, null=True)
     # The Telegram update whose button press last changed these settings: a press handled again
     # after a crash (its change saved, its inbox row not yet marked) is then not applied twice.
     changed_by_update = fields.BigIntField(null=True)

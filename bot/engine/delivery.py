@@ -9,16 +9,21 @@ from typing import Any
 
 from telegram import MessageEntity
 
+from bot.i18n import Translator
 from bot.render import OutgoingText, ReportDocument, render_results
 from storage.models import Job
 
 ReplyPart = OutgoingText | ReportDocument
 
 
-def result_parts(job: Job) -> list[ReplyPart]:
-    """The job's transcript and results as messages, then the report file if there is one."""
+def result_parts(job: Job, tr: Translator) -> list[ReplyPart]:
+    """The job's transcript and results as messages, then the report file if there is one,
+    headed in `tr`'s language."""
     report = render_results(
-        job.result or {}, audio_name=job.file_name, when=job.created_at or datetime.now(UTC)
+        job.result or {},
+        audio_name=job.file_name,
+        when=job.created_at or datetime.now(UTC),
+        tr=tr,
     )
     parts: list[ReplyPart] = list(report.messages)
     if report.document is not None:
@@ -26,11 +31,11 @@ def result_parts(job: Job) -> list[ReplyPart]:
     return parts
 
 
-def answer_parts(job: Job) -> list[ReplyPart]:
-    """What answers the job now: its failure, if it failed, else its results."""
+def answer_parts(job: Job, tr: Translator) -> list[ReplyPart]:
+    """What answers the job now: its failure (stored as the chat was told), else its results."""
     if job.failure:
         return [OutgoingText(job.failure, ())]
-    return result_parts(job)
+    return result_parts(job, tr)
 
 
 def threading_in(job: Job, chat_id: int) -> tuple[int | None, int | None]:

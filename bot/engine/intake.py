@@ -26,11 +26,13 @@ async def create_job(
     thread_id: int | None,
     audio: AudioInput,
     options: TranscriptionOptions,
+    language: str,
 ) -> Job | None:
     """Store the job before any network call. None if this message already has a job:
     Telegram delivers updates at least once. A job whose handler was cut short before it
     released it (the process died, and the update is now handled again) is returned again, so
-    the user still gets the status message and the job starts without waiting out the grace."""
+    the user still gets the status message and the job starts without waiting out the grace.
+    `language` is the bot language the job will be answered in."""
     existing = await Job.get_or_none(chat_id=chat_id, message_id=message_id)
     if existing is not None:
         return existing if _awaiting_release(existing) else None
@@ -47,6 +49,7 @@ async def create_job(
             file_size=audio.size,
             duration=audio.duration,
             options=options.model_dump(mode="json"),
+            language=language,
             next_run_at=time.time() + STATUS_GRACE_SECONDS,
         )
     except IntegrityError:

@@ -26,6 +26,7 @@ from bot.engine.delivery import (
     threading_in,
 )
 from bot.engine.poll_policy import PollPolicy
+from bot.i18n import N_, Locales, Translator
 from bot.intron import (
     STATUS,
     UPLOAD,
@@ -49,21 +50,23 @@ BACKOFF_BASE_SECONDS = 1.0
 BACKOFF_CAP_SECONDS = 60.0
 MAX_UNEXPECTED_ERRORS = 5
 
-MISCONFIGURED = (
+MISCONFIGURED = N_(
     "⚠️ The transcription service is misconfigured, so this recording could not be processed. "
     "The operator has been notified; please try again later."
 )
-TIMED_OUT = "⌛ Transcription took too long and was stopped. Please send the recording again."
-PROCESSING_FAILED = (
+TIMED_OUT = N_("⌛ Transcription took too long and was stopped. Please send the recording again.")
+PROCESSING_FAILED = N_(
     "❌ Intron could not transcribe this recording ({status}). If it plays correctly on your "
     "phone, please try sending it again."
 )
-REJECTED = "❌ Intron did not accept this recording: {reason}."
-RESULT_REFUSED = (
+REJECTED = N_("❌ Intron did not accept this recording: {reason}.")
+RESULT_REFUSED = N_(
     "❌ The transcript is ready but Telegram refused to display it. Use /history to try "
     "sending it again."
 )
-UNEXPECTED = "❌ Something went wrong while processing this recording. Please send it again."
+UNEXPECTED = N_("❌ Something went wrong while processing this recording. Please send it again.")
+UPLOADING_TEXT = N_("⬆️ Sending the audio to Intron…")
+TRANSCRIBING_TEXT = N_("⏳ Transcribing… {elapsed}")
 
 
 def backoff(attempt: int, cap: float = BACKOFF_CAP_SECONDS) -> float:
@@ -98,8 +101,10 @@ class JobPipeline:
         polls: PollPolicy,
         config: PipelineConfig,
         clock: Callable[[], float],
+        locales: Locales,
         metrics: BotMetrics | None = None,
     ) -> None:
+        self._locales = locales
         self._metrics = metrics or BotMetrics.unregistered()
         self._intron = intron
         self._budget = budget
@@ -120,7 +125,7 @@ class JobPipeline:
             and now - job.created_at.timestamp() > self._config.job_timeout_seconds
         ):
             log.warning("job %s: timed out in state %s", job.id, job.state)
-            await self._fail(job, TIMED_OUT)
+            await self._fail(job, self._tr(job).gettext(TIMED_OUT))
         if job.state in (JobState.RECEIVED, JobState.DOWNLOADING, JobState.UPLOADING):
             await self._transfer(job)
         elif job.state == JobState.AT_INTRON:
@@ -134,7 +139,7 @@ class JobPipeline:
         # Progress edits wait on Telegram's flood limits: keep them out of the transfer slots.
         if _shows_progress(job):
             await self._replier.edit_status(
-                job.chat_id, job.status_message_id, "⬆️ Sending the audio to Intron…"
+                job.chat_id, job.status_message_id, self._tr(job).gettext(UPLOADING_TEXT)
             )
         async with self._transfer_slots:
             uploaded = await self._download_and_upload(job)
@@ -151,7 +156,7 @@ class JobPipeline:
             )
         except AudioUnavailable as exc:
             log.info("job %s: audio unavailable from Telegram", job.id)
-            await self._fail(job, f"❌ {exc}")
+            await self._fail(job, f"❌ {self._tr(job).phrase(exc.phrase)}")
             return False
         except DownloadFailed as exc:
             await self._retry_later(job, f"download failed: {exc}")
@@ -201,13 +206,18 @@ class JobPipeline:
             job.transcribed_at = self._clock()
             self._metrics.stage_finished("intron", self._age_at_intron(job))
             await self._ready_to_reply(
-                job, answer_parts(job), "result", "processed_seconds", "transcribed_at"
+                job,
+                answer_parts(job, self._tr(job)),
+                "result",
+                "processed_seconds",
+                "transcribed_at",
             )
             log.info("job %s: transcribed", job.id)
             return
         if status.is_failed:
             log.info("job %s: Intron reports %s", job.id, status.processing_status)
-            await self._fail(job, PROCESSING_FAILED.format(status=status.processing_status))
+            failed = self._tr(job).gettext(PROCESSING_FAILED, status=status.processing_status)
+            await self._fail(job, failed)
             return
         if not status.is_known:
             log.warning(
@@ -253,7 +263,8 @@ class JobPipeline:
             if job.failure or "chat not found" in exc.message.lower():
                 await self._finish(job, JobState.FAILED)
             else:
-                await self._fail(job, RESULT_REFUSED)  # the result stays, resendable
+                # The result stays, resendable.
+                await self._fail(job, self._tr(job).gettext(RESULT_REFUSED))
             return
         except NetworkError as exc:
             waited = self._clock() - (job.reply_since or self._clock())
@@ -323,7 +334,7 @@ class JobPipeline:
 
     async def _stored_parts(self, job: Job) -> list[ReplyPart]:
         if job.reply is None:  # a job that became ready before answers were stored
-            job.reply = parts_to_json(answer_parts(job))
+            job.reply = parts_to_json(answer_parts(job, self._tr(job)))
             await self._save(job, "reply")
         return parts_from_json(job.reply)
 
@@ -335,9 +346,13 @@ class JobPipeline:
         elif job.state == JobState.REPLYING:
             await self._finish(job, JobState.FAILED)
         else:
-            await self._fail(job, UNEXPECTED)
+            await self._fail(job, self._tr(job).gettext(UNEXPECTED))
 
     # -- helpers --------------------------------------------------------------------------
+
+    def _tr(self, job: Job) -> Translator:
+        """The language the job is answered in, stored when its recording arrived."""
+        return self._locales.translator(job.language)
 
     async def _on_intron_error(self, job: Job, endpoint: str, exc: IntronError) -> None:
         """One place decides what each kind of Intron failure means for the job."""
@@ -349,10 +364,10 @@ class JobPipeline:
             await self._retry_later(job, f"{endpoint} failed: {exc}")
         elif isinstance(exc, IntronAuthError):
             log.error("job %s: Intron rejected the API key; check INTRON_API_KEY", job.id)
-            await self._fail(job, MISCONFIGURED)
+            await self._fail(job, self._tr(job).gettext(MISCONFIGURED))
         elif isinstance(exc, IntronRejected):
             log.info("job %s: %s rejected (HTTP %d)", job.id, endpoint, exc.status_code)
-            await self._fail(job, REJECTED.format(reason=exc.message))
+            await self._fail(job, self._tr(job).gettext(REJECTED, reason=exc.message))
         else:
             raise exc
 
@@ -444,7 +459,7 @@ class JobPipeline:
         await self._replier.edit_status(
             job.chat_id,
             job.status_message_id,
-            f"⏳ Transcribing… {elapsed // 60}:{elapsed % 60:02d}",
+            self._tr(job).gettext(TRANSCRIBING_TEXT, elapsed=f"{elapsed // 60}:{elapsed % 60:02d}"),
         )
 
 

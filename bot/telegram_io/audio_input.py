@@ -9,7 +9,8 @@ from pathlib import PurePosixPath
 
 from telegram import Message
 
-from bot.telegram_io.files import too_big_text
+from bot.i18n import N_, Phrase
+from bot.telegram_io.files import EMPTY_FILE, too_big
 
 AUDIO_EXTENSIONS = frozenset(
     {
@@ -28,7 +29,7 @@ AUDIO_EXTENSIONS = frozenset(
     }
 )
 
-ACCEPTED_TEXT = (
+ACCEPTED_TEXT = N_(
     "Send me a voice note, an audio file (mp3, m4a, wav, ogg, flac, webm), a video note or a "
     "video, and I will reply with the transcript."
 )
@@ -43,14 +44,14 @@ class AudioInput:
     size: int | None
     duration: int | None
 
-    def problem(self, max_bytes: int) -> str | None:
+    def problem(self, max_bytes: int) -> Phrase | None:
         """Why this audio cannot be transcribed, if that is clear before downloading it."""
         if self.size == 0:
-            return "This recording is empty (0 bytes). Please record it again."
+            return EMPTY_FILE
         if self.duration == 0 and self.kind in ("voice", "video_note"):
-            return "This recording is empty (0 seconds). Please record it again."
+            return Phrase(N_("This recording is empty (0 seconds). Please record it again."))
         if self.size is not None and self.size > max_bytes:
-            return too_big_text(max_bytes)
+            return too_big(max_bytes)
         return None
 
 
