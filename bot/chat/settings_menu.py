@@ -273,9 +273,8 @@ def apply_action(
                 )
             new_options = options.with_flag_toggled(flag)
             state = _on_off(flag in new_options.flags, tr)
-            return change(
-                replace(prefs, options=new_options), "out", f"{flag_label(flag, tr)}: {state}"
-            )
+            notice = tr.gettext("{output}: {state}", output=flag_label(flag, tr), state=state)
+            return change(replace(prefs, options=new_options), "out", notice)
         case "diar", []:
             new_options = options.model_copy(update={"diarization": not options.diarization})
             state = _on_off(new_options.diarization, tr)
