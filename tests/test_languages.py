@@ -7,11 +7,13 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
-from bot.i18n import from_telegram
+from bot.i18n import Locales, from_telegram
+from bot.render import render_results
 from tests.conftest import RunningBot, send_command, send_voice
 from tests.fakes.intron_api import FakeIntron
 from tests.fakes.telegram import FakeTelegram
@@ -337,3 +339,13 @@ def test_telegram_language_codes_map_to_bot_languages() -> None:
     assert from_telegram("sw-KE") == "sw" and from_telegram("SW") == "sw"
     assert from_telegram("en-GB") == "en"
     assert from_telegram("pt-BR") is None and from_telegram(None) is None
+
+
+def test_a_long_report_file_is_headed_and_captioned_in_the_language() -> None:
+    french = Locales.load().translator("fr")
+    data = {"audio_transcript": "mot " * 3000, "transcript_summary": "Résumé " * 400}
+    report = render_results(data, audio_name="consultation.ogg", when=datetime.now(UTC), tr=french)
+    assert report.document is not None
+    assert report.document.caption == "Rapport complet"
+    content = report.document.content.decode()
+    assert content.startswith("# Transcription\n") and "## 📋 Résumé\n" in content

@@ -11,6 +11,7 @@ from telegram import MessageEntity
 
 from bot.i18n import Translator
 from bot.render import OutgoingText, ReportDocument, render_results
+from bot.render.report import REPORT_CAPTION
 from storage.models import Job
 
 ReplyPart = OutgoingText | ReportDocument
@@ -52,7 +53,13 @@ def parts_to_json(parts: Sequence[ReplyPart]) -> list[dict[str, Any]]:
     for part in parts:
         if isinstance(part, ReportDocument):
             # The report is Markdown the renderer wrote as UTF-8.
-            stored.append({"filename": part.filename, "content": part.content.decode("utf-8")})
+            stored.append(
+                {
+                    "filename": part.filename,
+                    "content": part.content.decode("utf-8"),
+                    "caption": part.caption,
+                }
+            )
         else:
             stored.append({"text": part.text, "entities": [e.to_dict() for e in part.entities]})
     return stored
@@ -62,7 +69,10 @@ def parts_from_json(stored: Sequence[dict[str, Any]]) -> list[ReplyPart]:
     parts: list[ReplyPart] = []
     for item in stored:
         if "filename" in item:
-            parts.append(ReportDocument(item["filename"], item["content"].encode("utf-8")))
+            content = item["content"].encode("utf-8")
+            # Parts stored before captions were translated keep the English one.
+            caption = item.get("caption", REPORT_CAPTION)
+            parts.append(ReportDocument(item["filename"], content, caption))
         else:
             entities = tuple(MessageEntity.de_json(e, None) for e in item["entities"])
             parts.append(OutgoingText(item["text"], entities))

@@ -30,12 +30,14 @@ SECTION_SEPARATOR = "\n\n"
 RESULT_PREFIX = "transcript_"
 FILENAME_FALLBACK = "transcript"
 FILENAME_MAX_LEN = 40
+REPORT_CAPTION = N_("Full report")
 
 
 @dataclass(frozen=True)
 class ReportDocument:
     filename: str
     content: bytes
+    caption: str = REPORT_CAPTION  # shown under the file, in the chat's language
 
 
 @dataclass(frozen=True)
@@ -218,7 +220,11 @@ def _document(
     for label, markdown in results_md:
         blocks += [f"## {label}", markdown]
     content = SECTION_SEPARATOR.join(blocks) + "\n"
-    return ReportDocument(report_filename(audio_name, when), clean_text(content).encode("utf-8"))
+    return ReportDocument(
+        report_filename(audio_name, when),
+        clean_text(content).encode("utf-8"),
+        tr.gettext(REPORT_CAPTION),
+    )
 
 
 def render_results(
