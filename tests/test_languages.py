@@ -75,7 +75,7 @@ FRENCH = Expected(
     failed="❌ Intron n'a pas pu transcrire cet enregistrement (FILE_PROCESSING_FAILED).",
     not_audio="Je ne peux transcrire que de l'audio.",
     help_languages="J'écris en anglais, en français ou en swahili",
-    help_command="/history — Transcriptions récentes, à renvoyer",
+    help_command="/history — Transcriptions récentes (renvoi possible)",
 )
 SWAHILI = Expected(
     language_code="sw",
@@ -99,7 +99,7 @@ SWAHILI = Expected(
     failed="❌ Intron haikuweza kunakili rekodi hii (FILE_PROCESSING_FAILED).",
     not_audio="Ninaweza kunakili sauti pekee.",
     help_languages="Ninaandika kwa Kiingereza, Kifaransa au Kiswahili",
-    help_command="/history — Nakala za hivi karibuni, na kuzituma tena",
+    help_command="/history — Nakala za hivi karibuni, zinaweza kutumwa tena",
 )
 
 
@@ -331,7 +331,7 @@ async def test_command_menus_are_registered_in_each_language(
         assert set(described(admins, language)) == set(described(None, language))
         assert "settings" not in described(groups, language)
         assert "history" in described(groups, language)
-    assert described(groups, "sw")["history"] == "Nakala za hivi karibuni, na kuzituma tena"
+    assert described(groups, "sw")["history"] == "Nakala za hivi karibuni, zinaweza kutumwa tena"
 
 
 def test_telegram_language_codes_map_to_bot_languages() -> None:
