@@ -111,6 +111,7 @@ def test_missing_or_broken_translation_falls_back_to_english() -> None:
     assert tr.gettext("Files up to {mb} MB.", mb=20) == "Files up to 20 MB."  # not translated
     assert tr.gettext("Speaker {number}", number=3) == "Speaker 3"  # broken placeholder
     assert tr.ngettext("{n} chat", "{n} chats", 2) == "2 chats"
+    assert tr.gettext("") == ""  # not the catalogue's header
 
 
 def test_numbers_and_dates_follow_the_language() -> None:

@@ -44,6 +44,8 @@ class Translator:
 
     def gettext(self, message: str, /, **values: Any) -> str:
         """`message` (an English message id with `{name}` placeholders) in this language."""
+        if not message:
+            return message  # gettext's "" is the catalogue's header, never a text to show
         return self._filled(self._catalog.gettext(message), message, values)
 
     def ngettext(self, singular: str, plural: str, n: int, /, **values: Any) -> str:
