@@ -61,7 +61,8 @@ async def answered_in_chat(
     stored = Job.filter(
         chat_id__in=family, state__in=FINAL_STATES, purged_at__isnull=True, result__isnull=False
     )
-    same_message = await stored.filter(message_id=message_id, link_index=0).first()
+    # Message ids count per chat: an upgraded group's old messages share numbers with new ones.
+    same_message = await stored.filter(chat_id=chat_id, message_id=message_id, link_index=0).first()
     if same_message is not None or not file_unique_id:
         return same_message
     copies = await stored.filter(file_unique_id=file_unique_id).order_by("-id").limit(CANDIDATES)
