@@ -41,3 +41,19 @@ async def test_privacy_without_an_operator_contact_says_none_was_published(
         assert "has not published a contact" in page["text"]
     finally:
         await running.stop()
+
+
+async def test_help_describes_links_forwarded_notes_and_privacy(
+    telegram: FakeTelegram, bot_factory: Any
+) -> None:
+    running = bot_factory(max_links_per_message=3)
+    await running.start()
+    try:
+        [help_text] = await send_command(telegram, CHAT, "/help")
+        text = help_text["text"]
+        assert "send a link to the audio or video file" in text
+        assert "up to 3 links in one message" in text
+        assert "forwarded to me that was already transcribed" in text
+        assert "/privacy — What the bot keeps" in text
+    finally:
+        await running.stop()

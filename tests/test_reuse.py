@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from handlers.audio import ALREADY_ANSWERED, REUSED_TEXT
-from storage.models import Job
+from storage.models import Job, JobState
 from tests.conftest import (
     RunningBot,
     eventually,
@@ -39,6 +39,12 @@ async def forward_and_wait(
     await telegram.wait_for(lambda: len(transcript_replies(telegram, chat)) > before)
     reply = transcript_replies(telegram, chat)[-1]
     assert reply["reply_to_message_id"] == copy["message_id"]
+
+    async def delivered() -> bool:  # its status message is deleted by then
+        job = await Job.get_or_none(chat_id=chat, message_id=copy["message_id"])
+        return job is not None and job.state == JobState.DELIVERED
+
+    await eventually(delivered, what="the copy delivered")
     return reply
 
 
