@@ -8,7 +8,14 @@ from typing import Any
 
 from bot.engine.pipeline import LINK_UNREADABLE
 from handlers.audio import LINK_RECEIVED_TEXT
-from tests.conftest import RunningBot, count_rows, replies_to, texts, transcript_replies
+from tests.conftest import (
+    RunningBot,
+    count_rows,
+    replies_to,
+    send_voice,
+    texts,
+    transcript_replies,
+)
 from tests.fakes.intron_api import FakeIntron
 from tests.fakes.telegram import FakeTelegram
 from tests.fakes.telegram.text import utf16_len
@@ -156,3 +163,16 @@ async def test_in_groups_links_are_transcribed_on_transcribe_only(
     assert result["reply_to_message_id"] == shared["message_id"]
     answered = {m.get("reply_to_message_id") for m in telegram.bot_messages(GROUP)[before:]}
     assert chatter["message_id"] not in answered
+
+
+async def test_links_in_group_chatter_are_left_alone_in_automatic_mode(
+    telegram: FakeTelegram, intron: FakeIntron, bot: RunningBot
+) -> None:
+    chatter = send_links(
+        telegram, GROUP, "https://news.example.org/today", user_id=MEMBER, chat_type="group"
+    )
+    voice = send_voice(telegram, GROUP, user_id=MEMBER, chat_type="group")
+    await telegram.wait_for(lambda: bool(transcript_replies(telegram, GROUP)))
+    assert transcript_replies(telegram, GROUP)[0]["reply_to_message_id"] == voice["message_id"]
+    assert replies_to(telegram, GROUP, chatter["message_id"]) == []
+    assert link_uploads(intron) == []

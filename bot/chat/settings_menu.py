@@ -17,7 +17,7 @@ from bot.chat.preferences import ChatPreferences
 PREFIX = "set"
 LANGUAGES_PER_PAGE = 12
 ON, OFF = "✅", "▫️"
-REUSE_ON = "♻️ Forwarded copies: answered from the earlier result"
+REUSE_ON = "♻️ Forwarded copies: earlier result reused"
 REUSE_OFF = "♻️ Forwarded copies: transcribed again"
 
 
