@@ -150,7 +150,8 @@ class JobPipeline:
             job.reused_from = None
             await self._save(job, "reused_from")
             return
-        job.result = source.result
+        # The text is the same audio's; the name it was uploaded under is the other chat's.
+        job.result = {**(source.result or {}), "audio_file_name": job.file_name}
         job.processed_seconds = source.processed_seconds
         log.info("job %s: answered from job %s", job.id, source.id)
         await self._ready_to_reply(job, answer_parts(job), "result", "processed_seconds")
