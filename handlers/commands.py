@@ -13,6 +13,7 @@ from telegram import (
 from bot.chat.preferences import load_preferences
 from bot.chat.settings_menu import describe
 from bot.telegram_io.audio_input import ACCEPTED_TEXT
+from bot.telegram_io.inbox import keep_handled_seconds
 from handlers.common import Context, is_group, services
 
 COMMANDS = (
@@ -56,7 +57,8 @@ PRIVACY_TEXT = (
     "chat's settings.\n\n"
     "For how long: the transcript, results, file names, links and file ids are erased "
     "{retention_days} days after the recording was answered. Date, duration and state stay, "
-    "for /usage.\n\n"
+    "for /usage. The updates Telegram hands me (your messages, as they arrived) are deleted "
+    "{inbox_days} days after I handled them.\n\n"
     "The audio: it goes to Intron (intron.io) for transcription. I hold it in a temporary file "
     "only while sending it and delete it right after; a link is fetched by Intron itself. I do "
     "not keep the audio. "
@@ -122,7 +124,10 @@ async def on_privacy(update: Update, context: Context) -> None:
     config = services(context).config
     contact = config.operator_contact
     operator = OPERATOR_LINE.format(contact=contact) if contact else NO_OPERATOR_LINE
-    text = PRIVACY_TEXT.format(retention_days=config.retention_days)
+    text = PRIVACY_TEXT.format(
+        retention_days=config.retention_days,
+        inbox_days=round(keep_handled_seconds(config.retention_days) / 86400),
+    )
     await message.reply_text(f"{text}\n\n{operator}")
 
 
