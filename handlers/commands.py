@@ -19,7 +19,7 @@ from handlers.common import Context, is_group, services
 COMMANDS = (
     BotCommand("start", "What this bot does and your current settings"),
     BotCommand("settings", "Choose category, outputs, speakers and language"),
-    BotCommand("transcribe", "Reply to a voice note to transcribe it"),
+    BotCommand("transcribe", "Reply to a voice note or a link to transcribe it"),
     BotCommand("history", "Recent transcriptions, with resend"),
     BotCommand("usage", "Audio minutes processed"),
     BotCommand("forget", "Erase this chat's transcripts and settings"),
