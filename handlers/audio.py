@@ -12,7 +12,7 @@ from bot.chat.preferences import ChatPreferences, load_preferences
 from bot.engine.intake import create_job, release_job
 from bot.engine.reuse import answered_in_chat
 from bot.telegram_io.audio_input import ACCEPTED_TEXT, AudioInput, audio_in
-from bot.telegram_io.links import LinkCheck, check_link, links_in
+from bot.telegram_io.links import LinkSelection, links_in, select_links
 from handlers.common import Context, is_group, services
 from storage.models import Job
 
@@ -124,35 +124,36 @@ async def _transcribe_links(message: Message, context: Context, prefs: ChatPrefe
     """One job per acceptable link, up to the configured number; every refused link gets its
     reason. Jobs are stored before anything is said."""
     config = services(context).config
-    checks = [check_link(link, refused_hosts=config.bot_api_hosts) for link in links_in(message)]
-    accepted = [c for c in checks if c.accepted]
-    taken = accepted[: config.max_links_per_message]
+    links = select_links(
+        links_in(message), limit=config.max_links_per_message, refused_hosts=config.bot_api_hosts
+    )
     jobs = []
-    for index, check in enumerate(taken):
-        job = await _create(message, AudioInput.of_link(check.url), prefs, link_index=index)
+    for index, url in enumerate(links.taken):
+        job = await _create(message, AudioInput.of_link(url), prefs, link_index=index)
         if job is not None:
             jobs.append(job)
-    if taken and not jobs:
+    if links.taken and not jobs:
         return  # the same message again: its jobs exist and it was answered
-    notes = _refusals(checks)
-    if len(accepted) > len(taken):
-        skipped = len(accepted) - len(taken)
-        notes.append(LINKS_SKIPPED.format(taken=len(taken), total=len(accepted), skipped=skipped))
+    notes = _refusals(links)
+    if links.skipped:
+        taken, skipped = len(links.taken), links.skipped
+        notes.append(LINKS_SKIPPED.format(taken=taken, total=taken + skipped, skipped=skipped))
     if notes:
         await message.reply_text("\n".join(notes), do_quote=True)
     for job in jobs:
-        if len(taken) == 1:
+        if len(links.taken) == 1:
             text = LINK_RECEIVED_TEXT
         else:
-            text = LINKS_RECEIVED_TEXT.format(number=job.link_index + 1, count=len(taken))
+            text = LINKS_RECEIVED_TEXT.format(number=job.link_index + 1, count=len(links.taken))
         await _announce(message, context, job, text)
 
 
-def _refusals(checks: list[LinkCheck]) -> list[str]:
-    refused = [c for c in checks if not c.accepted]
-    if len(checks) == 1 and refused:
-        return [LINK_REFUSED.format(reason=refused[0].refusal)]
-    return [ONE_OF_LINKS_REFUSED.format(link=_shown(c.url), reason=c.refusal) for c in refused]
+def _refusals(links: LinkSelection) -> list[str]:
+    if links.single and links.refused:
+        return [LINK_REFUSED.format(reason=links.refused[0].refusal)]
+    return [
+        ONE_OF_LINKS_REFUSED.format(link=_shown(c.url), reason=c.refusal) for c in links.refused
+    ]
 
 
 def _shown(url: str) -> str:

@@ -46,6 +46,25 @@ class LinkCheck:
         return self.refusal is None
 
 
+@dataclass(frozen=True)
+class LinkSelection:
+    """What becomes of a message's links: jobs, refusals, and those over the limit."""
+
+    taken: list[str]  # checked URLs, one job each, in the message's order
+    refused: list[LinkCheck]
+    skipped: int  # acceptable, but over the limit
+    single: bool  # the message had one link: its answer needs no numbering
+
+
+def select_links(
+    links: list[str], *, limit: int, refused_hosts: frozenset[str] = frozenset()
+) -> LinkSelection:
+    checks = [check_link(link, refused_hosts=refused_hosts) for link in links]
+    accepted = [c.url for c in checks if c.accepted]
+    refused = [c for c in checks if not c.accepted]
+    return LinkSelection(accepted[:limit], refused, max(0, len(accepted) - limit), len(checks) == 1)
+
+
 def links_in(message: Message) -> list[str]:
     """The links of a message's text or caption, in order, each once: what Telegram marked as
     a link (`url` entities, and text with a link behind it)."""
