@@ -4,15 +4,20 @@ downloads nothing, and links it must not hand on are refused with their reason."
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from typing import Any
 
 from bot.engine.pipeline import LINK_UNREADABLE
 from handlers.audio import LINK_RECEIVED_TEXT
 from tests.conftest import (
+    BotProcess,
     RunningBot,
+    count_jobs,
     count_rows,
+    eventually,
     replies_to,
     send_voice,
+    settings_env,
     texts,
     transcript_replies,
 )
@@ -176,3 +181,35 @@ async def test_links_in_group_chatter_are_left_alone_in_automatic_mode(
     assert transcript_replies(telegram, GROUP)[0]["reply_to_message_id"] == voice["message_id"]
     assert replies_to(telegram, GROUP, chatter["message_id"]) == []
     assert link_uploads(intron) == []
+
+
+async def test_kill_9_with_link_jobs_at_intron_answers_each_link_once(
+    telegram: FakeTelegram, intron: FakeIntron, tmp_path: Path, database_url: str
+) -> None:
+    intron.processing_seconds = 3600  # held at Intron until the restart
+    env = settings_env(telegram, intron, database_url)
+    first = BotProcess(env, cwd=tmp_path)
+    await first.start()
+    links = [f"https://files.example.org/shift-{n}.mp3" for n in (1, 2, 3)]
+    sent = send_links(telegram, CHAT, *links)
+
+    async def all_at_intron() -> bool:
+        return await count_jobs(database_url, "at_intron") == 3
+
+    await eventually(all_at_intron, what="every link job recorded as at Intron", within=60)
+    await first.kill()
+    second = BotProcess(env, cwd=tmp_path)
+    await second.start()
+    intron.finish()
+    try:
+        await telegram.wait_for(lambda: len(transcript_replies(telegram, CHAT)) == 3, timeout=60)
+        await asyncio.sleep(0.5)  # a duplicate would show up now
+    finally:
+        assert second.proc is not None
+        second.proc.terminate()
+        await second.wait(15)
+    assert len(transcript_replies(telegram, CHAT)) == 3
+    assert sorted(link_uploads(intron)) == sorted(links)
+    assert {m["reply_to_message_id"] for m in transcript_replies(telegram, CHAT)} == {
+        sent["message_id"]
+    }
