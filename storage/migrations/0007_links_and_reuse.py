@@ -81,4 +81,8 @@ class Migration(migrations.Migration):
             model_name="Job",
             constraint=UniqueConstraint(fields=("chat_id", "message_id", "link_index"), name=None),
         ),
+        # AddField's db_index creates no index here; every copy of a recording looks this up.
+        ops.RunSQL(
+            'CREATE INDEX IF NOT EXISTS "idx_jobs_file_unique_id" ON "jobs" ("file_unique_id")'
+        ),
     ]
