@@ -21,7 +21,7 @@ from tests.conftest import (
     texts,
     transcript_replies,
 )
-from tests.fakes.intron_api import FakeIntron
+from tests.fakes.intron_api import FakeIntron, Fault
 from tests.fakes.telegram import FakeTelegram
 from tests.fakes.telegram.text import utf16_len
 from tests.test_groups import ADMIN, GROUP, MEMBER, choose_on_request
@@ -147,6 +147,11 @@ async def test_a_link_intron_cannot_read_ends_in_a_clear_failure(
     failure = next(m for m in telegram.bot_messages(CHAT) if m["text"] == expected)
     assert failure["reply_to_message_id"] == sent["message_id"]
     assert transcript_replies(telegram, CHAT) == []
+
+    intron.inject("upload", Fault.rejected(400, "audio_file_url could not be fetched"))
+    send_links(telegram, CHAT, "https://files.example.org/gone.mp3")
+    rejected = "❌ Intron did not accept this link: audio_file_url could not be fetched."
+    await telegram.wait_for(lambda: rejected in texts(telegram, CHAT))
 
 
 async def test_in_groups_links_are_transcribed_on_transcribe_only(
