@@ -34,6 +34,7 @@ TRANSCRIBE_HOW = (
     "Reply /transcribe to a voice note, an audio file or a message with a link to a recording "
     "to transcribe it."
 )
+IN_PROGRESS_OR_DONE = "This recording is already transcribed or in progress."
 ALREADY_ANSWERED = "✅ This recording was already transcribed in this chat."
 SEND_AGAIN = "🔁 Send the result again"
 SHOWN_LINK_LENGTH = 60
@@ -71,7 +72,7 @@ async def on_transcribe(update: Update, context: Context) -> None:
     audio = audio_in(target)
     if audio is None:
         if links_in(target):
-            await _transcribe_links(target, context, prefs)
+            await _transcribe_links(target, context, prefs, explicit=True)
         else:
             await message.reply_text(TRANSCRIBE_HOW, do_quote=True)
         return
@@ -113,14 +114,14 @@ async def _transcribe(
     if job is None:
         # The same message again (Telegram redelivers updates): it already has its job.
         if explicit:
-            await message.reply_text(
-                "This recording is already transcribed or in progress.", do_quote=True
-            )
+            await message.reply_text(IN_PROGRESS_OR_DONE, do_quote=True)
         return
     await _announce(message, context, job, REUSED_TEXT if job.reused_from else RECEIVED_TEXT)
 
 
-async def _transcribe_links(message: Message, context: Context, prefs: ChatPreferences) -> None:
+async def _transcribe_links(
+    message: Message, context: Context, prefs: ChatPreferences, *, explicit: bool = False
+) -> None:
     """One job per acceptable link, up to the configured number; every refused link gets its
     reason. Jobs are stored before anything is said."""
     config = services(context).config
@@ -133,7 +134,10 @@ async def _transcribe_links(message: Message, context: Context, prefs: ChatPrefe
         if job is not None:
             jobs.append(job)
     if links.taken and not jobs:
-        return  # the same message again: its jobs exist and it was answered
+        # The same message again (redelivered, or asked twice): its jobs exist.
+        if explicit:
+            await message.reply_text(IN_PROGRESS_OR_DONE, do_quote=True)
+        return
     notes = _refusals(links)
     if links.skipped:
         taken, skipped = len(links.taken), links.skipped

@@ -174,6 +174,13 @@ async def test_in_groups_links_are_transcribed_on_transcribe_only(
     answered = {m.get("reply_to_message_id") for m in telegram.bot_messages(GROUP)[before:]}
     assert chatter["message_id"] not in answered
 
+    telegram.user_message(
+        GROUP, user_id=MEMBER, chat_type="group", text="/transcribe", reply_to=shared["message_id"]
+    )
+    said = "This recording is already transcribed or in progress."
+    await telegram.wait_for(lambda: texts(telegram, GROUP)[-1] == said)
+    assert len(intron.uploads) == 1
+
 
 async def test_links_in_group_chatter_are_left_alone_in_automatic_mode(
     telegram: FakeTelegram, intron: FakeIntron, bot: RunningBot
