@@ -1,20 +1,43 @@
-"""Audio in: accept it, tell the user it arrived, hand it to the scheduler."""
+"""Audio in: accept it (a recording, or links to one), tell the user it arrived, hand it to
+the scheduler."""
 
 from __future__ import annotations
 
 import logging
 
-from telegram import Message, Update
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
 from telegram.error import TelegramError
 
 from bot.chat.preferences import ChatPreferences, load_preferences
 from bot.engine.intake import create_job, release_job
-from bot.telegram_io.audio_input import ACCEPTED_TEXT, audio_in
+from bot.engine.reuse import answered_in_chat
+from bot.telegram_io.audio_input import ACCEPTED_TEXT, AudioInput, audio_in
+from bot.telegram_io.links import LinkSelection, links_in, select_links
 from handlers.common import Context, is_group, services
+from storage.models import Job
 
 log = logging.getLogger(__name__)
 
 RECEIVED_TEXT = "🎧 Received. Transcribing shortly…"
+REUSED_TEXT = (
+    "♻️ Received. This recording was transcribed before with these settings: sending that result…"
+)
+LINK_RECEIVED_TEXT = "🔗 Received the link. Intron will fetch the audio; transcribing shortly…"
+LINKS_RECEIVED_TEXT = "🔗 Received link {number} of {count}. Transcribing shortly…"
+LINK_REFUSED = "❌ This link cannot be transcribed: {reason}"
+ONE_OF_LINKS_REFUSED = "❌ {link} cannot be transcribed: {reason}"
+LINKS_SKIPPED = (
+    "✂️ Took the first {taken} links of {total}; the other {skipped} were skipped (at most "
+    "{taken} per message). Send them in another message."
+)
+TRANSCRIBE_HOW = (
+    "Reply /transcribe to a voice note, an audio file or a message with a link to a recording "
+    "to transcribe it."
+)
+IN_PROGRESS_OR_DONE = "This recording is already transcribed or in progress."
+ALREADY_ANSWERED = "✅ This recording was already transcribed in this chat."
+SEND_AGAIN = "🔁 Send the result again"
+SHOWN_LINK_LENGTH = 60
 
 
 async def on_audio(update: Update, context: Context) -> None:
@@ -27,18 +50,45 @@ async def on_audio(update: Update, context: Context) -> None:
     await _transcribe(message, context, prefs)
 
 
+async def on_links(update: Update, context: Context) -> None:
+    """Private chats only: in groups links are mostly chatter, transcribed on /transcribe."""
+    message = update.effective_message
+    if message is None:
+        return
+    await _transcribe_links(message, context, await load_preferences(message.chat_id))
+
+
 async def on_transcribe(update: Update, context: Context) -> None:
-    """/transcribe as a reply to a voice note transcribes that one, whatever the chat's mode."""
+    """/transcribe as a reply to a voice note (or a message with links) transcribes it, whatever
+    the chat's mode; one this chat already has the result of is offered again."""
     message = update.effective_message
     if message is None:
         return
     target = message.reply_to_message
-    if target is None or audio_in(target) is None:
+    if target is None:
+        await message.reply_text(TRANSCRIBE_HOW, do_quote=True)
+        return
+    prefs = await load_preferences(target.chat_id)
+    audio = audio_in(target)
+    if audio is None:
+        if links_in(target):
+            await _transcribe_links(target, context, prefs, explicit=True)
+        else:
+            await message.reply_text(TRANSCRIBE_HOW, do_quote=True)
+        return
+    earlier = await answered_in_chat(
+        target.chat_id,
+        message_id=target.message_id,
+        file_unique_id=audio.unique_id,
+        options=prefs.options.model_dump(mode="json"),
+    )
+    if earlier is not None:
+        button = InlineKeyboardButton(SEND_AGAIN, callback_data=f"hist:{earlier.id}")
         await message.reply_text(
-            "Reply /transcribe to a voice note or audio file to transcribe it.", do_quote=True
+            ALREADY_ANSWERED, reply_markup=InlineKeyboardMarkup([[button]]), do_quote=True
         )
         return
-    await _transcribe(target, context, await load_preferences(target.chat_id), explicit=True)
+    await _transcribe(target, context, prefs, explicit=True)
 
 
 async def on_unsupported(update: Update, context: Context) -> None:
@@ -60,7 +110,64 @@ async def _transcribe(
     if problem is not None:
         await message.reply_text(f"❌ {problem}", do_quote=True)
         return
-    job = await create_job(
+    job = await _create(message, audio, prefs)
+    if job is None:
+        # The same message again (Telegram redelivers updates): it already has its job.
+        if explicit:
+            await message.reply_text(IN_PROGRESS_OR_DONE, do_quote=True)
+        return
+    await _announce(message, context, job, REUSED_TEXT if job.reused_from else RECEIVED_TEXT)
+
+
+async def _transcribe_links(
+    message: Message, context: Context, prefs: ChatPreferences, *, explicit: bool = False
+) -> None:
+    """One job per acceptable link, up to the configured number; every refused link gets its
+    reason. Jobs are stored before anything is said."""
+    config = services(context).config
+    links = select_links(
+        links_in(message), limit=config.max_links_per_message, refused_hosts=config.bot_api_hosts
+    )
+    jobs = []
+    for index, url in enumerate(links.taken):
+        job = await _create(message, AudioInput.of_link(url), prefs, link_index=index)
+        if job is not None:
+            jobs.append(job)
+    if links.taken and not jobs:
+        # The same message again (redelivered, or asked twice): its jobs exist.
+        if explicit:
+            await message.reply_text(IN_PROGRESS_OR_DONE, do_quote=True)
+        return
+    notes = _refusals(links)
+    if links.skipped:
+        taken, skipped = len(links.taken), links.skipped
+        notes.append(LINKS_SKIPPED.format(taken=taken, total=taken + skipped, skipped=skipped))
+    if notes:
+        await message.reply_text("\n".join(notes), do_quote=True)
+    for job in jobs:
+        if len(links.taken) == 1:
+            text = LINK_RECEIVED_TEXT
+        else:
+            text = LINKS_RECEIVED_TEXT.format(number=job.link_index + 1, count=len(links.taken))
+        await _announce(message, context, job, text)
+
+
+def _refusals(links: LinkSelection) -> list[str]:
+    if links.single and links.refused:
+        return [LINK_REFUSED.format(reason=links.refused[0].refusal)]
+    return [
+        ONE_OF_LINKS_REFUSED.format(link=_shown(c.url), reason=c.refusal) for c in links.refused
+    ]
+
+
+def _shown(url: str) -> str:
+    return url if len(url) <= SHOWN_LINK_LENGTH else url[: SHOWN_LINK_LENGTH - 1] + "…"
+
+
+async def _create(
+    message: Message, audio: AudioInput, prefs: ChatPreferences, *, link_index: int = 0
+) -> Job | None:
+    return await create_job(
         chat_id=message.chat_id,
         chat_type=message.chat.type,
         message_id=message.message_id,
@@ -68,18 +175,18 @@ async def _transcribe(
         thread_id=message.message_thread_id if message.is_topic_message else None,
         audio=audio,
         options=prefs.options,
+        reuse=prefs.reuse_results,
+        link_index=link_index,
     )
-    if job is None:
-        # The same message again (Telegram redelivers updates): it already has its job.
-        if explicit:
-            await message.reply_text(
-                "This recording is already transcribed or in progress.", do_quote=True
-            )
-        return
-    svc.metrics.recording_received(audio.kind)
+
+
+async def _announce(message: Message, context: Context, job: Job, text: str) -> None:
+    """Tell the chat the job arrived (its status message), then let it start."""
+    svc = services(context)
+    svc.metrics.recording_received(job.media_kind)
     status_id: int | None = None
     try:
-        status_id = (await message.reply_text(RECEIVED_TEXT, do_quote=True)).message_id
+        status_id = (await message.reply_text(text, do_quote=True)).message_id
     except TelegramError as exc:
         log.warning("job %s: could not send the status message: %s", job.id, type(exc).__name__)
     await release_job(job, status_id)

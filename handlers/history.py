@@ -23,6 +23,12 @@ STATE_TEXT = {
 }
 
 
+REUSED_USAGE = (
+    "♻️ Answered from an earlier result: {count} (no audio minutes used, not counted above)."
+)
+REUSED_USAGE_ALL = "♻️ All chats, answered from an earlier result: {count}."
+
+
 def _recordings(count: int) -> str:
     return f"{count} recording" + ("" if count == 1 else "s")
 
@@ -32,6 +38,8 @@ def _job_line(job: Job) -> str:
     seconds = int(job.processed_seconds or job.duration or 0)
     category = CATEGORIES.get(job.options.get("category", ""), None)
     state = STATE_TEXT.get(job.state, "⏳ in progress")
+    if job.reused_from is not None:
+        state += " (from an earlier result)"
     if job.purged_at is not None:
         state += " (text erased)"
     label = category.label if category else "?"
@@ -79,12 +87,16 @@ async def on_usage(update: Update, context: Context) -> None:
         return
     usage = await chat_usage(message.chat_id)
     text = f"🎙 This chat: {usage.minutes:.1f} audio minutes in {_recordings(usage.jobs)}."
+    if usage.reused:
+        text += "\n" + REUSED_USAGE.format(count=usage.reused)
     if user is not None and user.id in services(context).config.admin_user_ids:
         total = await total_usage()
         text += (
             f"\n🌍 All chats: {total.minutes:.1f} audio minutes in {_recordings(total.jobs)} "
             f"from {total.chats} chats."
         )
+        if total.reused:
+            text += "\n" + REUSED_USAGE_ALL.format(count=total.reused)
     await message.reply_text(text)
 
 

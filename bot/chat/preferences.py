@@ -17,6 +17,8 @@ log = logging.getLogger(__name__)
 class ChatPreferences:
     options: TranscriptionOptions
     on_request: bool = False  # groups: only transcribe when asked with /transcribe
+    # A copy of a recording transcribed before with the same options gets that result at once.
+    reuse_results: bool = True
 
 
 async def load_preferences(chat_id: int) -> ChatPreferences:
@@ -29,7 +31,7 @@ async def load_preferences(chat_id: int) -> ChatPreferences:
         # Stored by an older version whose catalog differed: fall back rather than fail jobs.
         log.warning("chat settings of one chat no longer valid; using defaults")
         options = TranscriptionOptions()
-    return ChatPreferences(options, row.on_request)
+    return ChatPreferences(options, row.on_request, row.reuse_results)
 
 
 async def save_preferences(
@@ -40,6 +42,7 @@ async def save_preferences(
         defaults={
             "options": preferences.options.model_dump(mode="json"),
             "on_request": preferences.on_request,
+            "reuse_results": preferences.reuse_results,
             "changed_by_update": changed_by_update,
         },
         chat_id=chat_id,

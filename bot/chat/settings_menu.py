@@ -17,6 +17,8 @@ from bot.chat.preferences import ChatPreferences
 PREFIX = "set"
 LANGUAGES_PER_PAGE = 12
 ON, OFF = "✅", "▫️"
+REUSE_ON = "♻️ Forwarded copies: earlier result reused"
+REUSE_OFF = "♻️ Forwarded copies: transcribed again"
 
 
 class InvalidAction(ValueError):
@@ -58,6 +60,8 @@ def home_screen(prefs: ChatPreferences, *, is_group: bool) -> MenuScreen:
     if is_group:
         mode = "only on /transcribe" if prefs.on_request else "every voice note"
         rows.append([_button(f"🔔 Transcribe: {mode}", "mode")])
+    reuse = REUSE_ON if prefs.reuse_results else REUSE_OFF
+    rows.append([_button(reuse, "reuse")])
     rows.append([_button("✅ Done", "done")])
     text = "⚙️ Settings for this chat\n\n" + describe(prefs, is_group=is_group)
     return MenuScreen(text, InlineKeyboardMarkup(rows))
@@ -68,6 +72,7 @@ def describe(prefs: ChatPreferences, *, is_group: bool) -> str:
     if is_group:
         mode = "only when someone replies /transcribe" if prefs.on_request else "every voice note"
         text += f"\nTranscribe: {mode}"
+    text += "\n" + (REUSE_ON if prefs.reuse_results else REUSE_OFF)
     return text
 
 
@@ -190,6 +195,9 @@ def apply_action(prefs: ChatPreferences, data: str, *, is_group: bool) -> MenuRe
             new = replace(prefs, on_request=not prefs.on_request)
             notice = "Only on /transcribe" if new.on_request else "Every voice note"
             return change(new, "home", notice)
+        case "reuse", []:
+            new = replace(prefs, reuse_results=not prefs.reuse_results)
+            return change(new, "home", REUSE_ON if new.reuse_results else REUSE_OFF)
         case "done", []:
             text = "✅ Settings saved.\n\n" + describe(prefs, is_group=is_group)
             return stay(MenuScreen(text, None), "Saved")

@@ -10,6 +10,7 @@ from pathlib import PurePosixPath
 from telegram import Message
 
 from bot.telegram_io.files import too_big_text
+from bot.telegram_io.links import link_file_name
 
 AUDIO_EXTENSIONS = frozenset(
     {
@@ -34,14 +35,24 @@ ACCEPTED_TEXT = (
 )
 
 
+LINK = "link"
+
+
 @dataclass(frozen=True)
 class AudioInput:
-    kind: str  # voice, audio, video_note, video, document
-    file_id: str
+    kind: str  # voice, audio, video_note, video, document, or link
+    file_id: str  # Telegram's; "" for a link
     file_name: str  # what Intron is told the file is called
     mime_type: str | None
     size: int | None
-    duration: int | None
+    duration: int | None  # None when unknown, as for every link
+    # The same for every copy of a file in every chat (forwarded notes); None for a link.
+    unique_id: str | None = None
+    url: str | None = None  # a link's URL, checked, which Intron reads the audio from
+
+    @classmethod
+    def of_link(cls, url: str) -> AudioInput:
+        return cls(LINK, "", link_file_name(url), None, None, None, url=url)
 
     def problem(self, max_bytes: int) -> str | None:
         """Why this audio cannot be transcribed, if that is clear before downloading it."""
@@ -72,7 +83,10 @@ def audio_in(message: Message) -> AudioInput | None:
         stem = "audio" if kind == "document" else kind
         name = getattr(media, "file_name", None) or _name(stem, mime_type, default_ext)
         duration = as_seconds(getattr(media, "duration", None))
-        return AudioInput(kind, media.file_id, name, mime_type, media.file_size, duration)
+        unique_id = getattr(media, "file_unique_id", None)
+        return AudioInput(
+            kind, media.file_id, name, mime_type, media.file_size, duration, unique_id
+        )
     return None
 
 
