@@ -49,6 +49,10 @@ class Config(BaseSettings):
     # How long a reply waits for Telegram's answer before it counts as unanswered.
     telegram_timeout_seconds: float = Field(20, gt=0)
     retention_days: int = Field(30, ge=1)
+    # Who runs this bot and how to reach them (a name, an e-mail, a @username): /privacy shows it.
+    operator_contact: str | None = None
+    # Links in one message that become jobs; the rest are skipped, and the reply says so.
+    max_links_per_message: int = Field(5, ge=1, le=50)
     # How many downloads/uploads run at once: bounds disk, sockets and memory, not throughput
     # (Intron's upload budget is the real limit).
     max_concurrent_transfers: int = Field(4, ge=1)
@@ -114,6 +118,11 @@ class Config(BaseSettings):
             raise ValueError("must be 1-256 characters of A-Z, a-z, 0-9, _ and -")
         return value
 
+    @field_validator("operator_contact", mode="before")
+    @classmethod
+    def _empty_contact(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
     @field_validator("metrics_port", mode="before")
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
@@ -144,6 +153,12 @@ class Config(BaseSettings):
         secrets = [s.get_secret_value() for s in given if s is not None]
         password = urlsplit(self.database_url).password
         return secrets + ([password] if password else [])
+
+    @property
+    def bot_api_hosts(self) -> frozenset[str]:
+        """The hosts the Bot API is reached at: a link to them may carry the token."""
+        urls = (self.telegram_base_url, self.telegram_base_file_url)
+        return frozenset(host.lower() for u in urls if (host := urlsplit(u).hostname))
 
     @property
     def max_download_bytes(self) -> int:

@@ -13,10 +13,17 @@ from telegram.ext import (
 )
 
 from bot.telegram_io.audio_input import audio_in
+from bot.telegram_io.links import links_in
 from handlers.access import enforce_allowed_chats
-from handlers.audio import on_audio, on_transcribe, on_unsupported
+from handlers.audio import on_audio, on_links, on_transcribe, on_unsupported
 from handlers.chat_migration import on_chat_migrated
-from handlers.commands import on_help, on_start, on_unknown_command, publish_commands
+from handlers.commands import (
+    on_help,
+    on_privacy,
+    on_start,
+    on_unknown_command,
+    publish_commands,
+)
 from handlers.common import Context, answer, chat_translator
 from handlers.errors import on_error
 from handlers.history import on_forget, on_forget_button, on_history, on_resend, on_usage
@@ -32,6 +39,16 @@ class _CarriesAudio(filters.MessageFilter):
 
 
 AUDIO = _CarriesAudio(name="CarriesAudio")
+
+
+class _CarriesLinks(filters.MessageFilter):
+    """Text or a caption with links in it (whether the bot may use them is checked later)."""
+
+    def filter(self, message: Message) -> bool:
+        return bool(links_in(message))
+
+
+LINKS = _CarriesLinks(name="CarriesLinks")
 
 
 class _ForThisBot(filters.MessageFilter):
@@ -76,12 +93,20 @@ def register_handlers(app: Application) -> None:
     app.add_handler(CommandHandler("history", on_history))
     app.add_handler(CommandHandler("usage", on_usage))
     app.add_handler(CommandHandler("forget", on_forget))
+    app.add_handler(CommandHandler("privacy", on_privacy))
     app.add_handler(CommandHandler("status", on_status))  # operators only: not in COMMANDS
     app.add_handler(CallbackQueryHandler(on_settings_button, pattern=r"^set:"))
     app.add_handler(CallbackQueryHandler(on_resend, pattern=r"^hist:"))
     app.add_handler(CallbackQueryHandler(on_forget_button, pattern=r"^forget:"))
     app.add_handler(CallbackQueryHandler(on_stale_button))
     app.add_handler(MessageHandler(AUDIO & ~filters.UpdateType.EDITED, on_audio))
+    # Links in groups are mostly chatter: there they are transcribed only on /transcribe.
+    app.add_handler(
+        MessageHandler(
+            LINKS & filters.ChatType.PRIVATE & ~filters.COMMAND & ~filters.UpdateType.EDITED,
+            on_links,
+        )
+    )
     app.add_handler(MessageHandler(filters.COMMAND & FOR_THIS_BOT, on_unknown_command))
     app.add_handler(
         MessageHandler(

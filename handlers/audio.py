@@ -1,21 +1,44 @@
-"""Audio in: accept it, tell the user it arrived, hand it to the scheduler."""
+"""Audio in: accept it (a recording, or links to one), tell the user it arrived, hand it to
+the scheduler."""
 
 from __future__ import annotations
 
 import logging
 
-from telegram import Message, Update
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
 from telegram.error import TelegramError
 
 from bot.chat.preferences import ChatPreferences, load_preferences
 from bot.engine.intake import create_job, release_job
+from bot.engine.reuse import answered_in_chat
 from bot.i18n import N_, Translator
-from bot.telegram_io.audio_input import ACCEPTED_TEXT, audio_in
+from bot.telegram_io.audio_input import ACCEPTED_TEXT, AudioInput, audio_in
+from bot.telegram_io.links import LinkCheck, LinkSelection, links_in, select_links
 from handlers.common import Context, chat_translator, is_group, services, translator_for
+from storage.models import Job
 
 log = logging.getLogger(__name__)
 
 RECEIVED_TEXT = N_("🎧 Received. Transcribing shortly…")
+REUSED_TEXT = N_(
+    "♻️ Received. This recording was transcribed before with these settings: sending that result…"
+)
+LINK_RECEIVED_TEXT = N_("🔗 Received the link. Intron will fetch the audio; transcribing shortly…")
+LINKS_RECEIVED_TEXT = N_("🔗 Received link {number} of {count}. Transcribing shortly…")
+LINK_REFUSED = N_("❌ This link cannot be transcribed: {reason}")
+ONE_OF_LINKS_REFUSED = N_("❌ {link} cannot be transcribed: {reason}")
+LINKS_SKIPPED = N_(
+    "✂️ Took the first {taken} links of {total}; the other {skipped} were skipped (at most "
+    "{taken} per message). Send them in another message."
+)
+TRANSCRIBE_HOW = N_(
+    "Reply /transcribe to a voice note, an audio file or a message with a link to a recording "
+    "to transcribe it."
+)
+IN_PROGRESS_OR_DONE = N_("This recording is already transcribed or in progress.")
+ALREADY_ANSWERED = N_("✅ This recording was already transcribed in this chat.")
+SEND_AGAIN = N_("🔁 Send the result again")
+SHOWN_LINK_LENGTH = 60
 
 
 async def on_audio(update: Update, context: Context) -> None:
@@ -28,18 +51,46 @@ async def on_audio(update: Update, context: Context) -> None:
     await _transcribe(message, context, prefs, translator_for(update, context, prefs))
 
 
+async def on_links(update: Update, context: Context) -> None:
+    """Private chats only: in groups links are mostly chatter, transcribed on /transcribe."""
+    message = update.effective_message
+    if message is None:
+        return
+    prefs = await load_preferences(message.chat_id)
+    await _transcribe_links(message, context, prefs, translator_for(update, context, prefs))
+
+
 async def on_transcribe(update: Update, context: Context) -> None:
-    """/transcribe as a reply to a voice note transcribes that one, whatever the chat's mode.
-    The job is answered in the language of whoever asked."""
+    """/transcribe as a reply to a voice note (or a message with links) transcribes it, whatever
+    the chat's mode; one this chat already has the result of is offered again. The job is
+    answered in the language of whoever asked."""
     message = update.effective_message
     if message is None:
         return
     prefs = await load_preferences(message.chat_id)
     tr = translator_for(update, context, prefs)
     target = message.reply_to_message
-    if target is None or audio_in(target) is None:
+    if target is None:
+        await message.reply_text(tr.gettext(TRANSCRIBE_HOW), do_quote=True)
+        return
+    audio = audio_in(target)
+    if audio is None:
+        if links_in(target):
+            await _transcribe_links(target, context, prefs, tr, explicit=True)
+        else:
+            await message.reply_text(tr.gettext(TRANSCRIBE_HOW), do_quote=True)
+        return
+    earlier = await answered_in_chat(
+        target.chat_id,
+        message_id=target.message_id,
+        file_unique_id=audio.unique_id,
+        options=prefs.options.model_dump(mode="json"),
+    )
+    if earlier is not None:
+        button = InlineKeyboardButton(tr.gettext(SEND_AGAIN), callback_data=f"hist:{earlier.id}")
         await message.reply_text(
-            tr.gettext("Reply /transcribe to a voice note or audio file to transcribe it."),
+            tr.gettext(ALREADY_ANSWERED),
+            reply_markup=InlineKeyboardMarkup([[button]]),
             do_quote=True,
         )
         return
@@ -72,7 +123,82 @@ async def _transcribe(
     if problem is not None:
         await message.reply_text(f"❌ {tr.phrase(problem)}", do_quote=True)
         return
-    job = await create_job(
+    job = await _create(message, audio, prefs, tr)
+    if job is None:
+        # The same message again (Telegram redelivers updates): it already has its job.
+        if explicit:
+            await message.reply_text(tr.gettext(IN_PROGRESS_OR_DONE), do_quote=True)
+        return
+    text = REUSED_TEXT if job.reused_from else RECEIVED_TEXT
+    await _announce(message, context, job, tr.gettext(text))
+
+
+async def _transcribe_links(
+    message: Message,
+    context: Context,
+    prefs: ChatPreferences,
+    tr: Translator,
+    *,
+    explicit: bool = False,
+) -> None:
+    """One job per acceptable link, up to the configured number; every refused link gets its
+    reason. Jobs are stored before anything is said."""
+    config = services(context).config
+    links = select_links(
+        links_in(message), limit=config.max_links_per_message, refused_hosts=config.bot_api_hosts
+    )
+    jobs = []
+    for index, url in enumerate(links.taken):
+        job = await _create(message, AudioInput.of_link(url), prefs, tr, link_index=index)
+        if job is not None:
+            jobs.append(job)
+    if links.taken and not jobs:
+        # The same message again (redelivered, or asked twice): its jobs exist.
+        if explicit:
+            await message.reply_text(tr.gettext(IN_PROGRESS_OR_DONE), do_quote=True)
+        return
+    notes = _refusals(links, tr)
+    if links.skipped:
+        taken, skipped = len(links.taken), links.skipped
+        notes.append(tr.gettext(LINKS_SKIPPED, taken=taken, total=taken + skipped, skipped=skipped))
+    if notes:
+        await message.reply_text("\n".join(notes), do_quote=True)
+    for job in jobs:
+        if len(links.taken) == 1:
+            text = tr.gettext(LINK_RECEIVED_TEXT)
+        else:
+            count = len(links.taken)
+            text = tr.gettext(LINKS_RECEIVED_TEXT, number=job.link_index + 1, count=count)
+        await _announce(message, context, job, text)
+
+
+def _refusals(links: LinkSelection, tr: Translator) -> list[str]:
+    """Each refused link's reason (message ids from bot/telegram_io/links.py), translated."""
+    if links.single and links.refused:
+        return [tr.gettext(LINK_REFUSED, reason=_reason(links.refused[0], tr))]
+    return [
+        tr.gettext(ONE_OF_LINKS_REFUSED, link=_shown(c.url), reason=_reason(c, tr))
+        for c in links.refused
+    ]
+
+
+def _reason(check: LinkCheck, tr: Translator) -> str:
+    return tr.gettext(check.refusal) if check.refusal else ""
+
+
+def _shown(url: str) -> str:
+    return url if len(url) <= SHOWN_LINK_LENGTH else url[: SHOWN_LINK_LENGTH - 1] + "…"
+
+
+async def _create(
+    message: Message,
+    audio: AudioInput,
+    prefs: ChatPreferences,
+    tr: Translator,
+    *,
+    link_index: int = 0,
+) -> Job | None:
+    return await create_job(
         chat_id=message.chat_id,
         chat_type=message.chat.type,
         message_id=message.message_id,
@@ -80,20 +206,19 @@ async def _transcribe(
         thread_id=message.message_thread_id if message.is_topic_message else None,
         audio=audio,
         options=prefs.options,
+        reuse=prefs.reuse_results,
+        link_index=link_index,
         language=tr.language,
     )
-    if job is None:
-        # The same message again (Telegram redelivers updates): it already has its job.
-        if explicit:
-            await message.reply_text(
-                tr.gettext("This recording is already transcribed or in progress."),
-                do_quote=True,
-            )
-        return
-    svc.metrics.recording_received(audio.kind)
+
+
+async def _announce(message: Message, context: Context, job: Job, text: str) -> None:
+    """Tell the chat the job arrived (its status message), then let it start."""
+    svc = services(context)
+    svc.metrics.recording_received(job.media_kind)
     status_id: int | None = None
     try:
-        status_id = (await message.reply_text(tr.gettext(RECEIVED_TEXT), do_quote=True)).message_id
+        status_id = (await message.reply_text(text, do_quote=True)).message_id
     except TelegramError as exc:
         log.warning("job %s: could not send the status message: %s", job.id, type(exc).__name__)
     await release_job(job, status_id)

@@ -1,4 +1,5 @@
-"""/start, /help, the command menus in each bot language, and commands the bot does not know."""
+"""/start, /help, /privacy, the command menus in each bot language, and commands the bot does not
+know."""
 
 from __future__ import annotations
 
@@ -16,16 +17,18 @@ from bot.chat.preferences import load_preferences
 from bot.chat.settings_menu import describe
 from bot.i18n import BOT_LANGUAGES, ENGLISH_CODE, N_, Locales, Translator
 from bot.telegram_io.audio_input import ACCEPTED_TEXT
+from bot.telegram_io.inbox import keep_handled_seconds
 from handlers.common import Context, is_group, services, translator_for
 
 # (command, description): the descriptions are message ids, shown in each menu's language.
 COMMANDS: tuple[tuple[str, str], ...] = (
     ("start", N_("What this bot does and your current settings")),
     ("settings", N_("Choose category, outputs, speakers and languages")),
-    ("transcribe", N_("Reply to a voice note to transcribe it")),
+    ("transcribe", N_("Reply to a voice note or a link to transcribe it")),
     ("history", N_("Recent transcriptions, with resend")),
     ("usage", N_("Audio minutes processed")),
     ("forget", N_("Erase this chat's transcripts and settings")),
+    ("privacy", N_("What the bot keeps, for how long, and who runs it")),
     ("help", N_("How to use the bot")),
 )
 # What a group member who is not an administrator can use: settings and /forget are theirs to
@@ -38,6 +41,48 @@ GROUP_HELP = N_(
     "always why. Group administrators can choose in /settings whether I transcribe every "
     "voice note or only those someone replies /transcribe to."
 )
+
+
+LINKS_HELP = N_(
+    "Recordings too big for Telegram (over {max_mb} MB), such as a long call: send a link to "
+    "the audio or video file instead (http:// or https://, up to {max_links} links in one "
+    "message). Intron fetches it itself; I download nothing. Links to Telegram, to local "
+    "addresses and links with a password in them are refused."
+)
+REUSE_HELP = N_(
+    "A voice note forwarded to me that was already transcribed with the same settings is "
+    "answered at once from that result, and counted apart in /usage. Turn this off in "
+    "/settings. /transcribe on a note already answered in this chat offers its result again."
+)
+PRIVACY_HELP = N_("/privacy says what I keep, for how long, and how to erase it.")
+# One message per paragraph: a change to one leaves the others' translations standing.
+PRIVACY_TEXT = (
+    N_("🔒 Privacy"),
+    N_(
+        "What I keep, per chat: each recording's date, duration, kind, settings and state; the "
+        "transcript and results Intron returned; the file name, and a link you sent; and this "
+        "chat's settings."
+    ),
+    N_(
+        "For how long: the transcript, results, file names, links and file ids are erased "
+        "{retention_days} days after the recording was answered. Date, duration and state "
+        "stay, for /usage. The updates Telegram hands me (your messages, as they arrived) are "
+        "deleted {inbox_days} days after I handled them."
+    ),
+    N_(
+        "The audio: it goes to Intron (intron.io) for transcription. I hold it in a temporary "
+        "file only while sending it and delete it right after; a link is fetched by Intron "
+        "itself. I do not keep the audio. A recording forwarded from another chat may be "
+        "answered from the result made there, which is the transcript of the same audio you "
+        "already have."
+    ),
+    N_(
+        "Erase everything now: /forget erases this chat's transcripts, results, file names and "
+        "settings, and stops recordings still in progress."
+    ),
+)
+OPERATOR_LINE = N_("This bot is operated by {contact}.")
+NO_OPERATOR_LINE = N_("The operator of this bot has not published a contact.")
 
 
 def command_menu(tr: Translator, *, for_members: bool = False) -> list[BotCommand]:
@@ -85,6 +130,8 @@ async def on_start(update: Update, context: Context) -> None:
         + describe(prefs, tr, is_group=is_group(message.chat))
         + "\n\n"
         + tr.gettext("Change them with /settings. /help lists everything I can do.")
+        + "\n"
+        + tr.gettext(PRIVACY_HELP)
     )
 
 
@@ -94,13 +141,16 @@ async def on_help(update: Update, context: Context) -> None:
         return
     tr = translator_for(update, context, await load_preferences(message.chat_id))
     lines = [f"/{c.command} — {c.description}" for c in command_menu(tr)]
-    max_mb = services(context).config.max_download_bytes // (1024 * 1024)
+    config = services(context).config
+    max_mb = config.max_download_bytes // (1024 * 1024)
     paragraphs = [
         tr.gettext(ACCEPTED_TEXT) + " " + tr.gettext("Files up to {mb} MB.", mb=max_mb),
+        tr.gettext(LINKS_HELP, max_mb=max_mb, max_links=config.max_links_per_message),
         tr.gettext(
             "With /settings you choose what comes back with the transcript: a summary, SOAP "
             "note, clerking, treatment plan, ICD codes, call resolution, agent score and more."
         ),
+        tr.gettext(REUSE_HELP),
         tr.gettext(
             'I write in English, French or Swahili: your Telegram language, or the "Bot '
             'language" chosen in /settings. The "Spoken language" there is the language of '
@@ -111,6 +161,25 @@ async def on_help(update: Update, context: Context) -> None:
     if is_group(message.chat):
         paragraphs.append(tr.gettext(GROUP_HELP))
     await message.reply_text("\n\n".join(paragraphs))
+
+
+async def on_privacy(update: Update, context: Context) -> None:
+    message = update.effective_message
+    if message is None:
+        return
+    tr = translator_for(update, context, await load_preferences(message.chat_id))
+    config = services(context).config
+    contact = config.operator_contact
+    if contact:
+        operator = tr.gettext(OPERATOR_LINE, contact=contact)
+    else:
+        operator = tr.gettext(NO_OPERATOR_LINE)
+    days = {
+        "retention_days": config.retention_days,
+        "inbox_days": round(keep_handled_seconds(config.retention_days) / 86400),
+    }
+    text = "\n\n".join(tr.gettext(paragraph, **days) for paragraph in PRIVACY_TEXT)
+    await message.reply_text(f"{text}\n\n{operator}")
 
 
 async def on_unknown_command(update: Update, context: Context) -> None:

@@ -14,7 +14,7 @@ from bot.chat.history import (
     total_usage,
 )
 from bot.chat.options import CATEGORIES
-from bot.i18n import Translator
+from bot.i18n import N_, Translator
 from handlers.common import (
     Context,
     answer,
@@ -32,9 +32,17 @@ def _state(job: Job, tr: Translator) -> str:
         state = tr.gettext("❌ failed")
     else:
         state = tr.gettext("⏳ in progress")
+    if job.reused_from is not None:
+        state += " " + tr.gettext("(from an earlier result)")
     if job.purged_at is not None:
         state += " " + tr.gettext("(text erased)")
     return state
+
+
+REUSED_USAGE = N_(
+    "♻️ Answered from an earlier result: {count} (no audio minutes used, not counted above)."
+)
+REUSED_USAGE_ALL = N_("♻️ All chats, answered from an earlier result: {count}.")
 
 
 def _job_line(job: Job, tr: Translator) -> str:
@@ -101,6 +109,8 @@ async def on_usage(update: Update, context: Context) -> None:
     tr = await chat_translator(update, context)
     usage = await chat_usage(message.chat_id)
     text = tr.gettext("🎙 This chat: {usage}.", usage=_audio_minutes(usage.minutes, usage.jobs, tr))
+    if usage.reused:
+        text += "\n" + tr.gettext(REUSED_USAGE, count=tr.integer(usage.reused))
     if user is not None and user.id in services(context).config.admin_user_ids:
         total = await total_usage()
         text += "\n" + tr.ngettext(
@@ -109,6 +119,8 @@ async def on_usage(update: Update, context: Context) -> None:
             total.chats,
             usage=_audio_minutes(total.minutes, total.jobs, tr),
         )
+        if total.reused:
+            text += "\n" + tr.gettext(REUSED_USAGE_ALL, count=tr.integer(total.reused))
     await message.reply_text(text)
 
 

@@ -37,6 +37,8 @@ class Job(Model):
     id = fields.IntField(primary_key=True)
     chat_id = fields.BigIntField()
     message_id = fields.BigIntField()  # the user's voice note; replies thread to it
+    # Which link of the message this job is (0 for a recording): a message may carry several.
+    link_index = fields.SmallIntField(default=0, db_default=0)
     chat_type = fields.CharField(max_length=16, default="private")
     # The forum topic the voice note was sent in: the answer goes there too.
     message_thread_id = fields.BigIntField(null=True)
@@ -48,7 +50,15 @@ class Job(Model):
     file_name = fields.CharField(max_length=128)
     mime_type = fields.CharField(max_length=64, null=True)
     file_size = fields.BigIntField(null=True)
-    duration = fields.IntField(null=True)  # seconds, as Telegram reported it
+    duration = fields.IntField(null=True)  # seconds, as Telegram reported it; None for links
+    # A link Intron reads the audio from (media_kind "link"): the bot downloads nothing. Erased
+    # with the file name: a link may be all it takes to fetch the recording.
+    source_url = fields.CharField(max_length=2048, null=True)
+    # Telegram's id of the file's content, the same in every chat it is forwarded to: a copy
+    # of a recording already transcribed is answered from that result. Erased with the text.
+    file_unique_id = fields.CharField(max_length=64, null=True, db_index=True)
+    # The job whose stored result answered this one (no download, no upload), if any.
+    reused_from = fields.IntField(null=True)
     options = fields.JSONField()  # TranscriptionOptions the upload is (or was) sent with
     # The bot language the job is answered in (status, failure, result headings), fixed when
     # the recording arrived: a job finishing after a restart still answers in it.
@@ -84,7 +94,7 @@ class Job(Model):
 
     class Meta:
         table = "jobs"
-        unique_together = (("chat_id", "message_id"),)
+        unique_together = (("chat_id", "message_id", "link_index"),)
         indexes = (("state", "next_run_at"),)
 
 
@@ -96,6 +106,9 @@ class ChatSettings(Model):
     # The language the bot writes in, chosen in /settings; None follows the user's Telegram
     # language. (Not the spoken language of the recordings: that is in `options`.)
     bot_language = fields.CharField(max_length=8, null=True)
+    # A recording already transcribed elsewhere with the same options is answered from that
+    # result; a chat may prefer a fresh transcription every time.
+    reuse_results = fields.BooleanField(default=True, db_default=True)
     # The Telegram update whose button press last changed these settings: a press handled again
     # after a crash (its change saved, its inbox row not yet marked) is then not applied twice.
     changed_by_update = fields.BigIntField(null=True)

@@ -61,7 +61,16 @@ async def test_group_members_see_only_the_commands_they_may_use(
 ) -> None:
     admins_scope = {"type": "all_chat_administrators"}
     await telegram.wait_for(lambda: bool(telegram.commands_for(admins_scope)))
-    everything = {"start", "settings", "transcribe", "history", "usage", "forget", "help"}
+    everything = {
+        "start",
+        "settings",
+        "transcribe",
+        "history",
+        "usage",
+        "forget",
+        "privacy",
+        "help",
+    }
     assert names(telegram.my_commands) == everything  # private chats
     assert names(telegram.commands_for(admins_scope)) == everything
     members = names(telegram.commands_for({"type": "all_group_chats"}))

@@ -18,6 +18,7 @@ from tests.conftest import RunningBot, send_command, send_voice
 from tests.fakes.intron_api import FakeIntron
 from tests.fakes.telegram import FakeTelegram
 from tests.test_catalogues import catalog, extracted_messages
+from tests.test_links import send_links
 from tests.test_settings import buttons, menu_message, open_settings, press
 
 CHAT = 4101
@@ -146,9 +147,12 @@ def everything_shown(telegram: FakeTelegram, chat: int) -> list[str]:
     return shown
 
 
-async def wait_reply(telegram: FakeTelegram, chat: int, sent: dict[str, Any], has: str) -> str:
-    """The text of the bot's reply to `sent` that contains `has`, once its status message is
-    gone too (the job is then finished: later commands' answers are counted cleanly)."""
+async def wait_reply(
+    telegram: FakeTelegram, chat: int, sent: dict[str, Any], has: str, *, status: bool = True
+) -> str:
+    """The text of the bot's reply to `sent` that contains `has`; with `status`, once the job's
+    status message is gone too (the job is then finished: later commands' answers are counted
+    cleanly)."""
 
     def replies() -> list[dict[str, Any]]:
         return [
@@ -159,8 +163,9 @@ async def wait_reply(telegram: FakeTelegram, chat: int, sent: dict[str, Any], ha
 
     def found() -> str | None:
         texts = [str(m.get("text", "")) for m in replies()]
-        status_gone = telegram.history(chat, replies()[0]["message_id"])[-1]["event"] == "deleted"
-        return next((t for t in texts if has in t), None) if status_gone else None
+        if status and telegram.history(chat, replies()[0]["message_id"])[-1]["event"] != "deleted":
+            return None
+        return next((t for t in texts if has in t), None)
 
     await telegram.wait_for(lambda: bool(replies()) and found() is not None)
     return found() or ""
@@ -349,3 +354,91 @@ def test_a_long_report_file_is_headed_and_captioned_in_the_language() -> None:
     assert report.document.caption == "Rapport complet"
     content = report.document.content.decode()
     assert content.startswith("# Transcription\n") and "## 📋 Résumé\n" in content
+
+
+@dataclass(frozen=True)
+class NewFeatures:
+    """Links, forwarded copies and /privacy, as a user of this language sees them."""
+
+    language_code: str
+    telegram_link_refused: str
+    link_received: str
+    reused: str
+    transcript_heading: str
+    privacy_title: str
+    privacy_retention: str
+    help_links: str
+    help_privacy: str
+
+
+NEW_FEATURES = [
+    NewFeatures(
+        language_code="fr",
+        telegram_link_refused="❌ Ce lien ne peut pas être transcrit : les liens vers Telegram",
+        link_received="🔗 Lien reçu. Intron va récupérer l'audio",
+        reused="♻️ Reçu. Cet enregistrement a déjà été transcrit avec ces réglages",
+        transcript_heading="📝 Transcription",
+        privacy_title="🔒 Confidentialité",
+        privacy_retention="effacés 30 jours après la réponse",
+        help_links="envoyez plutôt un lien vers le fichier audio ou vidéo",
+        help_privacy="/privacy — Ce que le bot conserve, combien de temps, et qui le gère",
+    ),
+    NewFeatures(
+        language_code="sw",
+        telegram_link_refused="❌ Kiungo hiki hakiwezi kunakiliwa: viungo vya Telegram",
+        link_received="🔗 Kiungo kimepokelewa. Intron itachukua sauti yenyewe",
+        reused="♻️ Imepokelewa. Rekodi hii ilinakiliwa awali kwa mipangilio hii",
+        transcript_heading="📝 Nakala",
+        privacy_title="🔒 Faragha",
+        privacy_retention="hufutwa siku 30 baada ya rekodi kujibiwa",
+        help_links="badala yake tuma kiungo cha faili la sauti au video",
+        help_privacy="/privacy — Boti inahifadhi nini, kwa muda gani, na nani anaiendesha",
+    ),
+]
+
+
+@pytest.mark.parametrize("expected", NEW_FEATURES, ids=["fr", "sw"])
+async def test_links_forwarded_copies_and_privacy_speak_the_users_language(
+    telegram: FakeTelegram, intron: FakeIntron, bot: RunningBot, expected: NewFeatures
+) -> None:
+    english_chat, chat = CHAT + 1, CHAT
+    telegram.set_language(chat, expected.language_code)
+
+    refused = send_links(telegram, chat, "https://t.me/c/1234/56")
+    assert (await wait_reply(telegram, chat, refused, "❌", status=False)).startswith(
+        expected.telegram_link_refused
+    )
+    linked = send_links(telegram, chat, "https://files.example.org/ward-round.mp3")
+    await wait_reply(telegram, chat, linked, expected.transcript_heading)
+    first = telegram.bot_messages(chat, include_deleted=True)
+    status = next(m for m in first if m.get("reply_to_message_id") == linked["message_id"])
+    assert telegram.history(chat, status["message_id"])[0]["text"].startswith(
+        expected.link_received
+    )
+
+    # A note transcribed for an English-speaking chat, forwarded to this one: answered from
+    # that result, under this chat's headings.
+    original = send_voice(telegram, english_chat)
+    await wait_reply(telegram, english_chat, original, "📝 Transcript")
+    copy = telegram.user_message(
+        chat,
+        voice=telegram.forwarded(original["voice"]),
+        forward_origin={"type": "hidden_user", "sender_user_name": "Patient", "date": 1},
+    )
+    answer = await wait_reply(telegram, chat, copy, expected.transcript_heading)
+    assert answer.startswith(expected.transcript_heading + "\n")
+    copy_status = next(
+        m
+        for m in telegram.bot_messages(chat, include_deleted=True)
+        if m.get("reply_to_message_id") == copy["message_id"]
+    )
+    assert telegram.history(chat, copy_status["message_id"])[0]["text"].startswith(expected.reused)
+
+    privacy = (await send_command(telegram, chat, "/privacy"))[-1]["text"]
+    assert privacy.startswith(expected.privacy_title) and expected.privacy_retention in privacy
+    help_text = (await send_command(telegram, chat, "/help"))[-1]["text"]
+    assert expected.help_links in help_text and expected.help_privacy in help_text
+
+    english = english_fragments(expected.language_code)
+    leftovers = [(f, t) for t in everything_shown(telegram, chat) for f in english if f in t]
+    assert not leftovers, f"English shown to a {expected.language_code} user: {leftovers}"

@@ -21,21 +21,25 @@ log = logging.getLogger(__name__)
 
 HISTORY_SIZE = 10
 # Erasing a job: its text, and what could name the patient or fetch the audio again (the file
-# name, Telegram's file id, Intron's file id). Date, duration and state stay, for /usage.
+# name, Telegram's file id, Intron's file id, a link's URL, and the audio's unique id, which
+# would let a later copy be answered from it). Date, duration and state stay, for /usage.
 ERASED: dict[str, Any] = {
     "result": None,
     "reply": None,
     "file_name": "",
     "telegram_file_id": "",
     "intron_file_id": None,
+    "source_url": None,
+    "file_unique_id": None,
 }
 
 
 @dataclass(frozen=True)
 class Usage:
-    jobs: int
+    jobs: int  # recordings transcribed (audio minutes used)
     seconds: float
     chats: int = 1
+    reused: int = 0  # recordings answered from an earlier result: no audio minutes used
 
     @property
     def minutes(self) -> float:
@@ -83,8 +87,9 @@ async def total_usage() -> Usage:
 
 
 async def _usage(jobs: QuerySet[Job]) -> Usage:
+    reused = await jobs.filter(reused_from__isnull=False, state=JobState.DELIVERED).count()
     rows = (
-        await jobs.filter(processed_seconds__isnull=False)
+        await jobs.filter(processed_seconds__isnull=False, reused_from__isnull=True)
         .annotate(
             jobs=Count("id"),
             seconds=Sum("processed_seconds"),
@@ -97,6 +102,7 @@ async def _usage(jobs: QuerySet[Job]) -> Usage:
         jobs=int(row.get("jobs") or 0),
         seconds=float(row.get("seconds") or 0.0),
         chats=int(row.get("chats") or 0),
+        reused=reused,
     )
 
 

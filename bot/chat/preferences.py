@@ -19,6 +19,8 @@ log = logging.getLogger(__name__)
 class ChatPreferences:
     options: TranscriptionOptions
     on_request: bool = False  # groups: only transcribe when asked with /transcribe
+    # A copy of a recording transcribed before with the same options gets that result at once.
+    reuse_results: bool = True
     # The bot language chosen in /settings; None follows each user's Telegram language.
     bot_language: str | None = None
 
@@ -38,7 +40,7 @@ async def load_preferences(chat_id: int) -> ChatPreferences:
         log.warning("chat settings of one chat no longer valid; using defaults")
         options = TranscriptionOptions()
     bot_language = row.bot_language if row.bot_language in BOT_LANGUAGES else None
-    return ChatPreferences(options, row.on_request, bot_language)
+    return ChatPreferences(options, row.on_request, row.reuse_results, bot_language)
 
 
 async def save_preferences(
@@ -50,6 +52,7 @@ async def save_preferences(
             "options": preferences.options.model_dump(mode="json"),
             "on_request": preferences.on_request,
             "bot_language": preferences.bot_language,
+            "reuse_results": preferences.reuse_results,
             "changed_by_update": changed_by_update,
         },
         chat_id=chat_id,

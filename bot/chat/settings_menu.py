@@ -24,11 +24,13 @@ from bot.chat.options import (
     spoken_language_name,
 )
 from bot.chat.preferences import ChatPreferences
-from bot.i18n import BOT_LANGUAGE_NAMES, BOT_LANGUAGES, Translator
+from bot.i18n import BOT_LANGUAGE_NAMES, BOT_LANGUAGES, N_, Translator
 
 PREFIX = "set"
 LANGUAGES_PER_PAGE = 12
 ON, OFF = "✅", "▫️"
+REUSE_ON = N_("♻️ Forwarded copies: earlier result reused")
+REUSE_OFF = N_("♻️ Forwarded copies: transcribed again")
 
 
 class InvalidAction(ValueError):
@@ -59,6 +61,10 @@ def _button(text: str, *parts: str) -> InlineKeyboardButton:
 # The translator for a chat with these preferences: the menu is redrawn in the bot language
 # a press has just chosen.
 TranslatorFor = Callable[[ChatPreferences], Translator]
+
+
+def _reuse(reuse_results: bool, tr: Translator) -> str:
+    return tr.gettext(REUSE_ON if reuse_results else REUSE_OFF)
 
 
 def _on_off(value: bool, tr: Translator) -> str:
@@ -99,6 +105,7 @@ def home_screen(prefs: ChatPreferences, tr: Translator, *, is_group: bool) -> Me
         else:
             mode = tr.gettext("🔔 Transcribe: every voice note")
         rows.append([_button(mode, "mode")])
+    rows.append([_button(_reuse(prefs.reuse_results, tr), "reuse")])
     rows.append([_button(tr.gettext("✅ Done"), "done")])
     text = tr.gettext("⚙️ Settings for this chat") + "\n\n" + describe(prefs, tr, is_group=is_group)
     return MenuScreen(text, InlineKeyboardMarkup(rows))
@@ -112,6 +119,7 @@ def describe(prefs: ChatPreferences, tr: Translator, *, is_group: bool) -> str:
             text += "\n" + tr.gettext("Transcribe: only when someone replies /transcribe")
         else:
             text += "\n" + tr.gettext("Transcribe: every voice note")
+    text += "\n" + _reuse(prefs.reuse_results, tr)
     return text
 
 
@@ -310,6 +318,9 @@ def apply_action(
             else:
                 notice = tr.gettext("Every voice note")
             return change(new, "home", notice)
+        case "reuse", []:
+            new = replace(prefs, reuse_results=not prefs.reuse_results)
+            return change(new, "home", _reuse(new.reuse_results, tr))
         case "done", []:
             text = (
                 tr.gettext("✅ Settings saved.") + "\n\n" + describe(prefs, tr, is_group=is_group)

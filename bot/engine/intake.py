@@ -8,6 +8,7 @@ import time
 from tortoise.exceptions import IntegrityError
 
 from bot.chat.options import TranscriptionOptions
+from bot.engine.reuse import reusable_source
 from bot.telegram_io.audio_input import AudioInput
 from storage.models import Job, JobState
 
@@ -27,34 +28,51 @@ async def create_job(
     audio: AudioInput,
     options: TranscriptionOptions,
     language: str,
+    reuse: bool = False,
+    link_index: int = 0,
 ) -> Job | None:
-    """Store the job before any network call. None if this message already has a job:
-    Telegram delivers updates at least once. A job whose handler was cut short before it
-    released it (the process died, and the update is now handled again) is returned again, so
-    the user still gets the status message and the job starts without waiting out the grace.
-    `language` is the bot language the job will be answered in."""
-    existing = await Job.get_or_none(chat_id=chat_id, message_id=message_id)
+    """Store the job before any network call. None if this message (or this link of it)
+    already has a job: Telegram delivers updates at least once. A job whose handler was cut
+    short before it released it (the process died, and the update is now handled again) is
+    returned again, so the user still gets the status message and the job starts without
+    waiting out the grace. With `reuse`, a copy of audio already transcribed with the same
+    options is marked to be answered from that result (`reused_from`). `language` is the bot
+    language the job will be answered in."""
+    existing = await Job.get_or_none(chat_id=chat_id, message_id=message_id, link_index=link_index)
     if existing is not None:
         return existing if _awaiting_release(existing) else None
+    stored_options = options.model_dump(mode="json")
+    source = await reusable_source(audio.unique_id, stored_options) if reuse else None
     try:
         job = await Job.create(
             chat_id=chat_id,
             chat_type=chat_type,
             message_id=message_id,
+            link_index=link_index,
             message_thread_id=thread_id,
             media_kind=audio.kind,
             telegram_file_id=audio.file_id,
+            file_unique_id=audio.unique_id,
+            source_url=audio.url,
             file_name=audio.file_name[:128],
             mime_type=audio.mime_type,
             file_size=audio.size,
             duration=audio.duration,
-            options=options.model_dump(mode="json"),
+            options=stored_options,
+            reused_from=source,
             language=language,
             next_run_at=time.time() + STATUS_GRACE_SECONDS,
         )
     except IntegrityError:
         return None
-    log.info("job %s: received (%s, %s bytes, %ss)", job.id, audio.kind, audio.size, audio.duration)
+    log.info(
+        "job %s: received (%s, %s bytes, %ss%s)",
+        job.id,
+        audio.kind,
+        audio.size,
+        audio.duration,
+        f", answered from job {source}" if source else "",
+    )
     return job
 
 

@@ -26,6 +26,7 @@ from bot.engine.delivery import (
     threading_in,
 )
 from bot.engine.poll_policy import PollPolicy
+from bot.engine.reuse import earlier_result
 from bot.i18n import N_, Locales, Translator
 from bot.intron import (
     STATUS,
@@ -60,12 +61,18 @@ PROCESSING_FAILED = N_(
     "phone, please try sending it again."
 )
 REJECTED = N_("❌ Intron did not accept this recording: {reason}.")
+LINK_UNREADABLE = N_(
+    "❌ Intron could not read or transcribe the audio at this link ({status}). Check that the "
+    "link opens the audio or video file itself, with no login page, and send it again."
+)
+LINK_REJECTED = N_("❌ Intron did not accept this link: {reason}.")
 RESULT_REFUSED = N_(
     "❌ The transcript is ready but Telegram refused to display it. Use /history to try "
     "sending it again."
 )
+SENDING_AUDIO = N_("⬆️ Sending the audio to Intron…")
+SENDING_LINK = N_("⬆️ Sending the link to Intron…")
 UNEXPECTED = N_("❌ Something went wrong while processing this recording. Please send it again.")
-UPLOADING_TEXT = N_("⬆️ Sending the audio to Intron…")
 TRANSCRIBING_TEXT = N_("⏳ Transcribing… {elapsed}")
 
 
@@ -126,6 +133,8 @@ class JobPipeline:
         ):
             log.warning("job %s: timed out in state %s", job.id, job.state)
             await self._fail(job, self._tr(job).gettext(TIMED_OUT))
+        if job.state == JobState.RECEIVED and job.reused_from is not None:
+            await self._answer_from_earlier(job)
         if job.state in (JobState.RECEIVED, JobState.DOWNLOADING, JobState.UPLOADING):
             await self._transfer(job)
         elif job.state == JobState.AT_INTRON:
@@ -135,14 +144,36 @@ class JobPipeline:
 
     # -- stages ---------------------------------------------------------------------------
 
+    async def _answer_from_earlier(self, job: Job) -> None:
+        """A copy of a recording transcribed before with the same options: its stored result
+        answers this job, with no download and no upload. If that result was erased meanwhile
+        (/forget, retention) the job is transcribed as usual."""
+        source = await earlier_result(job.reused_from)
+        if source is None:
+            log.info("job %s: the earlier result was erased; transcribing", job.id)
+            job.reused_from = None
+            await self._save(job, "reused_from")
+            return
+        # The text is the same audio's; the name it was uploaded under is the other chat's.
+        job.result = {**(source.result or {}), "audio_file_name": job.file_name}
+        job.processed_seconds = source.processed_seconds
+        log.info("job %s: answered from job %s", job.id, source.id)
+        await self._ready_to_reply(
+            job, answer_parts(job, self._tr(job)), "result", "processed_seconds"
+        )
+
     async def _transfer(self, job: Job) -> None:
         # Progress edits wait on Telegram's flood limits: keep them out of the transfer slots.
         if _shows_progress(job):
+            sending = SENDING_LINK if job.source_url else SENDING_AUDIO
             await self._replier.edit_status(
-                job.chat_id, job.status_message_id, self._tr(job).gettext(UPLOADING_TEXT)
+                job.chat_id, job.status_message_id, self._tr(job).gettext(sending)
             )
         async with self._transfer_slots:
-            uploaded = await self._download_and_upload(job)
+            if job.source_url:
+                uploaded = await self._upload_link(job)
+            else:
+                uploaded = await self._download_and_upload(job)
         if uploaded:
             await self._show_progress(job, force=True)
 
@@ -179,6 +210,27 @@ class JobPipeline:
             return False
         finally:
             audio.discard()
+        await self._accepted_by_intron(job, file_id, started)
+        return True
+
+    async def _upload_link(self, job: Job) -> bool:
+        """A link the user sent: Intron reads the audio from it, the bot downloads nothing."""
+        assert job.source_url is not None
+        started = self._clock()
+        try:
+            await self._set_state(job, JobState.UPLOADING)
+            await self._budget.acquire(UPLOAD)
+            options = TranscriptionOptions.model_validate(job.options)
+            file_id = await self._intron.upload_link(
+                job.source_url, file_name=job.file_name, fields=options.form_fields()
+            )
+        except IntronError as exc:
+            await self._on_intron_error(job, UPLOAD, exc)
+            return False
+        await self._accepted_by_intron(job, file_id, started)
+        return True
+
+    async def _accepted_by_intron(self, job: Job, file_id: str, started: float) -> None:
         now = self._clock()
         self._metrics.stage_finished("upload", now - started)
         job.intron_file_id = file_id
@@ -188,7 +240,6 @@ class JobPipeline:
         job.next_run_at = now + self._polls.first_delay(job.duration)
         await self._save(job, "intron_file_id", "uploaded_at", "state", "attempts", "next_run_at")
         log.info("job %s: uploaded, at Intron", job.id)
-        return True
 
     async def _poll(self, job: Job) -> None:
         assert job.intron_file_id is not None
@@ -216,7 +267,8 @@ class JobPipeline:
             return
         if status.is_failed:
             log.info("job %s: Intron reports %s", job.id, status.processing_status)
-            failed = self._tr(job).gettext(PROCESSING_FAILED, status=status.processing_status)
+            unreadable = LINK_UNREADABLE if job.source_url else PROCESSING_FAILED
+            failed = self._tr(job).gettext(unreadable, status=status.processing_status)
             await self._fail(job, failed)
             return
         if not status.is_known:
@@ -367,7 +419,8 @@ class JobPipeline:
             await self._fail(job, self._tr(job).gettext(MISCONFIGURED))
         elif isinstance(exc, IntronRejected):
             log.info("job %s: %s rejected (HTTP %d)", job.id, endpoint, exc.status_code)
-            await self._fail(job, self._tr(job).gettext(REJECTED, reason=exc.message))
+            rejected = LINK_REJECTED if job.source_url else REJECTED
+            await self._fail(job, self._tr(job).gettext(rejected, reason=exc.message))
         else:
             raise exc
 

@@ -38,7 +38,8 @@ class IntronClient:
     """One instance per process: it owns the connection pool.
 
     The audio goes as a file part read from disk in chunks, so memory does not grow with
-    the file. Only the audio bytes are sent: never a URL, since Telegram's contain the token.
+    the file; or, for a link the user sent, as that link for Intron to read (`upload_link`).
+    Never a Telegram file URL: those contain the token.
     """
 
     def __init__(
@@ -81,10 +82,16 @@ class IntronClient:
                     )
                 }
                 payload = await self._request("POST", UPLOAD_PATH, data=form, files=files)
-            file_id = _get(payload, "data", "file_id")
-            if not isinstance(file_id, str) or not file_id:
-                raise IntronMalformedResponse("upload answer has no data.file_id")
-        return file_id
+            return _file_id(payload)
+
+    async def upload_link(self, url: str, *, file_name: str, fields: Mapping[str, str]) -> str:
+        """Have Intron read the audio from `url` itself; returns Intron's file id."""
+        form = {"audio_file_name": file_name, "audio_file_url": url, **fields}
+        async with self._reported(UPLOAD):
+            # Sent as multipart/form-data, as the upload always is, with no file part.
+            parts = {name: (None, value) for name, value in form.items()}
+            payload = await self._request("POST", UPLOAD_PATH, files=parts)
+            return _file_id(payload)
 
     async def status(self, file_id: str) -> JobStatus:
         async with self._reported(STATUS):
@@ -169,6 +176,13 @@ def parse_retry_after(value: str | None, *, now: float | None = None) -> float:
     except (TypeError, ValueError):
         return DEFAULT_RETRY_AFTER
     return max(0.0, when.timestamp() - (time.time() if now is None else now))
+
+
+def _file_id(payload: Mapping[str, Any]) -> str:
+    file_id = _get(payload, "data", "file_id")
+    if not isinstance(file_id, str) or not file_id:
+        raise IntronMalformedResponse("upload answer has no data.file_id")
+    return file_id
 
 
 def _get(payload: Mapping[str, Any], *keys: str) -> Any:

@@ -11,6 +11,7 @@ from telegram import Message
 
 from bot.i18n import N_, Phrase
 from bot.telegram_io.files import EMPTY_FILE, too_big
+from bot.telegram_io.links import link_file_name
 
 AUDIO_EXTENSIONS = frozenset(
     {
@@ -35,14 +36,24 @@ ACCEPTED_TEXT = N_(
 )
 
 
+LINK = "link"
+
+
 @dataclass(frozen=True)
 class AudioInput:
-    kind: str  # voice, audio, video_note, video, document
-    file_id: str
+    kind: str  # voice, audio, video_note, video, document, or link
+    file_id: str  # Telegram's; "" for a link
     file_name: str  # what Intron is told the file is called
     mime_type: str | None
     size: int | None
-    duration: int | None
+    duration: int | None  # None when unknown, as for every link
+    # The same for every copy of a file in every chat (forwarded notes); None for a link.
+    unique_id: str | None = None
+    url: str | None = None  # a link's URL, checked, which Intron reads the audio from
+
+    @classmethod
+    def of_link(cls, url: str) -> AudioInput:
+        return cls(LINK, "", link_file_name(url), None, None, None, url=url)
 
     def problem(self, max_bytes: int) -> Phrase | None:
         """Why this audio cannot be transcribed, if that is clear before downloading it."""
@@ -73,7 +84,10 @@ def audio_in(message: Message) -> AudioInput | None:
         stem = "audio" if kind == "document" else kind
         name = getattr(media, "file_name", None) or _name(stem, mime_type, default_ext)
         duration = as_seconds(getattr(media, "duration", None))
-        return AudioInput(kind, media.file_id, name, mime_type, media.file_size, duration)
+        unique_id = getattr(media, "file_unique_id", None)
+        return AudioInput(
+            kind, media.file_id, name, mime_type, media.file_size, duration, unique_id
+        )
     return None
 
 

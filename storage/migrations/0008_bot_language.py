@@ -3,7 +3,7 @@ from tortoise.migrations import operations as ops
 from tortoise import fields
 
 class Migration(migrations.Migration):
-    dependencies = [('models', '0004_job_transcribed_at')]
+    dependencies = [('models', '0007_links_and_reuse')]
 
     initial = False
 

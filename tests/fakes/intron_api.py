@@ -2,8 +2,10 @@
 
 Serves the two endpoints the bot uses, on 127.0.0.1 and a random port:
 
-- ``POST /file/v1/upload``: multipart/form-data with ``audio_file_name`` and the
-  ``audio_file_blob`` file part; answers with a fresh ``file_id``.
+- ``POST /file/v1/upload``: multipart/form-data with ``audio_file_name`` and either the
+  ``audio_file_blob`` file part or an ``audio_file_url`` field (never fetched: the URL is
+  recorded, and ``unreadable_urls`` end in ``FILE_PROCESSING_FAILED`` as an unreadable link
+  does); answers with a fresh ``file_id``.
 - ``GET /file/v1/status/{file_id}``: ``FILE_QUEUED`` / ``FILE_PROCESSING`` until the job's
   processing time has passed, then ``FILE_TRANSCRIBED`` (or ``FILE_PROCESSING_FAILED``).
 
@@ -50,7 +52,7 @@ class Upload:
 
     file_id: str
     fields: dict[str, str]
-    blob: bytes
+    blob: bytes  # empty for an upload by URL
     blob_filename: str | None
     blob_content_type: str | None
     received_at: float
@@ -185,6 +187,7 @@ class FakeIntron:
         self.results: dict[str, str] = {}
         self.transcript_for: Callable[[Upload], str] | None = None
         self.fail_processing: set[str] = set()
+        self.unreadable_urls: set[str] = set()
         self.uploads: list[Upload] = []
         self.calls: list[tuple[str, float, int]] = []
         self._faults: dict[str, deque[Fault]] = {endpoint: deque() for endpoint in ENDPOINTS}
@@ -368,13 +371,14 @@ class FakeIntron:
             return _error(400, str(exc))
         if not fields.get("audio_file_name"):
             return _error(400, "audio_file_name is required")
+        url = fields.get("audio_file_url")
+        if (blob_part is None) == (url is None):
+            return _error(400, "send exactly one of audio_file_blob and audio_file_url")
         if blob_part is None:
-            return _error(
-                400, "audio_file_blob is required (this fake never fetches audio_file_url)"
-            )
-        blob, blob_filename, blob_content_type = blob_part
-        if not blob:
+            blob_part = (b"", None, None)
+        elif not blob_part[0]:
             return _error(400, "audio file is empty")
+        blob, blob_filename, blob_content_type = blob_part
         received_at = time.monotonic()
         upload = Upload(
             file_id=str(uuid.uuid4()),
@@ -448,7 +452,10 @@ class FakeIntron:
             queued_until = upload.received_at + 0.1 * (upload.done_at - upload.received_at)
             state = "FILE_QUEUED" if now < queued_until else "FILE_PROCESSING"
             return {"processing_status": state, "audio_file_name": name}
-        if name in self.fail_processing:
+        if (
+            name in self.fail_processing
+            or upload.fields.get("audio_file_url") in self.unreadable_urls
+        ):
             return {"processing_status": "FILE_PROCESSING_FAILED", "audio_file_name": name}
         if self.transcript_for is not None:
             transcript = self.transcript_for(upload)

@@ -64,6 +64,16 @@ class FileStore:
         self._files_by_path[entry.file_path] = entry
         return entry
 
+    def forwarded(self, media: JSONDict) -> JSONDict:
+        """The media of a copy of `media` forwarded to another chat: Telegram gives it a file
+        id of its own but the same file_unique_id, and the same content."""
+        original = self._files[media["file_id"]]
+        folder, _, name = original.file_path.partition("/")
+        suffix = "." + name.rsplit(".", 1)[1] if "." in name else ""
+        copy = self._register_file(original.data, folder, suffix)
+        copy.file_unique_id = original.file_unique_id
+        return {**media, "file_id": copy.file_id}
+
     def add_file(self, data: bytes, *, file_path_suffix: str = ".oga") -> str:
         return self._register_file(data, "voice", file_path_suffix).file_id
 
