@@ -89,6 +89,7 @@ class NaiveBot:
             download.raise_for_status()
             audio = download.content  # the whole recording, in memory
             name = "voice.ogg"
+            await self.before_upload()
             upload = await self.http.post(
                 f"{self.intron}/file/v1/upload",
                 headers=self.intron_headers,
@@ -112,6 +113,9 @@ class NaiveBot:
             raise
         except Exception:
             log.exception("chat %s message %s: failed", chat_id, message_id)
+
+    async def before_upload(self) -> None:
+        """No budget here: every upload goes at once."""
 
     async def wait_transcribed(self, file_id: str) -> dict[str, Any]:
         """Ask every 5 s until Intron is done; returns its `data`."""

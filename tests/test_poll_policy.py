@@ -137,7 +137,8 @@ def test_the_pace_follows_what_intron_showed() -> None:
     assert pace.expected(100) == pytest.approx(7.0, rel=0.1)
     assert pace.expected(500) == pytest.approx(27.0, rel=0.1)
     assert pace.log_spread < 0.2
-    assert pace.done_by(500, 20) < 0.05 < 0.95 < pace.done_by(500, 35)
+    # Mostly the spread seen; a tenth allows for a job that outlasts every expectation.
+    assert pace.done_by(500, 20) < 0.1 < 0.85 < pace.done_by(500, 35)
 
 
 @pytest.fixture

@@ -30,6 +30,9 @@ from storage.models import Job, JobState, PollPace
 log = logging.getLogger(__name__)
 
 PACE_NAME = "status"
+# Jobs at Intron rest this long between polls unless this loop calls them sooner: only a
+# safety net, should this loop stop.
+RESTING_SECONDS = 300.0
 # A job counts as handed its poll while next_run_at is this close to now or past it.
 DUE_SLACK_SECONDS = 0.001
 
@@ -69,7 +72,7 @@ class PollPacer:
 
     def resting_until(self, now: float) -> float:
         """Where a job at Intron waits between polls, unless this loop calls it sooner."""
-        return now + self.rules.max_unasked
+        return now + RESTING_SECONDS
 
     def wake(self) -> None:
         self._wake.set()

@@ -3,9 +3,10 @@
 Intron's time grows with the audio's length, with some spread. `Pace` learns that from the
 jobs that finished (kept across restarts by its owner). `choose_poll` spends one status call
 at a time on the waiting job most likely to have finished since it was last asked. While the
-budget could ask every job every `min_gap` seconds it does exactly that (an idle budget is no
-reason to wait); when it binds, a call goes only to a job worth it, calls are spread over the
-window rather than spent in a rush, and every slot of the window is used.
+window is nearly empty every job is asked often (an idle budget is no reason to wait); as it
+fills, each job's turn stretches toward its share of the steady pace, a call goes only to a
+job likely enough to be done, and calls are spread over the window rather than spent in a
+rush, so that under load every slot of the window is used and none twice.
 
 Its inputs are what the database holds (every job at Intron, whichever process owns it), what
 the budget has spent, and the learned pace; its output is one decision. Nothing here does I/O.
@@ -28,6 +29,8 @@ PRIOR_SECONDS_PER_AUDIO_SECOND = 0.1
 PRIOR_LOG_SPREAD = 1.0
 MIN_LOG_SPREAD = 0.15
 MIN_SECONDS = 0.3
+SURPRISE_SHARE = 0.1
+SURPRISE_LOG_SPREAD = 1.5
 
 
 @dataclass
@@ -86,8 +89,16 @@ class Pace:
         """Probability that a job of this length is finished `age` seconds after upload."""
         if age <= 0:
             return 0.0
-        z = math.log(age / self.expected(audio_seconds)) / self.log_spread
-        return 0.5 * math.erfc(-z / math.sqrt(2.0))
+        log_ratio = math.log(age / self.expected(audio_seconds))
+        # Mostly the spread seen, plus a wide tail: a job that outlasts every expectation (Intron
+        # busy, a stuck file) stays worth asking about, but not at every chance.
+        return (1 - SURPRISE_SHARE) * _normal_cdf(log_ratio / self.log_spread) + (
+            SURPRISE_SHARE * _normal_cdf(log_ratio / SURPRISE_LOG_SPREAD)
+        )
+
+    def likely_done_within(self, audio_seconds: float | None) -> float:
+        """Seconds after upload by which nine jobs in ten of this length are done."""
+        return self.expected(audio_seconds) * math.exp(1.2816 * self.log_spread)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -143,14 +154,21 @@ class PollChoice:
 
 @dataclass(frozen=True)
 class PollRules:
-    min_gap: float = 1.0  # never ask about one job more often: results come about this soon
-    max_unasked: float = 30.0  # nor leave one unasked longer, whatever the model says
-    # When the budget binds, a call goes to a job at least this likely to have finished since
-    # last asked; the bar rises as the window fills, so the last calls go where they pay most.
-    least_chance: float = 0.02
-    most_chance: float = 0.35
+    # Never ask about one job more often: while the window is nearly empty a lone job is asked
+    # this often, so its result comes about half this long after Intron is done.
+    min_gap: float = 0.25
+    # Nor leave one unasked longer than this (or than its turn among many, when more).
+    max_unasked: float = 30.0
+    # With many jobs waiting a call goes only to a job at least this likely to have finished
+    # since last asked; the bar rises as the window fills, so the last calls pay the most.
+    least_chance: float = 0.05
+    most_chance: float = 0.3
+    # Where spending levels off under steady load: the rest is kept for jobs that come next.
+    steady_fill: float = 0.8
+    # Past this share of the window spent, calls are spaced out, up to the steady pace.
+    spread_from: float = 0.5
     recheck: float = 0.25  # with nothing worth a call, look again this soon
-    sustainable_share: float = 0.6  # below this share of the budget, everyone at `min_gap`
+    crowd: int = 5  # this many other jobs waiting make the bar count in full
 
 
 def choose_poll(
@@ -160,43 +178,50 @@ def choose_poll(
     now: float,
     *,
     last_dispatch_at: float | None = None,
-    rules: PollRules = PollRules(),
+    rules: PollRules | None = None,
 ) -> PollChoice:
     """The next status call: which job, and when."""
-    idle_at = now + rules.max_unasked
+    rules = rules or PollRules()
     due = sum(1 for job in waiting if job.due)
     free = budget.limit - budget.used - due
     candidates = [job for job in waiting if not job.due]
+    steady_gap = budget.window / budget.limit  # the pace the budget keeps up for ever
+    count = len(waiting)
+    unasked_cap = max(rules.max_unasked, 1.5 * count * steady_gap)
     if not candidates:
-        return PollChoice(None, idle_at)
+        return PollChoice(None, now + unasked_cap)
     if free <= 0:
         return PollChoice(None, now + rules.recheck)  # a slot frees as the window slides
 
-    # Can every job be asked every min_gap within a modest share of the budget? Then do so.
-    sustainable = len(waiting) * budget.window / rules.min_gap <= (
-        rules.sustainable_share * budget.limit
-    )
     fill = 1.0 - free / budget.limit
-    # Spread calls as the window fills: none closer than this share of the steady pace.
-    steady_gap = budget.window / budget.limit
-    spacing = 0.0 if sustainable else steady_gap * fill * fill
-    earliest = now if last_dispatch_at is None else max(now, last_dispatch_at + spacing)
-    bar = (
-        0.0
-        if sustainable
-        else rules.least_chance + (rules.most_chance - rules.least_chance) * fill * fill
+    pressure = min(1.0, fill / rules.steady_fill) ** 2
+    # Each job's turn: often while the window is empty, its share of the steady pace as it
+    # fills (a lone long job settles at `steady_fill` of the budget).
+    job_gap = min(unasked_cap, max(rules.min_gap, min(count, rules.crowd) * steady_gap * pressure))
+    # Calls spread over the window as it fills, rather than spent in one rush.
+    crowding = max(0.0, fill - rules.spread_from) / (1.0 - rules.spread_from)
+    crowd = min(1.0, (count - 1) / rules.crowd)
+    # With many jobs, what is left of the window must last until the last of them is likely
+    # done (or the window slides on): a burst must not spend it all on its first seconds.
+    horizon = min(
+        budget.window,
+        max(pace.likely_done_within(j.audio_seconds) - (now - j.uploaded_at) for j in waiting),
     )
+    spacing = max(steady_gap * crowding * crowding, crowd * max(0.0, horizon) / free)
+    earliest = now if last_dispatch_at is None else max(now, last_dispatch_at + spacing)
+    bar = crowd * (rules.least_chance + (rules.most_chance - rules.least_chance) * fill * fill)
 
     best: WaitingJob | None = None
     best_score = -1.0
-    next_ready = idle_at
+    next_ready = now + unasked_cap
     for job in candidates:
         since = job.last_known_unfinished
-        ready_at = since + rules.min_gap
+        # A job not asked about yet waits only the minimum: its first answer is news.
+        ready_at = since + (job_gap if job.asked_at is not None else rules.min_gap)
         if ready_at > now:
             next_ready = min(next_ready, ready_at)
             continue
-        if now - since >= rules.max_unasked:
+        if now - since >= unasked_cap:
             score = 1.0 + (now - since)  # overdue: before anything else, oldest first
         else:
             score = _chance_finished_since(pace, job, now)
@@ -214,3 +239,7 @@ def _chance_finished_since(pace: Pace, job: WaitingJob, now: float) -> float:
     if before >= 1.0:
         return 1.0
     return max(0.0, (by_now - before) / (1.0 - before))
+
+
+def _normal_cdf(z: float) -> float:
+    return 0.5 * math.erfc(-z / math.sqrt(2.0))
