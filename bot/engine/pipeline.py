@@ -169,7 +169,13 @@ class JobPipeline:
             options = TranscriptionOptions.model_validate(job.options)
             synced = None
             if self._sync_upload is not None and self._sync_upload.applies(job, options):
-                synced = await self._sync_upload.send(job, audio.path, options)
+                # Intron holds this call while it transcribes: a wait that needs no transfer
+                # slot (the sync budget bounds how many are open).
+                self._transfer_slots.release()
+                try:
+                    synced = await self._sync_upload.send(job, audio.path, options)
+                finally:
+                    await self._transfer_slots.acquire()
             if synced is not None and synced.status is not None:
                 job.intron_file_id = synced.file_id
                 job.uploaded_at = self._clock() - synced.seconds
