@@ -528,7 +528,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         action="store_true",
         help="a few notes per regime, Intron in well under a second: seconds, not minutes (CI)",
     )
-    parser.add_argument("--parallel", type=int, default=12, help="runs at once (0: all of them)")
+    parser.add_argument("--parallel", type=int, default=6, help="runs at once (0: all of them)")
     parser.add_argument("--seed", type=int, default=20240601)
     parser.add_argument(
         "--run-timeout", type=float, default=420.0, help="give up on a run after this long"
