@@ -57,7 +57,7 @@ async def test_everything_answers(
     assert set(lines) == {"telegram", "intron", "database"}
     assert all(line.startswith("ok ") for line in lines.values())
     assert "@intron_test_bot" in lines["telegram"]
-    assert "all 4 migrations applied" in lines["database"]
+    assert "all 5 migrations applied" in lines["database"]
     # The key was proved with one status query for an id no upload has: no job at Intron.
     assert [c[0] for c in intron.calls] == ["status"]
     assert intron.status_calls_for(PROBE_FILE_ID) == 1
