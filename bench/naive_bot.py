@@ -89,6 +89,7 @@ class NaiveBot:
             download.raise_for_status()
             audio = download.content  # the whole recording, in memory
             name = "voice.ogg"
+            await self.before_upload()
             upload = await self.http.post(
                 f"{self.intron}/file/v1/upload",
                 headers=self.intron_headers,
@@ -97,21 +98,11 @@ class NaiveBot:
             )
             upload.raise_for_status()
             file_id = upload.json()["data"]["file_id"]
-            while True:
-                await asyncio.sleep(POLL_EVERY_SECONDS)
-                answer = await self.http.get(
-                    f"{self.intron}/file/v1/status/{file_id}", headers=self.intron_headers
-                )
-                if answer.status_code != 200:
-                    continue  # a first attempt just tries again next time
-                data = answer.json()["data"]
-                status = data.get("processing_status")
-                if status == "FILE_TRANSCRIBED":
-                    text = "📝 Transcript\n" + str(data.get("audio_transcript", ""))
-                    break
-                if status == "FILE_PROCESSING_FAILED":
-                    text = "❌ Transcription failed."
-                    break
+            data = await self.wait_transcribed(file_id)
+            if data.get("processing_status") == "FILE_TRANSCRIBED":
+                text = "📝 Transcript\n" + str(data.get("audio_transcript", ""))
+            else:
+                text = "❌ Transcription failed."
             await self.call(
                 "sendMessage",
                 chat_id=chat_id,
@@ -122,6 +113,22 @@ class NaiveBot:
             raise
         except Exception:
             log.exception("chat %s message %s: failed", chat_id, message_id)
+
+    async def before_upload(self) -> None:
+        """No budget here: every upload goes at once."""
+
+    async def wait_transcribed(self, file_id: str) -> dict[str, Any]:
+        """Ask every 5 s until Intron is done; returns its `data`."""
+        while True:
+            await asyncio.sleep(POLL_EVERY_SECONDS)
+            answer = await self.http.get(
+                f"{self.intron}/file/v1/status/{file_id}", headers=self.intron_headers
+            )
+            if answer.status_code != 200:
+                continue  # a first attempt just tries again next time
+            data: dict[str, Any] = answer.json()["data"]
+            if data.get("processing_status") in ("FILE_TRANSCRIBED", "FILE_PROCESSING_FAILED"):
+                return data
 
 
 async def amain() -> None:

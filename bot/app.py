@@ -17,11 +17,12 @@ from telegram.ext import Application, ApplicationBuilder
 
 from bot.config import Config
 from bot.engine.budget import RateBudget
-from bot.engine.pipeline import STATUS, UPLOAD, JobPipeline, PipelineConfig
-from bot.engine.poll_policy import PollPolicy
+from bot.engine.pipeline import JobPipeline, PipelineConfig
+from bot.engine.poll_pacer import PollPacer
 from bot.engine.scheduler import JobScheduler
+from bot.engine.sync_upload import SyncUpload
 from bot.i18n import Locales
-from bot.intron import IntronClient
+from bot.intron import STATUS, SYNC_UPLOAD, UPLOAD, IntronClient
 from bot.ops.metrics import BotMetrics
 from bot.ops.startup import reach_database, reach_telegram
 from bot.ops.status import active_job_counts
@@ -92,16 +93,23 @@ async def serve(config: Config, stop: asyncio.Event, started: asyncio.Event | No
     fetcher.clear_leftovers()
     try:
         budget = RateBudget(
-            {UPLOAD: config.intron_upload_per_minute, STATUS: config.intron_status_per_minute},
+            {
+                UPLOAD: config.intron_upload_per_minute,
+                STATUS: config.intron_status_per_minute,
+                SYNC_UPLOAD: max(1, config.intron_sync_upload_per_minute),
+            },
             window=config.intron_rate_window_seconds,
         )
         await budget.load()
         scheduler_ref: list[JobScheduler] = []
-        polls = PollPolicy(
-            status_limit=config.intron_status_per_minute,
+        pacer = PollPacer(
+            budget,
+            wake_scheduler=lambda: scheduler_ref[0].wake(),
             window=config.intron_rate_window_seconds,
-            in_flight=lambda: scheduler_ref[0].at_intron,
-            used=lambda: budget.used(STATUS),
+        )
+        await pacer.load()
+        sync_upload = (
+            SyncUpload(intron, budget) if config.intron_sync_upload_per_minute > 0 else None
         )
         replier = ChatReplier(app.bot, timeout=config.telegram_timeout_seconds)
         pipeline = JobPipeline(
@@ -109,7 +117,8 @@ async def serve(config: Config, stop: asyncio.Event, started: asyncio.Event | No
             budget=budget,
             fetcher=fetcher,
             replier=replier,
-            polls=polls,
+            pacer=pacer,
+            sync_upload=sync_upload,
             config=PipelineConfig(
                 config.max_download_bytes,
                 config.job_timeout_seconds,
@@ -172,6 +181,7 @@ async def serve(config: Config, stop: asyncio.Event, started: asyncio.Event | No
                 if config.allowed_chat_ids is None:
                     log.warning("ALLOWED_CHAT_IDS is not set: any Telegram chat can use this bot")
                 await scheduler.start()
+                pacer.start()
                 await dispatcher.start()  # updates stored before a crash or stop come first
                 await app.start()
                 try:
@@ -191,6 +201,7 @@ async def serve(config: Config, stop: asyncio.Event, started: asyncio.Event | No
                     await asyncio.gather(
                         dispatcher.stop(grace=SHUTDOWN_GRACE_SECONDS),
                         scheduler.stop(grace=SHUTDOWN_GRACE_SECONDS),
+                        pacer.stop(),
                     )
                     await app.stop()
         finally:

@@ -38,6 +38,8 @@ class Config(BaseSettings):
 
     intron_upload_per_minute: int = Field(60, ge=1)
     intron_status_per_minute: int = Field(100, ge=1)
+    # Synchronous uploads (newer host) per minute for the whole key; 0 never tries them.
+    intron_sync_upload_per_minute: int = Field(30, ge=0)
     # Intron counts calls per minute; a shorter window only makes sense for tests and drills.
     intron_rate_window_seconds: float = Field(60.0, gt=0)
     intron_timeout_seconds: float = Field(60.0, gt=0)

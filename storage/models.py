@@ -86,6 +86,9 @@ class Job(Model):
     uploaded_at = fields.FloatField(null=True)
     # When a poll first saw the transcript done: the start of the latency the bot adds.
     transcribed_at = fields.FloatField(null=True)
+    # The last status call for this job: the poll policy asks next about the job most likely
+    # to have finished since.
+    polled_at = fields.FloatField(null=True)
 
     created_at = fields.DatetimeField(auto_now_add=True)
     updated_at = fields.DatetimeField(auto_now=True)
@@ -176,3 +179,15 @@ class EndpointPause(Model):
 
     class Meta:
         table = "endpoint_pauses"
+
+
+class PollPace(Model):
+    """What finished jobs taught about Intron's time per audio length (the poll policy's
+    `Pace`), so a restarted process polls as well as the one before it."""
+
+    name = fields.CharField(max_length=16, primary_key=True)
+    stats = fields.JSONField()
+    updated_at = fields.FloatField()
+
+    class Meta:
+        table = "poll_pace"

@@ -1,4 +1,4 @@
-"""The shared Intron budget and the poll timing built on it."""
+"""The shared Intron budget."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ from collections.abc import AsyncIterator
 import pytest
 
 from bot.engine.budget import RateBudget
-from bot.engine.poll_policy import PollPolicy
 from storage.db import close_database, init_database
 from storage.models import ApiCall, EndpointPause
 
@@ -92,37 +91,3 @@ async def test_retry_after_pause_holds_for_everyone_and_survives_restart(databas
     pause = await EndpointPause.get(endpoint="status")
     assert pause.until >= asked_at + 0.5 - ROUNDING
     assert call >= pause.until - ROUNDING
-
-
-def test_polls_are_dense_near_the_start_and_sparse_for_old_jobs() -> None:
-    policy = PollPolicy(status_limit=100, in_flight=lambda: 1, used=lambda: 0)
-    assert policy.first_delay(7) == pytest.approx(1.4)
-    assert policy.first_delay(1200) == 60.0
-    assert policy.next_delay(age=1.0, duration=7) == pytest.approx(1.0)
-    assert policy.next_delay(age=20.0, duration=7) == pytest.approx(5.0)
-    assert policy.next_delay(age=1000.0, duration=7) == 15.0
-
-
-def test_polls_stretch_to_the_fair_share_as_the_budget_fills() -> None:
-    in_flight, used = 2, 0
-    policy = PollPolicy(status_limit=100, in_flight=lambda: in_flight, used=lambda: used)
-    assert policy.next_delay(age=2.0, duration=7) == 1.0  # a few jobs, empty window: no brake
-    in_flight = 40
-    # Forty booked polls count as spent: a light brake already.
-    assert policy.next_delay(age=2.0, duration=7) == pytest.approx(24 * 0.4**3)
-    used = 50
-    assert policy.next_delay(age=2.0, duration=7) == pytest.approx(24 * 0.9**3)
-    used = 100
-    # 40 jobs sharing 100 calls a minute: each may poll every 24 s.
-    assert policy.next_delay(age=2.0, duration=7) == pytest.approx(24.0)
-
-
-def test_first_poll_follows_the_pace_intron_showed() -> None:
-    policy = PollPolicy(status_limit=100, in_flight=lambda: 1, used=lambda: 0)
-    assert policy.first_delay(60) == pytest.approx(12.0)  # before any result: a fifth
-    for _ in range(30):
-        policy.observe_done(age=30.0, duration=60)  # Intron takes half the audio's length
-    assert policy.first_delay(60) == pytest.approx(18.0, rel=0.01)  # aimed a little early
-    assert policy.first_delay(600) == 60.0  # and never more than a minute
-    policy.observe_done(age=5.0, duration=None)  # nothing to learn without a duration
-    assert policy.first_delay(60) == pytest.approx(18.0, rel=0.01)

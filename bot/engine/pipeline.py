@@ -25,8 +25,9 @@ from bot.engine.delivery import (
     parts_to_json,
     threading_in,
 )
-from bot.engine.poll_policy import PollPolicy
+from bot.engine.poll_pacer import PollPacer
 from bot.engine.reuse import earlier_result
+from bot.engine.sync_upload import SyncUpload
 from bot.i18n import N_, Locales, Translator
 from bot.intron import (
     STATUS,
@@ -37,6 +38,7 @@ from bot.intron import (
     IntronRateLimited,
     IntronRejected,
     IntronTransientError,
+    JobStatus,
 )
 from bot.ops.metrics import BotMetrics
 from bot.render import OutgoingText
@@ -50,6 +52,7 @@ log = logging.getLogger(__name__)
 BACKOFF_BASE_SECONDS = 1.0
 BACKOFF_CAP_SECONDS = 60.0
 MAX_UNEXPECTED_ERRORS = 5
+PROGRESS_INTERVAL_SECONDS = 10.0  # between edits of a status message
 
 MISCONFIGURED = N_(
     "⚠️ The transcription service is misconfigured, so this recording could not be processed. "
@@ -105,7 +108,8 @@ class JobPipeline:
         budget: RateBudget,
         fetcher: TelegramFileFetcher,
         replier: ChatReplier,
-        polls: PollPolicy,
+        pacer: PollPacer,
+        sync_upload: SyncUpload | None = None,
         config: PipelineConfig,
         clock: Callable[[], float],
         locales: Locales,
@@ -117,7 +121,8 @@ class JobPipeline:
         self._budget = budget
         self._fetcher = fetcher
         self._replier = replier
-        self._polls = polls
+        self._pacer = pacer
+        self._sync_upload = sync_upload
         self._config = config
         self._clock = clock
         self._progress_shown_at: dict[int, float] = {}
@@ -197,20 +202,39 @@ class JobPipeline:
         started = self._clock()
         try:
             await self._set_state(job, JobState.UPLOADING)
-            await self._budget.acquire(UPLOAD)
             options = TranscriptionOptions.model_validate(job.options)
-            file_id = await self._intron.upload(
-                audio.path,
-                file_name=job.file_name,
-                fields=options.form_fields(),
-                content_type=job.mime_type,
-            )
+            synced = None
+            if self._sync_upload is not None and self._sync_upload.applies(job, options):
+                # Intron holds this call while it transcribes: a wait that needs no transfer
+                # slot (the sync budget bounds how many are open).
+                self._transfer_slots.release()
+                try:
+                    synced = await self._sync_upload.send(job, audio.path, options)
+                finally:
+                    await self._transfer_slots.acquire()
+            if synced is not None and synced.status is not None:
+                job.intron_file_id = synced.file_id
+                job.uploaded_at = self._clock() - synced.seconds
+                await self._transcribed(job, synced.status, synced.seconds)
+                return False
+            if synced is not None and synced.file_id is not None:
+                file_id = synced.file_id  # Intron kept it past its wait: poll it as usual
+            else:
+                await self._budget.acquire(UPLOAD)
+                file_id = await self._intron.upload(
+                    audio.path,
+                    file_name=job.file_name,
+                    fields=options.form_fields(),
+                    content_type=job.mime_type,
+                )
         except IntronError as exc:
             await self._on_intron_error(job, UPLOAD, exc)
             return False
         finally:
             audio.discard()
-        await self._accepted_by_intron(job, file_id, started)
+        await self._accepted_by_intron(
+            job, file_id, started, waited=synced.seconds if synced is not None else 0.0
+        )
         return True
 
     async def _upload_link(self, job: Job) -> bool:
@@ -230,40 +254,41 @@ class JobPipeline:
         await self._accepted_by_intron(job, file_id, started)
         return True
 
-    async def _accepted_by_intron(self, job: Job, file_id: str, started: float) -> None:
+    async def _accepted_by_intron(
+        self, job: Job, file_id: str, started: float, *, waited: float = 0.0
+    ) -> None:
+        """Intron has the audio; `waited` is how long a synchronous upload already held it."""
         now = self._clock()
         self._metrics.stage_finished("upload", now - started)
         job.intron_file_id = file_id
-        job.uploaded_at = now
+        job.uploaded_at = now - waited
         job.state = JobState.AT_INTRON
         job.attempts = 0
-        job.next_run_at = now + self._polls.first_delay(job.duration)
-        await self._save(job, "intron_file_id", "uploaded_at", "state", "attempts", "next_run_at")
+        job.polled_at = None
+        job.next_run_at = self._pacer.resting_until(now)
+        await self._save(
+            job, "intron_file_id", "uploaded_at", "state", "attempts", "polled_at", "next_run_at"
+        )
+        self._pacer.wake()
         log.info("job %s: uploaded, at Intron", job.id)
 
     async def _poll(self, job: Job) -> None:
         assert job.intron_file_id is not None
+        unfinished_at = job.polled_at or job.uploaded_at or self._clock()
         try:
             await self._budget.acquire(STATUS)
+            asked_at = self._clock()
             status = await self._intron.status(job.intron_file_id)
         except IntronError as exc:
             await self._on_intron_error(job, STATUS, exc)
+            self._pacer.wake()
             return
 
         if status.is_transcribed:
-            self._polls.observe_done(age=self._age_at_intron(job), duration=job.duration)
-            job.result = status.stored_data()
-            job.processed_seconds = status.processed_audio_duration_in_seconds
-            job.transcribed_at = self._clock()
-            self._metrics.stage_finished("intron", self._age_at_intron(job))
-            await self._ready_to_reply(
-                job,
-                answer_parts(job, self._tr(job)),
-                "result",
-                "processed_seconds",
-                "transcribed_at",
-            )
-            log.info("job %s: transcribed", job.id)
+            # It finished somewhere between the last answer "not yet" and this call.
+            uploaded_at = job.uploaded_at or unfinished_at
+            finished_after = (unfinished_at + asked_at) / 2 - uploaded_at
+            await self._transcribed(job, status, finished_after)
             return
         if status.is_failed:
             log.info("job %s: Intron reports %s", job.id, status.processing_status)
@@ -276,11 +301,30 @@ class JobPipeline:
                 "job %s: unknown Intron status %r, still waiting", job.id, status.processing_status
             )
         job.attempts = 0
-        job.next_run_at = self._clock() + self._polls.next_delay(
-            age=self._age_at_intron(job), duration=job.duration
-        )
-        await self._save(job, "attempts", "next_run_at")
+        job.polled_at = asked_at
+        job.next_run_at = self._pacer.resting_until(self._clock())
+        await self._save(job, "attempts", "polled_at", "next_run_at")
+        self._pacer.wake()
         await self._show_progress(job)
+
+    async def _transcribed(self, job: Job, status: JobStatus, intron_seconds: float) -> None:
+        """Intron's transcript is in: learn its pace, store the answer, reply next."""
+        await self._pacer.learn(job.duration, intron_seconds)
+        self._pacer.wake()
+        job.result = status.stored_data()
+        job.processed_seconds = status.processed_audio_duration_in_seconds
+        job.transcribed_at = self._clock()
+        self._metrics.stage_finished("intron", self._age_at_intron(job))
+        await self._ready_to_reply(
+            job,
+            answer_parts(job, self._tr(job)),
+            "result",
+            "processed_seconds",
+            "transcribed_at",
+            "intron_file_id",
+            "uploaded_at",
+        )
+        log.info("job %s: transcribed", job.id)
 
     async def _reply(self, job: Job) -> None:
         parts = await self._stored_parts(job)
@@ -504,7 +548,7 @@ class JobPipeline:
             return
         now = self._clock()
         last = self._progress_shown_at.get(job.id)
-        if not force and last is not None and now - last < self._polls.progress_interval:
+        if not force and last is not None and now - last < PROGRESS_INTERVAL_SECONDS:
             return
         self._progress_shown_at[job.id] = now
         elapsed = int(now - job.created_at.timestamp())

@@ -1,62 +1,245 @@
-"""When to ask Intron about a job again.
+"""Which job at Intron to ask about next, and when: a pure function of plain data.
 
-Intron finishes a job some time after upload that grows with the audio's length. Polling
-densely around that moment makes results arrive soon after they are ready; polling an old job
-every second wastes a budget that all chats share. So the interval grows with the job's age,
-the first poll waits in proportion to the audio's duration, and when the shared status budget
-fills up every job's interval stretches towards its fair share of it.
+Intron's time grows with the audio's length, with some spread. `Pace` learns that from the
+jobs that finished (kept across restarts by its owner). `choose_poll` spends one status call
+at a time on the waiting job most likely to have finished since it was last asked. While the
+window is nearly empty every job is asked often (an idle budget is no reason to wait); as it
+fills, each job's turn stretches toward its share of the steady pace, a call goes only to a
+job likely enough to be done, and calls are spread over the window rather than spent in a
+rush, so that under load every slot of the window is used and none twice.
+
+Its inputs are what the database holds (every job at Intron, whichever process owns it), what
+the budget has spent, and the learned pace; its output is one decision. Nothing here does I/O.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
 
-# Before any job has finished, assume Intron needs a fifth of the audio's length.
-DEFAULT_SECONDS_PER_AUDIO_SECOND = 0.2
-# Observed times include the poll that noticed them: aim the first poll a little earlier.
-FIRST_POLL_SHARE = 0.6
+# Learned from each job at Intron, with older jobs fading: Intron's speed changes with load.
+FORGET_PER_JOB = 0.97
+# Before anything is learned: about 2 s plus a tenth of the audio's length, with a wide spread
+# (the prior counts as this many jobs, so the first few real ones outweigh it).
+PRIOR_WEIGHT = 1.0
+PRIOR_BASE_SECONDS = 2.0
+PRIOR_SECONDS_PER_AUDIO_SECOND = 0.1
+PRIOR_LOG_SPREAD = 1.0
+MIN_LOG_SPREAD = 0.15
+MIN_SECONDS = 0.3
+SURPRISE_SHARE = 0.1
+SURPRISE_LOG_SPREAD = 1.5
 
 
 @dataclass
-class PollPolicy:
-    status_limit: int  # status calls per window, for all jobs together
-    in_flight: Callable[[], int]  # jobs currently waiting at Intron
-    used: Callable[[], int]  # status calls spent in the current window
+class Pace:
+    """Intron's time for a job as a function of the audio's length: a line through what was
+    seen (weighted least squares, older jobs fading), and the spread around it on a log scale.
+
+    Kept as running weighted sums, so it is a handful of numbers to store.
+    """
+
+    weight: float = PRIOR_WEIGHT
+    sum_x: float = 0.0
+    sum_y: float = PRIOR_WEIGHT * PRIOR_BASE_SECONDS
+    sum_xx: float = 0.0
+    sum_xy: float = 0.0
+    sum_log_err2: float = PRIOR_WEIGHT * PRIOR_LOG_SPREAD**2
+    err_weight: float = PRIOR_WEIGHT
+    jobs_seen: int = 0
+
+    def observe(self, audio_seconds: float | None, intron_seconds: float) -> None:
+        """One job's time at Intron (as well as a poll can tell it)."""
+        x = float(audio_seconds or 0.0)
+        y = max(MIN_SECONDS, intron_seconds)
+        err = math.log(y / self.expected(x)) if self.jobs_seen else 0.0
+        f = FORGET_PER_JOB
+        self.weight = f * self.weight + 1.0
+        self.sum_x = f * self.sum_x + x
+        self.sum_y = f * self.sum_y + y
+        self.sum_xx = f * self.sum_xx + x * x
+        self.sum_xy = f * self.sum_xy + x * y
+        if self.jobs_seen:  # the first job only moves the line: it has no error to speak of
+            self.sum_log_err2 = f * self.sum_log_err2 + err * err
+            self.err_weight = f * self.err_weight + 1.0
+        self.jobs_seen += 1
+
+    def expected(self, audio_seconds: float | None) -> float:
+        """Intron's typical time for audio of this length."""
+        x = float(audio_seconds or 0.0)
+        w = self.weight
+        mean_x, mean_y = self.sum_x / w, self.sum_y / w
+        var_x = self.sum_xx / w - mean_x * mean_x
+        if self.jobs_seen == 0:
+            slope = PRIOR_SECONDS_PER_AUDIO_SECOND
+        elif var_x > 1.0:
+            slope = max(0.0, (self.sum_xy / w - mean_x * mean_y) / var_x)
+        else:  # every job seen had about one length: nothing says how time grows with it
+            slope = 0.0
+        return max(MIN_SECONDS, mean_y + slope * (x - mean_x))
+
+    @property
+    def log_spread(self) -> float:
+        """Standard deviation of log(actual / expected)."""
+        return max(MIN_LOG_SPREAD, math.sqrt(self.sum_log_err2 / self.err_weight))
+
+    def done_by(self, audio_seconds: float | None, age: float) -> float:
+        """Probability that a job of this length is finished `age` seconds after upload."""
+        if age <= 0:
+            return 0.0
+        log_ratio = math.log(age / self.expected(audio_seconds))
+        # Mostly the spread seen, plus a wide tail: a job that outlasts every expectation (Intron
+        # busy, a stuck file) stays worth asking about, but not at every chance.
+        return (1 - SURPRISE_SHARE) * _normal_cdf(log_ratio / self.log_spread) + (
+            SURPRISE_SHARE * _normal_cdf(log_ratio / SURPRISE_LOG_SPREAD)
+        )
+
+    def likely_done_within(self, audio_seconds: float | None) -> float:
+        """Seconds after upload by which nine jobs in ten of this length are done."""
+        return self.expected(audio_seconds) * math.exp(1.2816 * self.log_spread)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "weight": self.weight,
+            "sum_x": self.sum_x,
+            "sum_y": self.sum_y,
+            "sum_xx": self.sum_xx,
+            "sum_xy": self.sum_xy,
+            "sum_log_err2": self.sum_log_err2,
+            "err_weight": self.err_weight,
+            "jobs_seen": self.jobs_seen,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any] | None) -> Pace:
+        if not data:
+            return cls()
+        try:
+            return cls(**{k: data[k] for k in cls().to_json()})
+        except (KeyError, TypeError):
+            return cls()  # written by another version: start again rather than guess
+
+
+@dataclass(frozen=True)
+class WaitingJob:
+    """A job at Intron, as stored: when it was uploaded and last asked about (POSIX seconds)."""
+
+    job_id: int
+    uploaded_at: float
+    audio_seconds: float | None
+    asked_at: float | None  # the last status call; None before the first
+    due: bool = False  # already handed a poll that has not been answered yet
+
+    @property
+    def last_known_unfinished(self) -> float:
+        return self.asked_at if self.asked_at is not None else self.uploaded_at
+
+
+@dataclass(frozen=True)
+class BudgetState:
+    limit: int  # status calls per window
+    used: int  # spent in the current window
     window: float = 60.0
-    min_interval: float = 1.0
-    max_interval: float = 15.0
-    age_factor: float = 0.25
-    progress_interval: float = 10.0  # seconds between edits of a status message
-    max_first_delay: float = 60.0
-    _learned_speed: float | None = field(default=None, init=False)
 
-    def observe_done(self, *, age: float, duration: int | None) -> None:
-        """A job was seen transcribed `age` seconds after upload: learn Intron's pace, so the
-        first poll of later jobs lands near their finish instead of spending calls before."""
-        if not duration or duration <= 0:
-            return
-        ratio = age / duration
-        learned = self._learned_speed
-        self._learned_speed = ratio if learned is None else 0.8 * learned + 0.2 * ratio
 
-    def first_delay(self, duration: int | None) -> float:
-        """Nothing comes back before Intron has listened to a good part of the audio."""
-        if self._learned_speed is None:
-            per_second = DEFAULT_SECONDS_PER_AUDIO_SECOND
+@dataclass(frozen=True)
+class PollChoice:
+    """Poll `job_id` at `at` (now or later); `job_id` None: nothing to do before `at`."""
+
+    job_id: int | None
+    at: float
+
+
+@dataclass(frozen=True)
+class PollRules:
+    # Never ask about one job more often: while the window is nearly empty a lone job is asked
+    # this often, so its result comes about half this long after Intron is done.
+    min_gap: float = 0.25
+    # Nor leave one unasked longer than this (or than its turn among many, when more).
+    max_unasked: float = 30.0
+    # With many jobs waiting a call goes only to a job at least this likely to have finished
+    # since last asked; the bar rises as the window fills, so the last calls pay the most.
+    least_chance: float = 0.05
+    most_chance: float = 0.3
+    # Where spending levels off under steady load: the rest is kept for jobs that come next.
+    steady_fill: float = 0.8
+    # Past this share of the window spent, calls are spaced out, up to the steady pace.
+    spread_from: float = 0.5
+    recheck: float = 0.25  # with nothing worth a call, look again this soon
+    crowd: int = 5  # this many other jobs waiting make the bar count in full
+
+
+def choose_poll(
+    waiting: Sequence[WaitingJob],
+    budget: BudgetState,
+    pace: Pace,
+    now: float,
+    *,
+    last_dispatch_at: float | None = None,
+    rules: PollRules | None = None,
+) -> PollChoice:
+    """The next status call: which job, and when."""
+    rules = rules or PollRules()
+    due = sum(1 for job in waiting if job.due)
+    free = budget.limit - budget.used - due
+    candidates = [job for job in waiting if not job.due]
+    steady_gap = budget.window / budget.limit  # the pace the budget keeps up for ever
+    count = len(waiting)
+    unasked_cap = max(rules.max_unasked, 1.5 * count * steady_gap)
+    if not candidates:
+        return PollChoice(None, now + unasked_cap)
+    if free <= 0:
+        return PollChoice(None, now + rules.recheck)  # a slot frees as the window slides
+
+    fill = 1.0 - free / budget.limit
+    pressure = min(1.0, fill / rules.steady_fill) ** 2
+    # Each job's turn: often while the window is empty, its share of the steady pace as it
+    # fills (a lone long job settles at `steady_fill` of the budget).
+    job_gap = min(unasked_cap, max(rules.min_gap, min(count, rules.crowd) * steady_gap * pressure))
+    # Calls spread over the window as it fills, rather than spent in one rush.
+    crowding = max(0.0, fill - rules.spread_from) / (1.0 - rules.spread_from)
+    crowd = min(1.0, (count - 1) / rules.crowd)
+    # With many jobs, what is left of the window must last until the last of them is likely
+    # done (or the window slides on): a burst must not spend it all on its first seconds.
+    horizon = min(
+        budget.window,
+        max(pace.likely_done_within(j.audio_seconds) - (now - j.uploaded_at) for j in waiting),
+    )
+    spacing = max(steady_gap * crowding * crowding, crowd * max(0.0, horizon) / free)
+    earliest = now if last_dispatch_at is None else max(now, last_dispatch_at + spacing)
+    bar = crowd * (rules.least_chance + (rules.most_chance - rules.least_chance) * fill * fill)
+
+    best: WaitingJob | None = None
+    best_score = -1.0
+    next_ready = now + unasked_cap
+    for job in candidates:
+        since = job.last_known_unfinished
+        # A job not asked about yet waits only the minimum: its first answer is news.
+        ready_at = since + (job_gap if job.asked_at is not None else rules.min_gap)
+        if ready_at > now:
+            next_ready = min(next_ready, ready_at)
+            continue
+        if now - since >= unasked_cap:
+            score = 1.0 + (now - since)  # overdue: before anything else, oldest first
         else:
-            per_second = FIRST_POLL_SHARE * self._learned_speed
-        delay = per_second * float(duration or 0)
-        return min(self.max_first_delay, max(self.min_interval, delay))
+            score = _chance_finished_since(pace, job, now)
+        if score > best_score:
+            best, best_score = job, score
+    if best is None or best_score < bar:
+        return PollChoice(None, min(next_ready, now + rules.recheck))
+    return PollChoice(best.job_id, earliest)
 
-    def next_delay(self, *, age: float, duration: int | None) -> float:
-        own = min(self.max_interval, max(self.min_interval, self.age_factor * age))
-        in_flight = self.in_flight()
-        fair_share = in_flight * self.window / self.status_limit
-        # Every job in flight already has one poll booked, so those count as spent. Spend
-        # freely while the window is mostly empty and approach the fair share as it fills;
-        # cubed, so the brake is light early (short jobs finish and leave) and reaches the
-        # fair share before the window is full (a spent window stalls every job for a minute).
-        committed = self.used() + in_flight
-        pressure = min(1.0, committed / self.status_limit) ** 3
-        return max(own, fair_share * pressure, self.first_delay(duration) - age)
+
+def _chance_finished_since(pace: Pace, job: WaitingJob, now: float) -> float:
+    """P(finished by now | not finished when last asked)."""
+    before = pace.done_by(job.audio_seconds, job.last_known_unfinished - job.uploaded_at)
+    by_now = pace.done_by(job.audio_seconds, now - job.uploaded_at)
+    if before >= 1.0:
+        return 1.0
+    return max(0.0, (by_now - before) / (1.0 - before))
+
+
+def _normal_cdf(z: float) -> float:
+    return 0.5 * math.erfc(-z / math.sqrt(2.0))

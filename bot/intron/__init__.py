@@ -1,6 +1,13 @@
 """Intron speech-to-text API: client, typed answers, errors."""
 
-from bot.intron.client import STATUS, UPLOAD, IntronClient, parse_retry_after
+from bot.intron.client import (
+    STATUS,
+    SYNC_UPLOAD,
+    UPLOAD,
+    IntronClient,
+    SyncAnswer,
+    parse_retry_after,
+)
 from bot.intron.errors import (
     IntronAuthError,
     IntronError,
@@ -16,6 +23,7 @@ from bot.intron.models import JobStatus, ProcessingStatus
 
 __all__ = [
     "STATUS",
+    "SYNC_UPLOAD",
     "UPLOAD",
     "IntronAuthError",
     "IntronClient",
@@ -28,6 +36,7 @@ __all__ = [
     "IntronUnreachable",
     "JobStatus",
     "ProcessingStatus",
+    "SyncAnswer",
     "call_outcome",
     "parse_retry_after",
 ]

@@ -6,6 +6,7 @@ import contextlib
 import email.utils
 import time
 from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,8 +28,11 @@ from bot.intron.models import JobStatus
 from bot.ops.metrics import BotMetrics
 
 # The endpoints, as the budget and the metrics name them.
-UPLOAD, STATUS = "upload", "status"
+UPLOAD, STATUS, SYNC_UPLOAD = "upload", "status", "sync_upload"
 UPLOAD_PATH = "/file/v1/upload"
+SYNC_UPLOAD_PATH = "/file/v1/upload/sync"
+# Intron answers a synchronous upload within 60 s (one client says 120): wait a little longer.
+SYNC_TIMEOUT = httpx.Timeout(130.0, connect=10.0)
 STATUS_PATH = "/file/v1/status/{file_id}"
 DEFAULT_TIMEOUT = httpx.Timeout(60.0, connect=10.0)
 DEFAULT_RETRY_AFTER = 60.0
@@ -93,6 +97,57 @@ class IntronClient:
             payload = await self._request("POST", UPLOAD_PATH, files=parts)
             return _file_id(payload)
 
+    async def upload_sync(
+        self,
+        path: Path,
+        *,
+        file_name: str,
+        fields: Mapping[str, str],
+        content_type: str | None = None,
+    ) -> SyncAnswer:
+        """Send short audio and wait for its transcript (Intron's newer host only).
+
+        A 200 carries the transcript; a 408 (or 503) means Intron kept the job past its wait,
+        with a `file_id` to poll if it gave one. Everything else raises as usual, a host
+        without the endpoint as `IntronRejected` with status 404 or 405.
+        """
+        form = {"audio_file_name": file_name, **fields}
+        async with self._reported(SYNC_UPLOAD):
+            with path.open("rb") as audio:
+                files = {
+                    "audio_file_blob": (
+                        file_name,
+                        audio,
+                        content_type or "application/octet-stream",
+                    )
+                }
+                try:
+                    response = await self._http.post(
+                        SYNC_UPLOAD_PATH, data=form, files=files, timeout=SYNC_TIMEOUT
+                    )
+                except httpx.TimeoutException as exc:
+                    raise IntronTimeout(f"timed out: {type(exc).__name__}") from exc
+                except httpx.TransportError as exc:
+                    raise IntronUnreachable(f"network error: {type(exc).__name__}") from exc
+                except httpx.RequestError as exc:
+                    name = type(exc).__name__
+                    raise IntronMalformedResponse(f"unreadable answer: {name}") from exc
+            if response.status_code in (408, 503):
+                file_id = _get(_json_or_empty(response), "data", "file_id")
+                return SyncAnswer(None, file_id if isinstance(file_id, str) and file_id else None)
+            _raise_for_status(response)
+            data = _get(_json_or_empty(response), "data")
+            if not isinstance(data, dict):
+                raise IntronMalformedResponse("sync upload answer has no data object")
+            try:
+                status = JobStatus.model_validate(data)
+            except ValidationError as exc:
+                raise IntronMalformedResponse(
+                    f"sync upload answer does not validate: {exc.error_count()} errors"
+                ) from exc
+            file_id = data.get("file_id")
+            return SyncAnswer(status, file_id if isinstance(file_id, str) and file_id else None)
+
     async def status(self, file_id: str) -> JobStatus:
         async with self._reported(STATUS):
             payload = await self._request("GET", STATUS_PATH.format(file_id=file_id))
@@ -138,6 +193,22 @@ class IntronClient:
         if not isinstance(payload, dict):
             raise IntronMalformedResponse("answer is not a JSON object")
         return payload
+
+
+@dataclass(frozen=True)
+class SyncAnswer:
+    """A synchronous upload's outcome: the transcript, or a job Intron still works on."""
+
+    status: JobStatus | None  # set when Intron answered with the result
+    file_id: str | None  # Intron's id of the job, to poll when `status` is None
+
+
+def _json_or_empty(response: httpx.Response) -> dict[str, Any]:
+    try:
+        payload = response.json()
+    except ValueError:
+        return {}
+    return payload if isinstance(payload, dict) else {}
 
 
 def _raise_for_status(response: httpx.Response) -> None:

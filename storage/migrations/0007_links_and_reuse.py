@@ -42,7 +42,7 @@ class RemoveInlineUnique(ops.RemoveConstraint):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("models", "0004_job_transcribed_at")]
+    dependencies = [("models", "0005_poll_pace")]
 
     initial = False
 

@@ -1,6 +1,6 @@
 """A loopback fake of Intron Health's asynchronous speech-to-text API.
 
-Serves the two endpoints the bot uses, on 127.0.0.1 and a random port:
+Serves the endpoints the bot uses, on 127.0.0.1 and a random port:
 
 - ``POST /file/v1/upload``: multipart/form-data with ``audio_file_name`` and either the
   ``audio_file_blob`` file part or an ``audio_file_url`` field (never fetched: the URL is
@@ -8,6 +8,15 @@ Serves the two endpoints the bot uses, on 127.0.0.1 and a random port:
   does); answers with a fresh ``file_id``.
 - ``GET /file/v1/status/{file_id}``: ``FILE_QUEUED`` / ``FILE_PROCESSING`` until the job's
   processing time has passed, then ``FILE_TRANSCRIBED`` (or ``FILE_PROCESSING_FAILED``).
+- ``POST /file/v1/upload/sync`` (the newer host's synchronous upload): with ``sync_mode =
+  "offered"`` it answers 200 with the transcript once the job is done, 408 with the
+  ``file_id`` when that takes longer than ``sync_wait_seconds``, 400 for audio longer than
+  ``sync_max_audio_seconds``; by default it is missing (404), as on the seed's host, or
+  ``"not_allowed"`` (405).
+
+A job's processing time is ``processing_seconds``, or ``processing_time_for(upload)``, or
+``processing_for_audio(seconds)`` of the audio's length as ``audio_seconds_for(upload)`` tells
+it. ``violations(endpoint)`` counts the calls made beyond Intron's per-minute limits.
 
 It records exactly what it received (form fields, the uploaded bytes, every call with the
 status it answered) and can inject faults (5xx, 429 with ``Retry-After``, non-JSON bodies,
@@ -37,10 +46,12 @@ __all__ = ["DEFAULT_TRANSCRIPT", "ENDPOINTS", "FakeIntron", "Fault", "Upload"]
 
 log = logging.getLogger(__name__)
 
-ENDPOINTS = ("upload", "status")
+ENDPOINTS = ("upload", "status", "sync")
+RATE_LIMITS = {"upload": 60, "status": 100, "sync": 30}  # calls per 60 s, per key
 DEFAULT_TRANSCRIPT = "Patient reports a headache for three days."
 UPLOAD_PATH = "/file/v1/upload"
 STATUS_PATH = "/file/v1/status/{file_id}"
+SYNC_PATH = "/file/v1/upload/sync"
 
 # Status code recorded for a call whose client went away before it was answered.
 CLIENT_GONE = 499
@@ -183,6 +194,11 @@ class FakeIntron:
         self.api_key: str = api_key
         self.processing_seconds: float = processing_seconds
         self.processing_time_for: Callable[[Upload], float] | None = None
+        self.audio_seconds_for: Callable[[Upload], float | None] | None = None
+        self.processing_for_audio: Callable[[float], float] | None = None
+        self.sync_mode: str = "missing"  # "offered", "missing" (404), "not_allowed" (405)
+        self.sync_wait_seconds: float = 60.0
+        self.sync_max_audio_seconds: float = 60.0
         self.transcript: str = DEFAULT_TRANSCRIPT
         self.results: dict[str, str] = {}
         self.transcript_for: Callable[[Upload], str] | None = None
@@ -213,6 +229,7 @@ class FakeIntron:
         app = web.Application()
         app.router.add_post(UPLOAD_PATH, self._handle_upload)
         app.router.add_get(STATUS_PATH, self._handle_status)
+        app.router.add_post(SYNC_PATH, self._handle_sync)
         runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
         await runner.setup()
         site = web.TCPSite(runner, "127.0.0.1", 0)
@@ -274,6 +291,20 @@ class FakeIntron:
             best = max(best, end - start + 1)
         return best
 
+    def violations(self, endpoint: str, window: float = 60.0) -> int:
+        """Calls of ``endpoint`` made while ``RATE_LIMITS[endpoint]`` calls were already in the
+        window before them: the calls the real Intron would have answered 429."""
+        limit = RATE_LIMITS[endpoint]
+        times = sorted(self.calls_to(endpoint))
+        over = 0
+        start = 0
+        for end, at in enumerate(times):
+            while at - times[start] >= window:
+                start += 1
+            if end - start + 1 > limit:
+                over += 1
+        return over
+
     def status_calls_for(self, file_id: str) -> int:
         """Every status request made for ``file_id``, whatever was answered."""
         return self._status_calls[file_id]
@@ -294,6 +325,9 @@ class FakeIntron:
 
     async def _handle_upload(self, request: web.Request) -> web.StreamResponse:
         return await self._answer("upload", request, self._upload)
+
+    async def _handle_sync(self, request: web.Request) -> web.StreamResponse:
+        return await self._answer("sync", request, self._sync)
 
     async def _handle_status(self, request: web.Request) -> web.StreamResponse:
         self._status_calls[request.match_info["file_id"]] += 1
@@ -365,6 +399,44 @@ class FakeIntron:
                 await self._closing.wait()
 
     async def _upload(self, request: web.Request) -> web.Response:
+        upload = await self._accept(request)
+        if isinstance(upload, web.Response):
+            return upload
+        return _json(
+            200,
+            {
+                "status": "Ok",
+                "message": "file queued for processing",
+                "data": {"file_id": upload.file_id},
+            },
+        )
+
+    async def _sync(self, request: web.Request) -> web.Response:
+        if self.sync_mode == "missing":
+            return _error(404, "not found")
+        if self.sync_mode == "not_allowed":
+            return _error(405, "method not allowed")
+        upload = await self._accept(request, max_audio_seconds=self.sync_max_audio_seconds)
+        if isinstance(upload, web.Response):
+            return upload
+        wait = min(self.sync_wait_seconds, upload.done_at - time.monotonic())
+        await self._sleep(wait)
+        if time.monotonic() < upload.done_at:
+            return _json(
+                408,
+                {
+                    "status": "Error",
+                    "message": "processing is taking longer; poll the status",
+                    "data": {"file_id": upload.file_id},
+                },
+            )
+        data = {"file_id": upload.file_id, **self._job_data(upload)}
+        return _json(200, {"status": "Ok", "message": "file transcribed", "data": data})
+
+    async def _accept(
+        self, request: web.Request, *, max_audio_seconds: float | None = None
+    ) -> Upload | web.Response:
+        """Read an upload form and start the job, or say what is wrong with the form."""
         try:
             fields, blob_part = await self._read_form(request)
         except _BadRequest as exc:
@@ -389,21 +461,23 @@ class FakeIntron:
             received_at=received_at,
             done_at=received_at,
         )
+        audio_seconds = self.audio_seconds_for(upload) if self.audio_seconds_for else None
+        if (
+            max_audio_seconds is not None
+            and audio_seconds is not None
+            and audio_seconds > max_audio_seconds
+        ):
+            return _error(400, f"audio longer than {max_audio_seconds:g} s")
         if self.processing_time_for is not None:
             seconds = self.processing_time_for(upload)
+        elif self.processing_for_audio is not None and audio_seconds is not None:
+            seconds = self.processing_for_audio(audio_seconds)
         else:
             seconds = self.processing_seconds
         upload.done_at = received_at + max(0.0, seconds)
         self.uploads.append(upload)
         self._by_id[upload.file_id] = upload
-        return _json(
-            200,
-            {
-                "status": "Ok",
-                "message": "file queued for processing",
-                "data": {"file_id": upload.file_id},
-            },
-        )
+        return upload
 
     async def _read_form(
         self, request: web.Request
