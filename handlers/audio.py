@@ -221,5 +221,6 @@ async def _announce(message: Message, context: Context, job: Job, text: str) -> 
         status_id = (await message.reply_text(text, do_quote=True)).message_id
     except TelegramError as exc:
         log.warning("job %s: could not send the status message: %s", job.id, type(exc).__name__)
-    await release_job(job, status_id)
+    if not await release_job(job, status_id):
+        await svc.replier.delete(message.chat_id, status_id)  # answered before it was sent
     svc.scheduler.wake()

@@ -10,7 +10,7 @@ from tortoise.exceptions import IntegrityError
 from bot.chat.options import TranscriptionOptions
 from bot.engine.reuse import reusable_source
 from bot.telegram_io.audio_input import AudioInput
-from storage.models import Job, JobState
+from storage.models import FINAL_STATES, Job, JobState
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +85,11 @@ def _awaiting_release(job: Job) -> bool:
     )
 
 
-async def release_job(job: Job, status_message_id: int | None) -> None:
-    """The user has been told the audio arrived: the job may start now."""
-    await Job.filter(id=job.id).update(status_message_id=status_message_id, next_run_at=time.time())
+async def release_job(job: Job, status_message_id: int | None) -> bool:
+    """The user has been told the audio arrived: the job may start now. False if the job
+    already finished meanwhile (a slow "Received"): its reply could not remove that message,
+    so the caller must."""
+    updated = await Job.filter(id=job.id).exclude(state__in=FINAL_STATES).update(
+        status_message_id=status_message_id, next_run_at=time.time()
+    )
+    return updated > 0

@@ -379,11 +379,14 @@ class JobPipeline:
                 cap=self._config.delivery_retry_max_seconds,
             )
             return
+        await self._finish(job, JobState.FAILED if job.failure else JobState.DELIVERED)
+        # The handler writes the status message's id, possibly after this job started, and
+        # only while the job is unfinished: read it after finishing, so that one of the two
+        # always sees it and removes the message (release_job).
         status_message_id = await Job.filter(id=job.id).values_list(
             "status_message_id", flat=True
-        )  # written by the handler, possibly after this job started
+        )
         await self._replier.delete(job.chat_id, status_message_id[0] if status_message_id else None)
-        await self._finish(job, JobState.FAILED if job.failure else JobState.DELIVERED)
 
     async def _send_part(self, job: Job, part: ReplyPart, chat_id: int) -> int:
         """Send the job's next part; returns the chat id it went to, which changes when
