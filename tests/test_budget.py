@@ -173,3 +173,16 @@ async def test_a_pause_one_instance_was_told_holds_for_the_others(
     await told.pause("upload", 0.1)  # a shorter pause told later does not shorten it
     call = await spend(other, clock, "upload")
     assert call >= asked_at + 0.5 - ROUNDING
+
+
+async def test_a_slow_call_holds_its_slot_until_it_is_answered(database: None) -> None:
+    """Intron counts a call when it arrives, which on a busy machine can be long after the
+    slot was granted: the window runs from the answer."""
+    clock = RecordingClock()
+    budget = RateBudget({"upload": 1}, window=WINDOW, margin=MARGIN, clock=clock)
+    async with budget.spend("upload"):
+        await asyncio.sleep(0.3)  # the call on its way
+    answered = clock.readings[-1]
+    assert answered - clock.readings[0] >= 0.3 - ROUNDING
+    following = await spend(budget, clock, "upload")
+    assert following - answered >= WINDOW + MARGIN - ROUNDING

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import bisect
+import contextlib
 import logging
 import time
 import zlib
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 
 from tortoise.transactions import in_transaction
 
@@ -95,18 +97,44 @@ class RateBudget:
     async def acquire(self, endpoint: str) -> None:
         """Wait for a free slot, then spend it. Waiters are served first come, first served
         (within an instance; instances take free slots as they come)."""
+        await self._take(endpoint)
+
+    @contextlib.asynccontextmanager
+    async def spend(self, endpoint: str) -> AsyncIterator[None]:
+        """`acquire`, for the call made inside the block: the slot counts from now until the
+        call is answered. Intron counts the call when it arrives, somewhere in between, and on
+        a busy machine that can be seconds after the slot was granted."""
+        at, row_id = await self._take(endpoint)
+        try:
+            yield
+        finally:
+            await asyncio.shield(self._answered(endpoint, at, row_id))
+
+    async def _take(self, endpoint: str) -> tuple[float, int]:
+        """Wait for a free slot and record it; (its time, its row in the call log)."""
         async with self._locks[endpoint]:
             if self._shared:
                 # The wait is for time to pass (the window to slide), not for an event.
-                while (delay := await self._take_shared(endpoint)) > 0:  # noqa: ASYNC110
-                    await asyncio.sleep(min(delay, SHARED_RECHECK_SECONDS))
+                while isinstance(taken := await self._take_shared(endpoint), float):  # noqa: ASYNC110
+                    await asyncio.sleep(min(taken, SHARED_RECHECK_SECONDS))
+                at, row_id = taken
             else:
                 while (delay := self._delay(endpoint)) > 0:  # noqa: ASYNC110
                     await asyncio.sleep(delay)
                 at = self._clock()
                 self._calls[endpoint].append(at)
-                await ApiCall.create(endpoint=endpoint, at=at)
-            await self._prune(endpoint, self._calls[endpoint][-1])
+                row_id = (await ApiCall.create(endpoint=endpoint, at=at)).id
+            await self._prune(endpoint, at)
+            return at, row_id
+
+    async def _answered(self, endpoint: str, at: float, row_id: int) -> None:
+        """The call granted at `at` was answered now: it stays in the window from now on."""
+        now = self._clock()
+        calls = self._calls[endpoint]
+        with contextlib.suppress(ValueError):
+            calls.remove(at)
+        bisect.insort(calls, now)
+        await ApiCall.filter(id=row_id).update(at=now)
 
     async def pause(self, endpoint: str, seconds: float) -> None:
         """Intron said 429: nobody calls this endpoint until the Retry-After has passed."""
@@ -127,9 +155,9 @@ class RateBudget:
             await EndpointPause.update_or_create(defaults={"until": until}, endpoint=endpoint)
         log.warning("budget %s: paused for %.1fs by Intron's Retry-After", endpoint, seconds)
 
-    async def _take_shared(self, endpoint: str) -> float:
-        """Take a slot if the window (as the database has it) has one: 0. Otherwise how long
-        until one frees up (or the pause ends), having taken nothing."""
+    async def _take_shared(self, endpoint: str) -> tuple[float, int] | float:
+        """Take a slot if the window (as the database has it) has one: (its time, its row).
+        Otherwise how long until one frees up (or the pause ends), having taken nothing."""
         async with in_transaction() as connection:
             await connection.execute_query(
                 "SELECT pg_advisory_xact_lock($1)", [_lock_key(endpoint)]
@@ -154,11 +182,11 @@ class RateBudget:
             if len(times) >= limit:
                 # The call that frees the slot we would get is the len-limit+1'th oldest.
                 return times[len(times) - limit] + self._window + self._margin - now
-            await connection.execute_query(
-                "INSERT INTO api_calls (endpoint, at) VALUES ($1, $2)", [endpoint, now]
+            [row] = await connection.execute_query_dict(
+                "INSERT INTO api_calls (endpoint, at) VALUES ($1, $2) RETURNING id", [endpoint, now]
             )
             self._calls[endpoint].append(now)
-            return 0.0
+            return now, int(row["id"])
 
     async def _prune(self, endpoint: str, at: float) -> None:
         """`at`: the call just granted (so the clock's last reading stays the grant's)."""
