@@ -428,7 +428,7 @@ def measure(
     m.status_calls = len(intron.calls_to("status"))
     m.uploads = len(intron.uploads)
     m.max_status_window = intron.max_calls_in_window("status", WINDOW_SECONDS)
-    m.violations = {e: intron.violations(e, WINDOW_SECONDS) for e in ENDPOINTS}
+    m.violations = {e: intron.calls_over_limit(e, WINDOW_SECONDS) for e in ENDPOINTS}
     if m.delivered < m.jobs:
         m.notes.append(f"{m.jobs - m.delivered} jobs got no result")
     if m.duplicates:

@@ -40,7 +40,7 @@ from bot.telegram_io.receiving import (
 )
 from bot.telegram_io.replies import ChatReplier
 from handlers import publish_commands, register_handlers
-from storage.db import close_database
+from storage.db import close_database, is_postgres
 
 log = logging.getLogger(__name__)
 
@@ -99,6 +99,7 @@ async def serve(config: Config, stop: asyncio.Event, started: asyncio.Event | No
                 SYNC_UPLOAD: max(1, config.intron_sync_upload_per_minute),
             },
             window=config.intron_rate_window_seconds,
+            shared=is_postgres(config.database_url),
         )
         await budget.load()
         scheduler_ref: list[JobScheduler] = []
@@ -134,6 +135,7 @@ async def serve(config: Config, stop: asyncio.Event, started: asyncio.Event | No
             pipeline,
             owner=owner,
             retention_days=config.retention_days,
+            skip_locked=is_postgres(config.database_url),
         )
         scheduler_ref.append(scheduler)
         app.bot_data["services"] = Services(

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import sqlite3
-from collections.abc import Awaitable
+from collections.abc import AsyncIterator, Awaitable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -23,6 +24,20 @@ MODELS_MODULE = "storage.models"
 MIGRATIONS_MODULE = "storage.migrations"
 # For the `tortoise` command line (makemigrations after a model change):
 #   DATABASE_URL=sqlite://data/bot.sqlite3 tortoise -c storage.db.TORTOISE_ORM makemigrations
+
+
+# PostgreSQL advisory lock keys (any 64-bit numbers, the same in every instance of the bot).
+MIGRATIONS_LOCK = 0x1A7E_0001
+POSTGRES_SCHEMES = ("postgres", "postgresql", "asyncpg", "psycopg")
+
+
+def is_postgres(db_url: str) -> bool:
+    return urlsplit(db_url).scheme in POSTGRES_SCHEMES
+
+
+def libpq_url(db_url: str) -> str:
+    """The URL as asyncpg takes it: Tortoise also accepts `asyncpg://` and `psycopg://`."""
+    return urlunsplit(urlsplit(db_url)._replace(scheme="postgresql"))
 
 
 def tortoise_config(db_url: str) -> dict[str, Any]:
@@ -64,9 +79,28 @@ async def init_database(db_url: str) -> None:
     """
     _ensure_sqlite_dir(db_url)
     config = tortoise_config(db_url)
-    await migrate(config=config)
-    await Tortoise.close_connections()
+    async with _migrations_lock(db_url):
+        await migrate(config=config)
+        await Tortoise.close_connections()
     await Tortoise.init(config=config, _enable_global_fallback=True)
+
+
+@contextlib.asynccontextmanager
+async def _migrations_lock(db_url: str) -> AsyncIterator[None]:
+    """Several instances starting together on one PostgreSQL database apply each migration
+    once: the first to take the lock applies them, the others then find nothing to do. The
+    lock is a session's, so it goes with its connection, also when the process dies."""
+    if not is_postgres(db_url):
+        yield  # SQLite serves one process
+        return
+    import asyncpg
+
+    connection = await asyncpg.connect(libpq_url(db_url))
+    try:
+        await connection.execute("SELECT pg_advisory_lock($1)", MIGRATIONS_LOCK)
+        yield
+    finally:
+        await connection.close()
 
 
 async def close_database() -> None:

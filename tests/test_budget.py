@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator
 
@@ -91,3 +92,62 @@ async def test_retry_after_pause_holds_for_everyone_and_survives_restart(databas
     pause = await EndpointPause.get(endpoint="status")
     assert pause.until >= asked_at + 0.5 - ROUNDING
     assert call >= pause.until - ROUNDING
+
+
+@pytest.fixture
+async def shared_database(postgres_url: str) -> AsyncIterator[None]:
+    await init_database(postgres_url)
+    yield
+    await close_database()
+
+
+@pytest.mark.postgres_only
+async def test_instances_sharing_a_database_never_exceed_the_limit_together(
+    shared_database: None,
+) -> None:
+    """Three instances' budgets, each with its own memory, on one PostgreSQL database: the
+    slots come from the database, so together they keep one limit."""
+    clocks = [RecordingClock() for _ in range(3)]
+    budgets = [
+        RateBudget({"status": 4}, window=WINDOW, margin=MARGIN, clock=clock, shared=True)
+        for clock in clocks
+    ]
+
+    async def spend_many(budget: RateBudget, clock: RecordingClock) -> list[float]:
+        return [await spend(budget, clock, "status") for _ in range(4)]
+
+    spent = await asyncio.gather(*(spend_many(b, c) for b, c in zip(budgets, clocks, strict=True)))
+    calls = sorted(at for instance in spent for at in instance)
+    assert max_in_window(calls, WINDOW + MARGIN - ROUNDING) <= 4
+    # Twelve calls at four per window need three windows, whichever instance made them.
+    assert calls[-1] - calls[0] >= 2 * (WINDOW + MARGIN) - ROUNDING
+    # Each instance's count includes the others' calls it saw when it last took a slot.
+    assert max(b.used("status") for b in budgets) >= 2
+
+
+@pytest.mark.postgres_only
+async def test_a_pause_one_instance_was_told_holds_for_the_others(
+    shared_database: None,
+) -> None:
+    clock = RecordingClock()
+    told = RateBudget({"upload": 100}, window=WINDOW, margin=MARGIN, clock=clock, shared=True)
+    other = RateBudget({"upload": 100}, window=WINDOW, margin=MARGIN, clock=clock, shared=True)
+    await other.acquire("upload")  # running already, before the pause
+    asked_at = time.time()
+    await told.pause("upload", 0.5)
+    await told.pause("upload", 0.1)  # a shorter pause told later does not shorten it
+    call = await spend(other, clock, "upload")
+    assert call >= asked_at + 0.5 - ROUNDING
+
+
+async def test_a_slow_call_holds_its_slot_until_it_is_answered(database: None) -> None:
+    """Intron counts a call when it arrives, which on a busy machine can be long after the
+    slot was granted: the window runs from the answer."""
+    clock = RecordingClock()
+    budget = RateBudget({"upload": 1}, window=WINDOW, margin=MARGIN, clock=clock)
+    async with budget.spend("upload"):
+        await asyncio.sleep(0.3)  # the call on its way
+    answered = clock.readings[-1]
+    assert answered - clock.readings[0] >= 0.3 - ROUNDING
+    following = await spend(budget, clock, "upload")
+    assert following - answered >= WINDOW + MARGIN - ROUNDING

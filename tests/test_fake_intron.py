@@ -518,3 +518,43 @@ async def test_wait_for(fake: FakeIntron, http: httpx.AsyncClient) -> None:
     await task
     with pytest.raises(AssertionError, match=r"len\(fake\.uploads\) == 2"):
         await fake.wait_for(lambda: len(fake.uploads) == 2, timeout=0.1)
+
+
+# -- Intron's rate limits ---------------------------------------------------------------------
+
+
+async def test_calls_over_the_rate_limit_get_429_and_are_recorded(
+    fake: FakeIntron, http: httpx.AsyncClient
+) -> None:
+    fake.rate_limits = {"status": 2}
+    fake.rate_window = 60.0
+    file_id = await upload_id(http)  # uploads have no limit here
+    first, second, third = [await http.get(f"/file/v1/status/{file_id}") for _ in range(3)]
+    assert (first.status_code, second.status_code, third.status_code) == (200, 200, 429)
+    assert 0 < float(third.headers["Retry-After"]) <= 60
+    assert [endpoint for endpoint, _ in fake.violations] == ["status"]
+    assert fake.violations[0][1] == fake.calls_to("status")[2]
+
+
+async def test_the_rate_window_slides(fake: FakeIntron, http: httpx.AsyncClient) -> None:
+    fake.rate_limits = {"upload": 1}
+    fake.rate_window = 0.3
+    assert (await upload(http)).status_code == 200
+    refused = await upload(http)
+    assert refused.status_code == 429
+    # The window's only call leaves it after the Retry-After: a call is accepted again.
+    await asyncio.sleep(float(refused.headers["Retry-After"]) + 0.01)
+    assert (await upload(http)).status_code == 200
+    assert len(fake.violations) == 1
+    assert len(fake.uploads) == 2
+
+
+async def test_two_polls_of_one_job_at_once_are_seen(
+    fake: FakeIntron, http: httpx.AsyncClient
+) -> None:
+    one, other = await upload_id(http), await upload_id(http)
+    await status_data(http, one)
+    await status_data(http, one)  # one after the other: not at once
+    fake.inject("status", Fault.slow(0.3))
+    await asyncio.gather(status_data(http, other), status_data(http, other))
+    assert fake.concurrent_polls() == [other]

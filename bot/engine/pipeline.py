@@ -44,6 +44,7 @@ from bot.ops.metrics import BotMetrics
 from bot.render import OutgoingText
 from bot.telegram_io.audio_input import as_seconds
 from bot.telegram_io.files import AudioUnavailable, DownloadFailed, TelegramFileFetcher
+from bot.telegram_io.rate_limit import BEFORE_SENDING
 from bot.telegram_io.replies import ChatReplier, may_have_arrived
 from storage.models import Job, JobState
 
@@ -220,13 +221,13 @@ class JobPipeline:
             if synced is not None and synced.file_id is not None:
                 file_id = synced.file_id  # Intron kept it past its wait: poll it as usual
             else:
-                await self._budget.acquire(UPLOAD)
-                file_id = await self._intron.upload(
-                    audio.path,
-                    file_name=job.file_name,
-                    fields=options.form_fields(),
-                    content_type=job.mime_type,
-                )
+                async with self._budget.spend(UPLOAD):
+                    file_id = await self._intron.upload(
+                        audio.path,
+                        file_name=job.file_name,
+                        fields=options.form_fields(),
+                        content_type=job.mime_type,
+                    )
         except IntronError as exc:
             await self._on_intron_error(job, UPLOAD, exc)
             return False
@@ -243,11 +244,11 @@ class JobPipeline:
         started = self._clock()
         try:
             await self._set_state(job, JobState.UPLOADING)
-            await self._budget.acquire(UPLOAD)
             options = TranscriptionOptions.model_validate(job.options)
-            file_id = await self._intron.upload_link(
-                job.source_url, file_name=job.file_name, fields=options.form_fields()
-            )
+            async with self._budget.spend(UPLOAD):
+                file_id = await self._intron.upload_link(
+                    job.source_url, file_name=job.file_name, fields=options.form_fields()
+                )
         except IntronError as exc:
             await self._on_intron_error(job, UPLOAD, exc)
             return False
@@ -276,9 +277,9 @@ class JobPipeline:
         assert job.intron_file_id is not None
         unfinished_at = job.polled_at or job.uploaded_at or self._clock()
         try:
-            await self._budget.acquire(STATUS)
-            asked_at = self._clock()
-            status = await self._intron.status(job.intron_file_id)
+            async with self._budget.spend(STATUS):
+                asked_at = self._clock()
+                status = await self._intron.status(job.intron_file_id)
         except IntronError as exc:
             await self._on_intron_error(job, STATUS, exc)
             self._pacer.wake()
@@ -392,13 +393,24 @@ class JobPipeline:
         """Send the job's next part; returns the chat id it went to, which changes when
         Telegram says the group was upgraded (the part is then sent there)."""
         index = job.parts_sent
-        job.part_in_flight = index
-        await self._save(job, "part_in_flight")  # also where a /forget is noticed
+        await self._save(job, "part_in_flight")  # where a /forget is noticed
         reply_to_id, thread_id = threading_in(job, chat_id)
+
+        async def leaving() -> None:
+            # Recorded once the part's turn under Telegram's limits has come, not before: a
+            # crash (or an instance killed) while it still waited leaves no mark that it may
+            # have gone, and whoever resumes the job sends it.
+            job.part_in_flight = index
+            await self._save(job, "part_in_flight")
+
         try:
-            await self._replier.send_part(
-                chat_id, part, reply_to_id=reply_to_id, thread_id=thread_id
-            )
+            marker = BEFORE_SENDING.set(leaving)
+            try:
+                await self._replier.send_part(
+                    chat_id, part, reply_to_id=reply_to_id, thread_id=thread_id
+                )
+            finally:
+                BEFORE_SENDING.reset(marker)
         except asyncio.CancelledError:
             # Stopped (not killed) mid-send, after the grace period: the part is most likely
             # still waiting its turn under the chat's flood limit, so it has not left.

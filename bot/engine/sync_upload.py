@@ -68,15 +68,15 @@ class SyncUpload:
 
     async def send(self, job: Job, path: Path, options: TranscriptionOptions) -> SyncOutcome | None:
         """None: nothing is at Intron, upload the usual way."""
-        await self._budget.acquire(SYNC_UPLOAD)
         started = self._clock()
         try:
-            answer = await self._intron.upload_sync(
-                path,
-                file_name=job.file_name,
-                fields=options.form_fields(),
-                content_type=job.mime_type,
-            )
+            async with self._budget.spend(SYNC_UPLOAD):
+                answer = await self._intron.upload_sync(
+                    path,
+                    file_name=job.file_name,
+                    fields=options.form_fields(),
+                    content_type=job.mime_type,
+                )
         except IntronAuthError:
             raise  # the asynchronous upload would be refused the same way
         except IntronRateLimited as exc:

@@ -8,6 +8,9 @@ Telegram's flood limit ties up one worker, and every other chat is served by the
 
 Order within a chat keeps read-modify-write sequences simple and correct: two quick taps on
 settings buttons, or a voice note forwarded twice, are handled one after the other as sent.
+With several instances on one database, the inbox's claims keep that order across them; each
+instance renews the claims of the updates it is handling and looks every few seconds for chats
+nobody holds (stored by another instance, or left by one that died).
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from typing import Any
 
 from telegram import Update
 
-from bot.telegram_io.inbox import StoredUpdate, UpdateInbox
+from bot.telegram_io.inbox import CLAIM_SECONDS, StoredUpdate, UpdateInbox
 from storage.models import InboxUpdate
 
 log = logging.getLogger(__name__)
@@ -29,6 +32,8 @@ log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 5
 DATABASE_RETRY_SECONDS = 1.0
 PURGE_EVERY_SECONDS = 3600.0
+RENEW_CLAIMS_SECONDS = CLAIM_SECONDS / 3
+LOOK_FOR_FREE_CHATS_SECONDS = 3.0
 
 ChatKey = int | None
 Handle = Callable[[dict[str, Any]], Awaitable[None]]
@@ -50,6 +55,8 @@ class InboxDispatcher:
         self._workers: list[asyncio.Task[None]] = []
         self._busy: set[asyncio.Task[None]] = set()
         self._purger: asyncio.Task[None] | None = None
+        self._keeper: asyncio.Task[None] | None = None
+        self._in_hand: set[int] = set()  # update ids being handled here
         self._stopping = False
 
     async def receive(self, payload: dict[str, Any], update: Update) -> None:
@@ -92,6 +99,7 @@ class InboxDispatcher:
             for i in range(self._worker_count)
         ]
         self._purger = asyncio.create_task(self._purge_periodically(), name="inbox-purge")
+        self._keeper = asyncio.create_task(self._keep_claims(), name="inbox-claims")
 
     async def stop(self, grace: float) -> None:
         """Take no new update; give those being handled `grace` seconds, then cancel them.
@@ -99,8 +107,7 @@ class InboxDispatcher:
         self._stopping = True
         busy = set(self._busy)
         idle = [task for task in self._workers if task not in busy]
-        if self._purger is not None:
-            idle.append(self._purger)
+        idle.extend(task for task in (self._purger, self._keeper) if task is not None)
         for task in idle:
             task.cancel()
         if busy:
@@ -136,11 +143,17 @@ class InboxDispatcher:
             else:
                 self._active.discard(chat_id)
             return
-        if row.attempts > MAX_ATTEMPTS:
-            log.error("inbox: update %s dropped after %d attempts", row.update_id, MAX_ATTEMPTS)
-        else:
-            await self._handle_row(row)
-        await self._mark_handled(row.update_id)
+        self._in_hand.add(row.update_id)
+        try:
+            if row.attempts > MAX_ATTEMPTS:
+                log.error(
+                    "inbox: update %s dropped after %d attempts", row.update_id, MAX_ATTEMPTS
+                )
+            else:
+                await self._handle_row(row)
+            await self._mark_handled(row.update_id)
+        finally:
+            self._in_hand.discard(row.update_id)
         self._ready.put_nowait(chat_id)  # its next update waits behind the other ready chats
 
     async def _handle_row(self, row: InboxUpdate) -> None:
@@ -159,6 +172,22 @@ class InboxDispatcher:
             except Exception:
                 log.warning("inbox: could not mark update %s handled; retrying", update_id)
                 await asyncio.sleep(DATABASE_RETRY_SECONDS)
+
+    async def _keep_claims(self) -> None:
+        """Renew our claims, and queue the chats nobody holds."""
+        renewed_at = 0.0
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(LOOK_FOR_FREE_CHATS_SECONDS)
+            try:
+                if self._in_hand and loop.time() - renewed_at >= RENEW_CLAIMS_SECONDS:
+                    await self._inbox.renew_claims(list(self._in_hand))
+                    renewed_at = loop.time()
+                for chat_id in await self._inbox.free_chats():
+                    if chat_id not in self._active:
+                        self._queue_chat(chat_id)
+            except Exception:
+                log.warning("inbox: could not renew claims or look for waiting chats")
 
     async def _purge_periodically(self) -> None:
         while True:

@@ -1,8 +1,10 @@
 """The update inbox: every update from Telegram is stored here before Telegram hears it arrived.
 
-Rows are claimed through the database (a conditional update on the claim columns), one chat's
-oldest first, so several processes sharing one database could split the chats between them
-without handling a row twice.
+Rows are claimed through the database (a conditional update on the claim columns), and only a
+chat's oldest unhandled row can be claimed, only while no live claim holds it. So instances
+sharing one database split the chats between them, never handle a row twice, and handle one
+chat's updates in order wherever they arrived. Claims are short and renewed while a handler
+runs: a dead instance's chats wait only until its claims expire.
 """
 
 from __future__ import annotations
@@ -19,8 +21,9 @@ from storage.models import InboxUpdate
 
 log = logging.getLogger(__name__)
 
-# A claim outlives the slowest handler (one waiting a minute for a group's flood limit).
-CLAIM_SECONDS = 600.0
+# A claim is renewed every third of this while its handler runs (one may wait a minute for a
+# group's flood limit); a dead instance's claims expire after it.
+CLAIM_SECONDS = 15.0
 # Handled rows are kept this long, so an update Telegram delivers again is recognised; never
 # longer than the retention of transcript text, since an update can quote one.
 KEEP_HANDLED_DAYS = 3
@@ -93,6 +96,23 @@ class UpdateInbox:
         if won != 1:
             return None
         return await InboxUpdate.get(update_id=head.update_id)
+
+    async def renew_claims(self, update_ids: Sequence[int]) -> None:
+        """The handlers of these rows are still running here."""
+        await InboxUpdate.filter(
+            update_id__in=list(update_ids), claimed_by=self._owner, handled_at__isnull=True
+        ).update(claim_until=self._clock() + CLAIM_SECONDS)
+
+    async def free_chats(self) -> list[int | None]:
+        """Chats with unhandled updates that no live claim holds (another instance may have
+        stored them, or died handling them), the one waiting longest first."""
+        now = self._clock()
+        held = set(
+            await InboxUpdate.filter(handled_at__isnull=True, claim_until__gte=now).values_list(
+                "chat_id", flat=True
+            )
+        )
+        return [chat for chat in await self.pending_chats() if chat not in held]
 
     async def mark_handled(self, update_id: int) -> None:
         await InboxUpdate.filter(update_id=update_id).update(

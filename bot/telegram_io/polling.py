@@ -8,11 +8,18 @@ only follow the storing. The Updater keeps doing what it does well: long polling
 errors, 409 conflicts and `retry_after`, deleting a webhook at start without dropping pending
 updates, and confirming at stop. getUpdates is the one call that bypasses the rate limiter, so
 its errors are counted for the metrics here, before the Updater deals with them.
+
+Telegram serves getUpdates to one client at a time. With several instances on one PostgreSQL
+database, the one holding a session advisory lock polls (`lead_polling`); the others try for it
+every couple of seconds. The lock belongs to a database connection, so when its holder dies
+(`kill -9` included) the server drops it with the connection and another instance polls within
+seconds. Every instance runs jobs and handles the inbox whichever one polls.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -23,6 +30,15 @@ from telegram.ext import Updater
 
 from bot.ops.metrics import BotMetrics
 from bot.telegram_io.dispatcher import InboxDispatcher
+from storage.db import libpq_url
+
+POLLING_LOCK = 0x1A7E_0002  # the advisory lock whose holder polls; the same in every instance
+# A standby asks for the lock this often: how soon it takes over from a dead poller.
+LEAD_RETRY_SECONDS = 2.0
+# The poller checks its lock's connection this often, and steps down when it is gone (the
+# server may then give the lock to another instance).
+LEAD_CHECK_SECONDS = 2.0
+LEAD_CHECK_TIMEOUT_SECONDS = 5.0
 
 log = logging.getLogger(__name__)
 
@@ -111,3 +127,54 @@ async def start_polling(
         timeout=poll_seconds, drop_pending_updates=False, allowed_updates=allowed_updates
     )
     return updater
+
+
+async def lead_polling(
+    database_url: str,
+    bot: Bot,
+    dispatcher: InboxDispatcher,
+    *,
+    metrics: BotMetrics,
+    poll_seconds: float,
+    allowed_updates: Sequence[str],
+) -> None:
+    """Poll while this instance holds the polling lock; wait for it otherwise. Runs until
+    cancelled, then stops polling (confirming what was fetched) and lets the lock go."""
+    import asyncpg  # the PostgreSQL extra: only PostgreSQL deployments come here
+
+    while True:
+        connection: asyncpg.Connection | None = None
+        try:
+            connection = await asyncpg.connect(libpq_url(database_url))
+            # Waiting for a lock held in another process: nothing here to wait on instead.
+            while not await connection.fetchval(  # noqa: ASYNC110
+                "SELECT pg_try_advisory_lock($1)", POLLING_LOCK
+            ):
+                await asyncio.sleep(LEAD_RETRY_SECONDS)
+            log.info("polling: this instance polls Telegram now")
+            updater = await start_polling(
+                bot,
+                dispatcher,
+                metrics=metrics,
+                poll_seconds=poll_seconds,
+                allowed_updates=allowed_updates,
+            )
+            try:
+                while True:
+                    await asyncio.sleep(LEAD_CHECK_SECONDS)
+                    async with asyncio.timeout(LEAD_CHECK_TIMEOUT_SECONDS):
+                        await connection.fetchval("SELECT 1")
+            finally:
+                await updater.stop()  # confirms what was fetched: all of it is in the inbox
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.warning(
+                "polling: lost the database connection of the polling lock (%s); stepped down",
+                type(exc).__name__,
+            )
+            await asyncio.sleep(LEAD_RETRY_SECONDS)
+        finally:
+            if connection is not None:
+                with contextlib.suppress(Exception):
+                    connection.terminate()  # the lock goes with the session

@@ -17,7 +17,8 @@ import asyncio
 import logging
 import time
 from collections import deque
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
+from contextvars import ContextVar
 from typing import Any
 
 from aiolimiter import AsyncLimiter
@@ -28,6 +29,13 @@ from bot.ops.metrics import BotMetrics
 from bot.telegram_io.audio_input import as_seconds
 
 log = logging.getLogger(__name__)
+
+# Set by a caller that must record that a request is leaving (a reply part, which must not be
+# sent twice): awaited once the request's turn has come, right before it goes to Telegram. A
+# crash while the request still waited its turn then leaves no record that it may have gone.
+BEFORE_SENDING: ContextVar[Callable[[], Awaitable[None]] | None] = ContextVar(
+    "before_sending", default=None
+)
 
 OVERALL_PER_SECOND = 30
 GROUP_PER_MINUTE = 20
@@ -85,6 +93,9 @@ class ChatRateLimiter(BaseRateLimiter[int]):
         attempt = 0
         while True:
             await self._wait_turn(chat, endpoint)
+            about_to_send = BEFORE_SENDING.get()
+            if about_to_send is not None:
+                await about_to_send()
             try:
                 return await callback(*args, **kwargs)
             except TelegramError as exc:

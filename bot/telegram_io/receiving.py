@@ -22,10 +22,11 @@ from bot.ops.metrics import METRICS_PATH, BotMetrics, metrics_route
 from bot.ops.startup import Problem, StartupFailed, describe_telegram_error, with_retries
 from bot.telegram_io.dispatcher import InboxDispatcher
 from bot.telegram_io.inbox import UpdateInbox
-from bot.telegram_io.polling import start_polling
+from bot.telegram_io.polling import lead_polling, start_polling
 from bot.telegram_io.webhook import TelegramWebhook
 from bot.web.health import HealthCheck
 from bot.web.server import WebServer
+from storage.db import is_postgres
 
 log = logging.getLogger(__name__)
 
@@ -123,6 +124,10 @@ async def receiving_updates(
         yield f"webhook; listening on {LISTEN_HOST}:{server.port} for {paths}"
         # The webhook stays registered: Telegram holds new updates until the next start.
         return
+    if is_postgres(config.database_url):
+        async with _polling_when_leading(config, app, dispatcher, metrics=metrics):
+            yield _polling_mode(config, server, "long polling by one instance at a time")
+        return
     updater = await start_polling(
         app.bot,
         dispatcher,
@@ -131,10 +136,37 @@ async def receiving_updates(
         allowed_updates=ALLOWED_UPDATES,
     )
     try:
-        if server is None:
-            yield "long polling"
-        else:
-            url = f"http://{config.metrics_host}:{server.port}{METRICS_PATH}"
-            yield f"long polling; metrics on {url}"
+        yield _polling_mode(config, server, "long polling")
     finally:
         await updater.stop()  # confirms what was fetched: all of it is in the inbox
+
+
+@contextlib.asynccontextmanager
+async def _polling_when_leading(
+    config: Config, app: Application, dispatcher: InboxDispatcher, *, metrics: BotMetrics
+) -> AsyncIterator[None]:
+    """PostgreSQL, where several instances may share the database: poll only while holding
+    the polling lock (telegram_io/polling.py)."""
+    leading = asyncio.create_task(
+        lead_polling(
+            config.database_url,
+            app.bot,
+            dispatcher,
+            metrics=metrics,
+            poll_seconds=POLL_TIMEOUT_SECONDS,
+            allowed_updates=ALLOWED_UPDATES,
+        ),
+        name="polling-lock",
+    )
+    try:
+        yield
+    finally:
+        leading.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await leading
+
+
+def _polling_mode(config: Config, server: WebServer | None, how: str) -> str:
+    if server is None:
+        return how
+    return f"{how}; metrics on http://{config.metrics_host}:{server.port}{METRICS_PATH}"

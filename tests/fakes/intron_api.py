@@ -16,13 +16,17 @@ Serves the endpoints the bot uses, on 127.0.0.1 and a random port:
 
 A job's processing time is ``processing_seconds``, or ``processing_time_for(upload)``, or
 ``processing_for_audio(seconds)`` of the audio's length as ``audio_seconds_for(upload)`` tells
-it. ``violations(endpoint)`` counts the calls made beyond Intron's per-minute limits.
+it. ``calls_over_limit(endpoint)`` counts the calls made beyond Intron's per-minute limits.
 
 It records exactly what it received (form fields, the uploaded bytes, every call with the
-status it answered) and can inject faults (5xx, 429 with ``Retry-After``, non-JSON bodies,
-slow answers, rejections) for the next calls of either endpoint. A test that must act while a
-job is at Intron holds it there with a long ``processing_seconds`` and ends it with
-``finish()``, instead of racing a short processing time.
+status it answered, when each status call came and went) and can inject faults (5xx, 429
+with ``Retry-After``, non-JSON bodies, slow answers, rejections) for the next calls of either
+endpoint. A test that must act while a job is at Intron holds it there with a long
+``processing_seconds`` and ends it with ``finish()``, instead of racing a short processing time.
+
+With ``rate_limits`` set it keeps Intron's per-key limits as Intron does, in a sliding window
+of ``rate_window`` seconds: a call that finds ``limit`` calls of its endpoint already taken in
+the window before it is answered 429 with a ``Retry-After`` and recorded in ``violations``.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import inspect
+import itertools
 import json
 import logging
 import time
@@ -206,6 +211,12 @@ class FakeIntron:
         self.unreadable_urls: set[str] = set()
         self.uploads: list[Upload] = []
         self.calls: list[tuple[str, float, int]] = []
+        self.rate_limits: dict[str, int] = {}  # endpoint -> calls allowed per rate_window
+        self.rate_window: float = 60.0
+        self.violations: list[tuple[str, float]] = []  # (endpoint, when) of calls over a limit
+        # (file id, received, answered) of every status call, to see two polls of one job at once
+        self.status_spans: list[tuple[str, float, float]] = []
+        self._taken: dict[str, deque[float]] = {endpoint: deque() for endpoint in ENDPOINTS}
         self._faults: dict[str, deque[Fault]] = {endpoint: deque() for endpoint in ENDPOINTS}
         self._by_id: dict[str, Upload] = {}
         self._status_calls: Counter[str] = Counter()
@@ -291,9 +302,10 @@ class FakeIntron:
             best = max(best, end - start + 1)
         return best
 
-    def violations(self, endpoint: str, window: float = 60.0) -> int:
+    def calls_over_limit(self, endpoint: str, window: float = 60.0) -> int:
         """Calls of ``endpoint`` made while ``RATE_LIMITS[endpoint]`` calls were already in the
-        window before them: the calls the real Intron would have answered 429."""
+        window before them: the calls the real Intron would have answered 429 (counted
+        afterwards, whether or not ``rate_limits`` enforced them)."""
         limit = RATE_LIMITS[endpoint]
         times = sorted(self.calls_to(endpoint))
         over = 0
@@ -304,6 +316,18 @@ class FakeIntron:
             if end - start + 1 > limit:
                 over += 1
         return over
+
+    def concurrent_polls(self) -> list[str]:
+        """File ids that had two status calls in flight at the same time."""
+        by_file: dict[str, list[tuple[float, float]]] = {}
+        for file_id, start, end in self.status_spans:
+            by_file.setdefault(file_id, []).append((start, end))
+        overlapping = []
+        for file_id, spans in by_file.items():
+            spans.sort()
+            if any(later[0] < earlier[1] for earlier, later in itertools.pairwise(spans)):
+                overlapping.append(file_id)
+        return overlapping
 
     def status_calls_for(self, file_id: str) -> int:
         """Every status request made for ``file_id``, whatever was answered."""
@@ -330,8 +354,13 @@ class FakeIntron:
         return await self._answer("sync", request, self._sync)
 
     async def _handle_status(self, request: web.Request) -> web.StreamResponse:
-        self._status_calls[request.match_info["file_id"]] += 1
-        return await self._answer("status", request, self._status)
+        file_id = request.match_info["file_id"]
+        self._status_calls[file_id] += 1
+        received_at = time.monotonic()
+        try:
+            return await self._answer("status", request, self._status)
+        finally:
+            self.status_spans.append((file_id, received_at, time.monotonic()))
 
     async def _answer(
         self,
@@ -345,6 +374,11 @@ class FakeIntron:
         self.calls.append((endpoint, received_at, CLIENT_GONE))
         response: web.StreamResponse | None = None
         try:
+            wait = self._over_limit(endpoint, received_at)
+            if wait is not None:
+                self.violations.append((endpoint, received_at))
+                response = self._fault_response(Fault.rate_limited(wait))
+                return response
             fault = self._faults[endpoint].popleft() if self._faults[endpoint] else None
             if fault is not None and not fault.is_slow_only:
                 await self._sleep(fault.delay)
@@ -369,6 +403,20 @@ class FakeIntron:
         finally:
             status = response.status if response is not None else CLIENT_GONE
             self.calls[index] = (endpoint, received_at, status)
+
+    def _over_limit(self, endpoint: str, at: float) -> float | None:
+        """None if the call fits in its endpoint's window (it is then counted), else how long
+        until the oldest call in the window leaves it (the Retry-After)."""
+        limit = self.rate_limits.get(endpoint)
+        if limit is None:
+            return None
+        taken = self._taken[endpoint]
+        while taken and taken[0] <= at - self.rate_window:
+            taken.popleft()
+        if len(taken) >= limit:
+            return max(0.0, round(taken[0] + self.rate_window - at, 3))
+        taken.append(at)
+        return None
 
     def _fault_response(self, fault: Fault) -> web.Response:
         headers: dict[str, str] = {}
