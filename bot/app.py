@@ -21,6 +21,7 @@ from bot.engine.pipeline import JobPipeline, PipelineConfig
 from bot.engine.poll_pacer import PollPacer
 from bot.engine.scheduler import JobScheduler
 from bot.engine.sync_upload import SyncUpload
+from bot.i18n import Locales
 from bot.intron import STATUS, SYNC_UPLOAD, UPLOAD, IntronClient
 from bot.ops.metrics import BotMetrics
 from bot.ops.startup import reach_database, reach_telegram
@@ -74,6 +75,8 @@ async def serve(config: Config, stop: asyncio.Event, started: asyncio.Event | No
     if not await reach_database(config, stop):
         return
     metrics = BotMetrics(CollectorRegistry())
+    # The committed catalogues, compiled here: a broken one stops start-up, not a reply.
+    locales = Locales.load()
     app = build_application(config, metrics)
     intron = IntronClient(
         config.intron_base_url,
@@ -125,6 +128,7 @@ async def serve(config: Config, stop: asyncio.Event, started: asyncio.Event | No
                 delivery_retry_max_seconds=config.delivery_retry_max_seconds,
             ),
             clock=time.time,
+            locales=locales,
             metrics=metrics,
         )
         scheduler = JobScheduler(
@@ -135,7 +139,12 @@ async def serve(config: Config, stop: asyncio.Event, started: asyncio.Event | No
         )
         scheduler_ref.append(scheduler)
         app.bot_data["services"] = Services(
-            config=config, scheduler=scheduler, replier=replier, budget=budget, metrics=metrics
+            config=config,
+            scheduler=scheduler,
+            replier=replier,
+            budget=budget,
+            metrics=metrics,
+            locales=locales,
         )
         metrics.watch_budget(budget.used, budget.limits)
         metrics.watch_jobs(active_job_counts)
@@ -170,7 +179,7 @@ async def serve(config: Config, stop: asyncio.Event, started: asyncio.Event | No
             if config.webhook_url is not None and not await register_webhook(app.bot, config, stop):
                 return
             async with app:
-                await publish_commands(app.bot)
+                await publish_commands(app.bot, locales)
                 if config.allowed_chat_ids is None:
                     log.warning("ALLOWED_CHAT_IDS is not set: any Telegram chat can use this bot")
                 await scheduler.start()

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from bot.config import Config
 from bot.engine.budget import RateBudget
 from bot.engine.scheduler import JobScheduler
+from bot.i18n import Locales
 from bot.ops.metrics import BotMetrics
 from bot.telegram_io.replies import ChatReplier
 
@@ -18,3 +19,4 @@ class Services:
     replier: ChatReplier
     budget: RateBudget
     metrics: BotMetrics
+    locales: Locales

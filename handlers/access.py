@@ -9,7 +9,8 @@ from telegram import Chat, Update
 from telegram.ext import ApplicationHandlerStop
 
 from bot.chat.migration import is_allowed
-from handlers.common import Context, answer, is_group, services
+from bot.i18n import choose_language
+from handlers.common import Context, answer, is_group, services, telegram_language
 
 log = logging.getLogger(__name__)
 
@@ -32,9 +33,12 @@ async def enforce_allowed_chats(update: Update, context: Context) -> None:
         if await is_allowed(message.migrate_from_chat_id, allowed):
             return  # an allowed group's upgrade, arriving before the old group's notice
     log.info("refused an update from a chat that is not allowed")
-    text = (
+    # A chat that is not allowed has no settings: the asker's Telegram language decides.
+    tr = services(context).locales.translator(choose_language(None, telegram_language(update)))
+    text = tr.gettext(
         "This bot is limited to approved chats. To get access, give the bot's operator this "
-        f"chat id: {chat.id}"
+        "chat id: {chat_id}",
+        chat_id=chat.id,
     )
     # In a group every member's message would trigger the refusal: say it once per run there.
     told: set[int] = context.bot_data.setdefault("refused_groups", set())

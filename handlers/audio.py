@@ -11,32 +11,33 @@ from telegram.error import TelegramError
 from bot.chat.preferences import ChatPreferences, load_preferences
 from bot.engine.intake import create_job, release_job
 from bot.engine.reuse import answered_in_chat
+from bot.i18n import N_, Translator
 from bot.telegram_io.audio_input import ACCEPTED_TEXT, AudioInput, audio_in
-from bot.telegram_io.links import LinkSelection, links_in, select_links
-from handlers.common import Context, is_group, services
+from bot.telegram_io.links import LinkCheck, LinkSelection, links_in, select_links
+from handlers.common import Context, chat_translator, is_group, services, translator_for
 from storage.models import Job
 
 log = logging.getLogger(__name__)
 
-RECEIVED_TEXT = "🎧 Received. Transcribing shortly…"
-REUSED_TEXT = (
+RECEIVED_TEXT = N_("🎧 Received. Transcribing shortly…")
+REUSED_TEXT = N_(
     "♻️ Received. This recording was transcribed before with these settings: sending that result…"
 )
-LINK_RECEIVED_TEXT = "🔗 Received the link. Intron will fetch the audio; transcribing shortly…"
-LINKS_RECEIVED_TEXT = "🔗 Received link {number} of {count}. Transcribing shortly…"
-LINK_REFUSED = "❌ This link cannot be transcribed: {reason}"
-ONE_OF_LINKS_REFUSED = "❌ {link} cannot be transcribed: {reason}"
-LINKS_SKIPPED = (
+LINK_RECEIVED_TEXT = N_("🔗 Received the link. Intron will fetch the audio; transcribing shortly…")
+LINKS_RECEIVED_TEXT = N_("🔗 Received link {number} of {count}. Transcribing shortly…")
+LINK_REFUSED = N_("❌ This link cannot be transcribed: {reason}")
+ONE_OF_LINKS_REFUSED = N_("❌ {link} cannot be transcribed: {reason}")
+LINKS_SKIPPED = N_(
     "✂️ Took the first {taken} links of {total}; the other {skipped} were skipped (at most "
     "{taken} per message). Send them in another message."
 )
-TRANSCRIBE_HOW = (
+TRANSCRIBE_HOW = N_(
     "Reply /transcribe to a voice note, an audio file or a message with a link to a recording "
     "to transcribe it."
 )
-IN_PROGRESS_OR_DONE = "This recording is already transcribed or in progress."
-ALREADY_ANSWERED = "✅ This recording was already transcribed in this chat."
-SEND_AGAIN = "🔁 Send the result again"
+IN_PROGRESS_OR_DONE = N_("This recording is already transcribed or in progress.")
+ALREADY_ANSWERED = N_("✅ This recording was already transcribed in this chat.")
+SEND_AGAIN = N_("🔁 Send the result again")
 SHOWN_LINK_LENGTH = 60
 
 
@@ -47,7 +48,7 @@ async def on_audio(update: Update, context: Context) -> None:
     prefs = await load_preferences(message.chat_id)
     if is_group(message.chat) and prefs.on_request:
         return  # this group asked to transcribe only on /transcribe
-    await _transcribe(message, context, prefs)
+    await _transcribe(message, context, prefs, translator_for(update, context, prefs))
 
 
 async def on_links(update: Update, context: Context) -> None:
@@ -55,26 +56,29 @@ async def on_links(update: Update, context: Context) -> None:
     message = update.effective_message
     if message is None:
         return
-    await _transcribe_links(message, context, await load_preferences(message.chat_id))
+    prefs = await load_preferences(message.chat_id)
+    await _transcribe_links(message, context, prefs, translator_for(update, context, prefs))
 
 
 async def on_transcribe(update: Update, context: Context) -> None:
     """/transcribe as a reply to a voice note (or a message with links) transcribes it, whatever
-    the chat's mode; one this chat already has the result of is offered again."""
+    the chat's mode; one this chat already has the result of is offered again. The job is
+    answered in the language of whoever asked."""
     message = update.effective_message
     if message is None:
         return
+    prefs = await load_preferences(message.chat_id)
+    tr = translator_for(update, context, prefs)
     target = message.reply_to_message
     if target is None:
-        await message.reply_text(TRANSCRIBE_HOW, do_quote=True)
+        await message.reply_text(tr.gettext(TRANSCRIBE_HOW), do_quote=True)
         return
-    prefs = await load_preferences(target.chat_id)
     audio = audio_in(target)
     if audio is None:
         if links_in(target):
-            await _transcribe_links(target, context, prefs, explicit=True)
+            await _transcribe_links(target, context, prefs, tr, explicit=True)
         else:
-            await message.reply_text(TRANSCRIBE_HOW, do_quote=True)
+            await message.reply_text(tr.gettext(TRANSCRIBE_HOW), do_quote=True)
         return
     earlier = await answered_in_chat(
         target.chat_id,
@@ -83,44 +87,59 @@ async def on_transcribe(update: Update, context: Context) -> None:
         options=prefs.options.model_dump(mode="json"),
     )
     if earlier is not None:
-        button = InlineKeyboardButton(SEND_AGAIN, callback_data=f"hist:{earlier.id}")
+        button = InlineKeyboardButton(tr.gettext(SEND_AGAIN), callback_data=f"hist:{earlier.id}")
         await message.reply_text(
-            ALREADY_ANSWERED, reply_markup=InlineKeyboardMarkup([[button]]), do_quote=True
+            tr.gettext(ALREADY_ANSWERED),
+            reply_markup=InlineKeyboardMarkup([[button]]),
+            do_quote=True,
         )
         return
-    await _transcribe(target, context, prefs, explicit=True)
+    await _transcribe(target, context, prefs, tr, explicit=True)
 
 
 async def on_unsupported(update: Update, context: Context) -> None:
     """Private chats only: in groups, people talk to each other, not to the bot."""
     message = update.effective_message
     if message is not None:
-        await message.reply_text(f"I can only transcribe audio. {ACCEPTED_TEXT}", do_quote=True)
+        tr = await chat_translator(update, context)
+        text = tr.gettext("I can only transcribe audio.") + " " + tr.gettext(ACCEPTED_TEXT)
+        await message.reply_text(text, do_quote=True)
 
 
 async def _transcribe(
-    message: Message, context: Context, prefs: ChatPreferences, *, explicit: bool = False
+    message: Message,
+    context: Context,
+    prefs: ChatPreferences,
+    tr: Translator,
+    *,
+    explicit: bool = False,
 ) -> None:
     svc = services(context)
     audio = audio_in(message)
     if audio is None:
-        await message.reply_text(ACCEPTED_TEXT, do_quote=True)
+        await message.reply_text(tr.gettext(ACCEPTED_TEXT), do_quote=True)
         return
     problem = audio.problem(svc.config.max_download_bytes)
     if problem is not None:
-        await message.reply_text(f"❌ {problem}", do_quote=True)
+        await message.reply_text(f"❌ {tr.phrase(problem)}", do_quote=True)
         return
-    job = await _create(message, audio, prefs)
+    job = await _create(message, audio, prefs, tr)
     if job is None:
         # The same message again (Telegram redelivers updates): it already has its job.
         if explicit:
-            await message.reply_text(IN_PROGRESS_OR_DONE, do_quote=True)
+            await message.reply_text(tr.gettext(IN_PROGRESS_OR_DONE), do_quote=True)
         return
-    await _announce(message, context, job, REUSED_TEXT if job.reused_from else RECEIVED_TEXT)
+    text = REUSED_TEXT if job.reused_from else RECEIVED_TEXT
+    await _announce(message, context, job, tr.gettext(text))
 
 
 async def _transcribe_links(
-    message: Message, context: Context, prefs: ChatPreferences, *, explicit: bool = False
+    message: Message,
+    context: Context,
+    prefs: ChatPreferences,
+    tr: Translator,
+    *,
+    explicit: bool = False,
 ) -> None:
     """One job per acceptable link, up to the configured number; every refused link gets its
     reason. Jobs are stored before anything is said."""
@@ -130,34 +149,41 @@ async def _transcribe_links(
     )
     jobs = []
     for index, url in enumerate(links.taken):
-        job = await _create(message, AudioInput.of_link(url), prefs, link_index=index)
+        job = await _create(message, AudioInput.of_link(url), prefs, tr, link_index=index)
         if job is not None:
             jobs.append(job)
     if links.taken and not jobs:
         # The same message again (redelivered, or asked twice): its jobs exist.
         if explicit:
-            await message.reply_text(IN_PROGRESS_OR_DONE, do_quote=True)
+            await message.reply_text(tr.gettext(IN_PROGRESS_OR_DONE), do_quote=True)
         return
-    notes = _refusals(links)
+    notes = _refusals(links, tr)
     if links.skipped:
         taken, skipped = len(links.taken), links.skipped
-        notes.append(LINKS_SKIPPED.format(taken=taken, total=taken + skipped, skipped=skipped))
+        notes.append(tr.gettext(LINKS_SKIPPED, taken=taken, total=taken + skipped, skipped=skipped))
     if notes:
         await message.reply_text("\n".join(notes), do_quote=True)
     for job in jobs:
         if len(links.taken) == 1:
-            text = LINK_RECEIVED_TEXT
+            text = tr.gettext(LINK_RECEIVED_TEXT)
         else:
-            text = LINKS_RECEIVED_TEXT.format(number=job.link_index + 1, count=len(links.taken))
+            count = len(links.taken)
+            text = tr.gettext(LINKS_RECEIVED_TEXT, number=job.link_index + 1, count=count)
         await _announce(message, context, job, text)
 
 
-def _refusals(links: LinkSelection) -> list[str]:
+def _refusals(links: LinkSelection, tr: Translator) -> list[str]:
+    """Each refused link's reason (message ids from bot/telegram_io/links.py), translated."""
     if links.single and links.refused:
-        return [LINK_REFUSED.format(reason=links.refused[0].refusal)]
+        return [tr.gettext(LINK_REFUSED, reason=_reason(links.refused[0], tr))]
     return [
-        ONE_OF_LINKS_REFUSED.format(link=_shown(c.url), reason=c.refusal) for c in links.refused
+        tr.gettext(ONE_OF_LINKS_REFUSED, link=_shown(c.url), reason=_reason(c, tr))
+        for c in links.refused
     ]
+
+
+def _reason(check: LinkCheck, tr: Translator) -> str:
+    return tr.gettext(check.refusal) if check.refusal else ""
 
 
 def _shown(url: str) -> str:
@@ -165,7 +191,12 @@ def _shown(url: str) -> str:
 
 
 async def _create(
-    message: Message, audio: AudioInput, prefs: ChatPreferences, *, link_index: int = 0
+    message: Message,
+    audio: AudioInput,
+    prefs: ChatPreferences,
+    tr: Translator,
+    *,
+    link_index: int = 0,
 ) -> Job | None:
     return await create_job(
         chat_id=message.chat_id,
@@ -177,6 +208,7 @@ async def _create(
         options=prefs.options,
         reuse=prefs.reuse_results,
         link_index=link_index,
+        language=tr.language,
     )
 
 

@@ -1,5 +1,5 @@
-"""What every handler module needs: the services, who may change a chat's settings, and
-answering a button press."""
+"""What every handler module needs: the services, the language to answer in, who may change a
+chat's settings, and answering a button press."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ from telegram.constants import ChatMemberStatus
 from telegram.error import BadRequest, TelegramError
 from telegram.ext import ContextTypes
 
+from bot.chat.preferences import ChatPreferences, load_preferences
+from bot.i18n import Translator, choose_language
 from bot.services import Services
 
 Context = ContextTypes.DEFAULT_TYPE
@@ -15,6 +17,25 @@ Context = ContextTypes.DEFAULT_TYPE
 
 def services(context: Context) -> Services:
     return context.application.bot_data["services"]
+
+
+def telegram_language(update: Update) -> str | None:
+    """The language the person who sent this update uses Telegram in (`fr`, `sw-KE`, ...)."""
+    user = update.effective_user
+    return user.language_code if user is not None else None
+
+
+def translator_for(update: Update, context: Context, prefs: ChatPreferences) -> Translator:
+    """The chat's bot language from /settings, else that of whoever sent the update (in a
+    group without a chosen bot language, each member is answered in their own)."""
+    language = choose_language(prefs.bot_language, telegram_language(update))
+    return services(context).locales.translator(language)
+
+
+async def chat_translator(update: Update, context: Context) -> Translator:
+    chat = update.effective_chat
+    prefs = await load_preferences(chat.id) if chat is not None else ChatPreferences.default()
+    return translator_for(update, context, prefs)
 
 
 def is_group(chat: Chat) -> bool:

@@ -8,13 +8,15 @@ import traceback
 from telegram import Update
 from telegram.error import TelegramError
 
+from bot.chat.preferences import ChatPreferences, load_preferences
+from bot.i18n import N_
 from bot.telegram_io.audio_input import audio_in
-from handlers.common import Context, answer, is_expired_query
+from handlers.common import Context, answer, is_expired_query, translator_for
 
 log = logging.getLogger(__name__)
 
-SORRY = "⚠️ Sorry, something went wrong with that. Please try again in a moment."
-SORRY_BUTTON = "⚠️ Something went wrong. Please try again."
+SORRY = N_("⚠️ Sorry, something went wrong with that. Please try again in a moment.")
+SORRY_BUTTON = N_("⚠️ Something went wrong. Please try again.")
 
 
 async def on_error(update: object, context: Context) -> None:
@@ -37,17 +39,32 @@ async def on_error(update: object, context: Context) -> None:
         frames = "".join(traceback.format_tb(error.__traceback__))
         log.error("update %s in chat %s failed: %s\n%s", update_id, chat_id, kind, frames)
     if isinstance(update, Update):
-        await _tell_user(update)
+        await _tell_user(update, context)
 
 
-async def _tell_user(update: Update) -> None:
+async def _preferences(update: Update) -> ChatPreferences:
+    """The chat's choices, for the language of the apology; the error may be the database's."""
+    chat = update.effective_chat
+    if chat is None:
+        return ChatPreferences.default()
+    try:
+        return await load_preferences(chat.id)
+    except Exception as exc:
+        log.info(
+            "update %s: no chat settings for the apology: %s", update.update_id, type(exc).__name__
+        )
+        return ChatPreferences.default()
+
+
+async def _tell_user(update: Update, context: Context) -> None:
+    tr = translator_for(update, context, await _preferences(update))
     try:
         if update.callback_query is not None:
-            await answer(update.callback_query, SORRY_BUTTON)
+            await answer(update.callback_query, tr.gettext(SORRY_BUTTON))
             return
         message = update.message
         if message is not None and _expects_reply(update):
-            await message.reply_text(SORRY, do_quote=True)
+            await message.reply_text(tr.gettext(SORRY), do_quote=True)
     except TelegramError as exc:
         log.info("update %s: the apology failed too: %s", update.update_id, type(exc).__name__)
 

@@ -7,14 +7,19 @@ import logging
 from telegram import Update
 from telegram.error import BadRequest
 
-from bot.chat.preferences import load_preferences
+from bot.chat.preferences import ChatPreferences, load_preferences
 from bot.chat.settings_menu import InvalidAction, home_screen
 from bot.chat.settings_press import press_settings_button
-from handlers.common import Context, answer, is_group, may_change_settings
+from bot.i18n import Translator
+from handlers.common import (
+    Context,
+    answer,
+    is_group,
+    may_change_settings,
+    translator_for,
+)
 
 log = logging.getLogger(__name__)
-
-ADMINS_ONLY = "Only group administrators can change these settings."
 
 
 async def on_settings(update: Update, context: Context) -> None:
@@ -22,7 +27,8 @@ async def on_settings(update: Update, context: Context) -> None:
     if message is None:
         return
     prefs = await load_preferences(message.chat_id)
-    screen = home_screen(prefs, is_group=is_group(message.chat))
+    tr = translator_for(update, context, prefs)
+    screen = home_screen(prefs, tr, is_group=is_group(message.chat))
     await message.reply_text(screen.text, reply_markup=screen.markup)
 
 
@@ -31,15 +37,27 @@ async def on_settings_button(update: Update, context: Context) -> None:
     if query is None or query.message is None:
         return
     chat = query.message.chat
+
+    def tr_for(prefs: ChatPreferences) -> Translator:
+        return translator_for(update, context, prefs)
+
     if not await may_change_settings(update, context):
-        await answer(query, ADMINS_ONLY, alert=True)
+        tr = tr_for(await load_preferences(chat.id))
+        await answer(
+            query, tr.gettext("Only group administrators can change these settings."), alert=True
+        )
         return
     try:
         result = await press_settings_button(
-            chat.id, query.data or "", is_group=is_group(chat), update_id=update.update_id
+            chat.id, query.data or "", tr_for, is_group=is_group(chat), update_id=update.update_id
         )
     except InvalidAction:
-        await answer(query, "This menu has expired. Send /settings to open a new one.", alert=True)
+        tr = tr_for(await load_preferences(chat.id))
+        await answer(
+            query,
+            tr.gettext("This menu has expired. Send /settings to open a new one."),
+            alert=True,
+        )
         return
     try:
         await query.edit_message_text(result.screen.text, reply_markup=result.screen.markup)

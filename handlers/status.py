@@ -1,4 +1,5 @@
-"""/status for the operators (ADMIN_USER_IDS), in a private chat: the bot's state in a glance."""
+"""/status for the operators (ADMIN_USER_IDS), in a private chat: the bot's state in a glance.
+The report is in English (operators only); the refusals anyone may see are translated."""
 
 from __future__ import annotations
 
@@ -6,11 +7,12 @@ from datetime import UTC, datetime
 
 from telegram import Update
 
+from bot.i18n import N_
 from bot.ops.status import StatusReport, collect_status
-from handlers.common import Context, is_group, services
+from handlers.common import Context, chat_translator, is_group, services
 
-NOT_AN_OPERATOR = "⛔ /status is for the bot's operators."
-PRIVATE_ONLY = "Ask me for /status in a private chat."
+NOT_AN_OPERATOR = N_("⛔ /status is for the bot's operators.")
+PRIVATE_ONLY = N_("Ask me for /status in a private chat.")
 
 
 def _seconds(value: float) -> str:
@@ -46,10 +48,12 @@ async def on_status(update: Update, context: Context) -> None:
         return
     svc = services(context)
     if user is None or user.id not in svc.config.admin_user_ids:
-        await message.reply_text(NOT_AN_OPERATOR, do_quote=True)
+        tr = await chat_translator(update, context)
+        await message.reply_text(tr.gettext(NOT_AN_OPERATOR), do_quote=True)
         return
     if is_group(message.chat):
-        await message.reply_text(PRIVATE_ONLY, do_quote=True)
+        tr = await chat_translator(update, context)
+        await message.reply_text(tr.gettext(PRIVATE_ONLY), do_quote=True)
         return
     report = await collect_status(
         budget_used=svc.budget.used, limits=svc.budget.limits, now=datetime.now(UTC)

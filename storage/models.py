@@ -60,6 +60,9 @@ class Job(Model):
     # The job whose stored result answered this one (no download, no upload), if any.
     reused_from = fields.IntField(null=True)
     options = fields.JSONField()  # TranscriptionOptions the upload is (or was) sent with
+    # The bot language the job is answered in (status, failure, result headings), fixed when
+    # the recording arrived: a job finishing after a restart still answers in it.
+    language = fields.CharField(max_length=8, default="en")
 
     state = fields.CharEnumField(JobState, default=JobState.RECEIVED, max_length=16)
     status_message_id = fields.BigIntField(null=True)
@@ -103,6 +106,9 @@ class ChatSettings(Model):
     options = fields.JSONField()
     # Groups may choose to transcribe only when someone replies /transcribe to a voice note.
     on_request = fields.BooleanField(default=False)
+    # The language the bot writes in, chosen in /settings; None follows the user's Telegram
+    # language. (Not the spoken language of the recordings: that is in `options`.)
+    bot_language = fields.CharField(max_length=8, null=True)
     # A recording already transcribed elsewhere with the same options is answered from that
     # result; a chat may prefer a fresh transcription every time.
     reuse_results = fields.BooleanField(default=True, db_default=True)

@@ -145,7 +145,7 @@ async def test_diarization_and_language_are_sent_and_turns_rendered(
     menu = await open_settings(telegram, CHAT)
     answer = await press(telegram, CHAT, menu, "Speaker separation")
     assert "on" in answer.get("text", "")
-    await press(telegram, CHAT, menu, "Language")
+    await press(telegram, CHAT, menu, "Spoken language")
     await press(telegram, CHAT, menu, "Next")
     await press(telegram, CHAT, menu, "Previous")
     await press(telegram, CHAT, menu, "Yoruba")

@@ -13,6 +13,7 @@ from tortoise.queryset import QuerySet
 
 from bot.chat.migration import chat_family
 from bot.engine.delivery import result_parts, threading_in
+from bot.i18n import Translator
 from bot.telegram_io.replies import ChatReplier
 from storage.models import ACTIVE_STATES, ChatSettings, InboxUpdate, Job, JobState
 
@@ -66,10 +67,11 @@ def can_resend(job: Job) -> bool:
     return job.result is not None and job.state not in ACTIVE_STATES
 
 
-async def resend(job: Job, replier: ChatReplier, chat_id: int) -> None:
-    """Send a stored result again to `chat_id`, threaded to its recording if it is there."""
+async def resend(job: Job, replier: ChatReplier, chat_id: int, tr: Translator) -> None:
+    """Send a stored result again to `chat_id`, threaded to its recording if it is there, with
+    headings in `tr`'s language."""
     reply_to_id, thread_id = threading_in(job, chat_id)
-    for part in result_parts(job):
+    for part in result_parts(job, tr):
         await replier.send_part(chat_id, part, reply_to_id=reply_to_id, thread_id=thread_id)
     if job.state != JobState.DELIVERED:
         await Job.filter(id=job.id).update(state=JobState.DELIVERED, failure=None)

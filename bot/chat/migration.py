@@ -36,7 +36,10 @@ async def record_migration(old_chat_id: int, new_chat_id: int) -> bool:
             # Choices made in the new chat since the upgrade win over the old group's.
             if not await ChatSettings.exists(chat_id=new_chat_id):
                 await ChatSettings.create(
-                    chat_id=new_chat_id, options=settings.options, on_request=settings.on_request
+                    chat_id=new_chat_id,
+                    options=settings.options,
+                    on_request=settings.on_request,
+                    bot_language=settings.bot_language,
                 )
             await settings.delete()
     if created:

@@ -10,11 +10,13 @@ from dataclasses import dataclass
 
 from pydantic import BaseModel, Field, field_validator, model_validator
 
+from bot.i18n import N_, Translator
+
 
 @dataclass(frozen=True)
 class Category:
     key: str  # short, stable id used in callback data and the database
-    label: str
+    label: str  # an English message id: shown through the chat's translator
     api_value: str | None  # the `use_category` value; None sends no category
     flags: tuple[str, ...]  # the `get_<flag>` names this category supports
     default_flags: tuple[str, ...]
@@ -25,11 +27,11 @@ TRANSCRIPT_ONLY = "none"
 CATEGORIES: dict[str, Category] = {
     c.key: c
     for c in (
-        Category(TRANSCRIPT_ONLY, "Transcript only", None, (), ()),
-        Category("general", "General", "file_category_general", ("summary",), ("summary",)),
+        Category(TRANSCRIPT_ONLY, N_("Transcript only"), None, (), ()),
+        Category("general", N_("General"), "file_category_general", ("summary",), ("summary",)),
         Category(
             "telehealth",
-            "Telehealth",
+            N_("Telehealth"),
             "file_category_telehealth",
             (
                 "summary",
@@ -47,14 +49,14 @@ CATEGORIES: dict[str, Category] = {
         ),
         Category(
             "procedure",
-            "Procedure",
+            N_("Procedure"),
             "file_category_procedure",
             ("summary", "op_note", "treatment_plan", "entity_list", "icd_codes", "suggestions"),
             ("summary",),
         ),
         Category(
             "call_center",
-            "Call center",
+            N_("Call center"),
             "file_category_call_center",
             (
                 "summary",
@@ -71,14 +73,14 @@ CATEGORIES: dict[str, Category] = {
         ),
         Category(
             "legal",
-            "Legal",
+            N_("Legal"),
             "file_category_legal",
             ("legal_court_hearing",),
             ("legal_court_hearing",),
         ),
         Category(
             "meeting_notes",
-            "Meeting notes",
+            N_("Meeting notes"),
             "file_category_meeting_notes",
             (
                 "summary",
@@ -96,43 +98,47 @@ CATEGORIES: dict[str, Category] = {
 # Human labels of the post-processing results, keyed by flag name (`get_<flag>` is sent,
 # `transcript_<flag>` comes back). Order here is the order results are shown in.
 RESULT_LABELS: dict[str, str] = {
-    "summary": "📋 Summary",
-    "soap_note": "🩺 SOAP note",
-    "clerking": "🗂 Clerking",
-    "treatment_plan": "💊 Treatment plan",
-    "op_note": "🔪 Operation note",
-    "differential_diagnosis": "🔍 Differential diagnosis",
-    "icd_codes": "🏷 ICD codes",
-    "entity_list": "🧾 Entities",
-    "suggestions": "💡 Suggestions",
-    "followup_instructions": "📅 Follow-up instructions",
-    "practice_guidelines": "📚 Practice guidelines",
-    "call_center_results": "📞 Call result",
-    "call_center_agent_score": "⭐ Agent score",
-    "call_center_agent_score_category": "🏅 Agent score category",
-    "call_center_product_insights": "💡 Product insights",
-    "call_center_product_info": "📦 Product information",
-    "call_center_compliance": "✅ Compliance",
-    "call_center_feedback": "🗣 Customer feedback",
-    "call_center_sentiment": "🙂 Sentiment",
-    "legal_court_hearing": "⚖️ Court hearing",
-    "meeting_notes_participants": "👥 Participants",
-    "meeting_notes_decisions": "✔️ Decisions",
-    "meeting_notes_action_items": "📌 Action items",
-    "meeting_notes_key_topics": "🗝 Key topics",
-    "meeting_notes_next_steps": "➡️ Next steps",
-    "answer": "❓ Answer",
+    "summary": N_("📋 Summary"),
+    "soap_note": N_("🩺 SOAP note"),
+    "clerking": N_("🗂 Clerking"),
+    "treatment_plan": N_("💊 Treatment plan"),
+    "op_note": N_("🔪 Operation note"),
+    "differential_diagnosis": N_("🔍 Differential diagnosis"),
+    "icd_codes": N_("🏷 ICD codes"),
+    "entity_list": N_("🧾 Entities"),
+    "suggestions": N_("💡 Suggestions"),
+    "followup_instructions": N_("📅 Follow-up instructions"),
+    "practice_guidelines": N_("📚 Practice guidelines"),
+    "call_center_results": N_("📞 Call result"),
+    "call_center_agent_score": N_("⭐ Agent score"),
+    "call_center_agent_score_category": N_("🏅 Agent score category"),
+    "call_center_product_insights": N_("💡 Product insights"),
+    "call_center_product_info": N_("📦 Product information"),
+    "call_center_compliance": N_("✅ Compliance"),
+    "call_center_feedback": N_("🗣 Customer feedback"),
+    "call_center_sentiment": N_("🙂 Sentiment"),
+    "legal_court_hearing": N_("⚖️ Court hearing"),
+    "meeting_notes_participants": N_("👥 Participants"),
+    "meeting_notes_decisions": N_("✔️ Decisions"),
+    "meeting_notes_action_items": N_("📌 Action items"),
+    "meeting_notes_key_topics": N_("🗝 Key topics"),
+    "meeting_notes_next_steps": N_("➡️ Next steps"),
+    "answer": N_("❓ Answer"),
 }
 
-TRANSCRIPT_LABEL = "📝 Transcript"
+TRANSCRIPT_LABEL = N_("📝 Transcript")
 
 
-def flag_label(flag: str) -> str:
+def flag_label(flag: str, tr: Translator) -> str:
     """The label without its emoji, for buttons and one-line summaries."""
     label = RESULT_LABELS.get(flag)
     if label is None:
         return readable_name(flag)
-    return label.split(" ", 1)[1]
+    return tr.gettext(label).split(" ", 1)[-1]
+
+
+def spoken_language_name(code: str, tr: Translator) -> str:
+    return tr.language_name(code, LANGUAGE_NAMES.get(code, code))
 
 
 def readable_name(field: str) -> str:
@@ -251,14 +257,20 @@ class TranscriptionOptions(BaseModel):
             fields["use_language_asr_input"] = self.language
         return fields
 
-    def describe(self) -> str:
+    def describe(self, tr: Translator) -> str:
         """One glance at the settings, for /start and the closed settings menu."""
         category = CATEGORIES[self.category]
-        lines = [f"Category: {category.label}"]
+        lines = [tr.gettext("Category: {category}", category=tr.gettext(category.label))]
         if category.flags:
-            chosen = ", ".join(flag_label(f) for f in self.flags) or "transcript only"
-            lines.append(f"Outputs: {chosen}")
-        lines.append(f"Speaker separation: {'on' if self.diarization else 'off'}")
-        language = LANGUAGE_NAMES.get(self.language, "not set") if self.language else "not set"
-        lines.append(f"Language: {language}")
+            chosen = ", ".join(flag_label(f, tr) for f in self.flags) or tr.gettext(
+                "transcript only"
+            )
+            lines.append(tr.gettext("Outputs: {outputs}", outputs=chosen))
+        state = tr.gettext("on") if self.diarization else tr.gettext("off")
+        lines.append(tr.gettext("Speaker separation: {state}", state=state))
+        if self.language:
+            language = spoken_language_name(self.language, tr)
+            lines.append(tr.gettext("Spoken language: {language}", language=language))
+        else:
+            lines.append(tr.gettext("Spoken language: not set"))
         return "\n".join(lines)

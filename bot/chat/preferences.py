@@ -1,4 +1,5 @@
-"""Per-chat choices: what each voice note in a chat is sent to Intron with."""
+"""Per-chat choices: what each voice note in a chat is sent to Intron with, and the language
+the bot writes to the chat in."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from dataclasses import dataclass
 from pydantic import ValidationError
 
 from bot.chat.options import TranscriptionOptions
+from bot.i18n import BOT_LANGUAGES
 from storage.models import ChatSettings
 
 log = logging.getLogger(__name__)
@@ -19,19 +21,26 @@ class ChatPreferences:
     on_request: bool = False  # groups: only transcribe when asked with /transcribe
     # A copy of a recording transcribed before with the same options gets that result at once.
     reuse_results: bool = True
+    # The bot language chosen in /settings; None follows each user's Telegram language.
+    bot_language: str | None = None
+
+    @classmethod
+    def default(cls) -> ChatPreferences:
+        return cls(TranscriptionOptions())
 
 
 async def load_preferences(chat_id: int) -> ChatPreferences:
     row = await ChatSettings.get_or_none(chat_id=chat_id)
     if row is None:
-        return ChatPreferences(TranscriptionOptions())
+        return ChatPreferences.default()
     try:
         options = TranscriptionOptions.model_validate(row.options)
     except ValidationError:
         # Stored by an older version whose catalog differed: fall back rather than fail jobs.
         log.warning("chat settings of one chat no longer valid; using defaults")
         options = TranscriptionOptions()
-    return ChatPreferences(options, row.on_request, row.reuse_results)
+    bot_language = row.bot_language if row.bot_language in BOT_LANGUAGES else None
+    return ChatPreferences(options, row.on_request, row.reuse_results, bot_language)
 
 
 async def save_preferences(
@@ -42,6 +51,7 @@ async def save_preferences(
         defaults={
             "options": preferences.options.model_dump(mode="json"),
             "on_request": preferences.on_request,
+            "bot_language": preferences.bot_language,
             "reuse_results": preferences.reuse_results,
             "changed_by_update": changed_by_update,
         },

@@ -3,22 +3,34 @@
 Buttons carry short commands (`set:flag:soap_note`) rather than state, so a button on an old
 menu message acts on the chat's current settings. Every value read back from a button is
 checked against the catalog before it is used.
+
+Two languages are set here and named apart everywhere: the *spoken* language of the
+recordings (sent to Intron) and the *bot* language the bot writes its messages in.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
-from bot.chat.options import CATEGORIES, LANGUAGE_NAMES, LANGUAGES, TranscriptionOptions, flag_label
+from bot.chat.options import (
+    CATEGORIES,
+    LANGUAGE_NAMES,
+    LANGUAGES,
+    TranscriptionOptions,
+    flag_label,
+    spoken_language_name,
+)
 from bot.chat.preferences import ChatPreferences
+from bot.i18n import BOT_LANGUAGE_NAMES, BOT_LANGUAGES, N_, Translator
 
 PREFIX = "set"
 LANGUAGES_PER_PAGE = 12
 ON, OFF = "✅", "▫️"
-REUSE_ON = "♻️ Forwarded copies: earlier result reused"
-REUSE_OFF = "♻️ Forwarded copies: transcribed again"
+REUSE_ON = N_("♻️ Forwarded copies: earlier result reused")
+REUSE_OFF = N_("♻️ Forwarded copies: transcribed again")
 
 
 class InvalidAction(ValueError):
@@ -46,159 +58,272 @@ def _button(text: str, *parts: str) -> InlineKeyboardButton:
     return InlineKeyboardButton(text, callback_data=data)
 
 
-def home_screen(prefs: ChatPreferences, *, is_group: bool) -> MenuScreen:
+# The translator for a chat with these preferences: the menu is redrawn in the bot language
+# a press has just chosen.
+TranslatorFor = Callable[[ChatPreferences], Translator]
+
+
+def _reuse(reuse_results: bool, tr: Translator) -> str:
+    return tr.gettext(REUSE_ON if reuse_results else REUSE_OFF)
+
+
+def _on_off(value: bool, tr: Translator) -> str:
+    return tr.gettext("on") if value else tr.gettext("off")
+
+
+def bot_language_name(prefs: ChatPreferences, tr: Translator) -> str:
+    if prefs.bot_language in BOT_LANGUAGE_NAMES:
+        return BOT_LANGUAGE_NAMES[prefs.bot_language]
+    return tr.gettext("automatic (your Telegram language)")
+
+
+def home_screen(prefs: ChatPreferences, tr: Translator, *, is_group: bool) -> MenuScreen:
     options = prefs.options
     category = CATEGORIES[options.category]
-    rows = [[_button(f"🗂 Category: {category.label}", "cat")]]
+    label = tr.gettext(category.label)
+    rows = [[_button(tr.gettext("🗂 Category: {category}", category=label), "cat")]]
     if category.flags:
-        rows.append([_button(f"🧾 Outputs ({len(options.flags)} of {len(category.flags)})", "out")])
-    rows.append(
-        [_button(f"👥 Speaker separation: {'on' if options.diarization else 'off'}", "diar")]
+        outputs = tr.gettext(
+            "🧾 Outputs ({chosen} of {offered})",
+            chosen=len(options.flags),
+            offered=len(category.flags),
+        )
+        rows.append([_button(outputs, "out")])
+    speakers = tr.gettext("👥 Speaker separation: {state}", state=_on_off(options.diarization, tr))
+    rows.append([_button(speakers, "diar")])
+    spoken = (
+        spoken_language_name(options.language, tr) if options.language else tr.gettext("not set")
     )
-    language = LANGUAGE_NAMES.get(options.language or "", "not set")
-    rows.append([_button(f"🌍 Language: {language}", "lang", "0")])
+    rows.append(
+        [_button(tr.gettext("🎙 Spoken language: {language}", language=spoken), "lang", "0")]
+    )
+    written = tr.gettext("💬 Bot language: {language}", language=bot_language_name(prefs, tr))
+    rows.append([_button(written, "ui")])
     if is_group:
-        mode = "only on /transcribe" if prefs.on_request else "every voice note"
-        rows.append([_button(f"🔔 Transcribe: {mode}", "mode")])
-    reuse = REUSE_ON if prefs.reuse_results else REUSE_OFF
-    rows.append([_button(reuse, "reuse")])
-    rows.append([_button("✅ Done", "done")])
-    text = "⚙️ Settings for this chat\n\n" + describe(prefs, is_group=is_group)
+        if prefs.on_request:
+            mode = tr.gettext("🔔 Transcribe: only on /transcribe")
+        else:
+            mode = tr.gettext("🔔 Transcribe: every voice note")
+        rows.append([_button(mode, "mode")])
+    rows.append([_button(_reuse(prefs.reuse_results, tr), "reuse")])
+    rows.append([_button(tr.gettext("✅ Done"), "done")])
+    text = tr.gettext("⚙️ Settings for this chat") + "\n\n" + describe(prefs, tr, is_group=is_group)
     return MenuScreen(text, InlineKeyboardMarkup(rows))
 
 
-def describe(prefs: ChatPreferences, *, is_group: bool) -> str:
-    text = prefs.options.describe()
+def describe(prefs: ChatPreferences, tr: Translator, *, is_group: bool) -> str:
+    text = prefs.options.describe(tr)
+    text += "\n" + tr.gettext("Bot language: {language}", language=bot_language_name(prefs, tr))
     if is_group:
-        mode = "only when someone replies /transcribe" if prefs.on_request else "every voice note"
-        text += f"\nTranscribe: {mode}"
-    text += "\n" + (REUSE_ON if prefs.reuse_results else REUSE_OFF)
+        if prefs.on_request:
+            text += "\n" + tr.gettext("Transcribe: only when someone replies /transcribe")
+        else:
+            text += "\n" + tr.gettext("Transcribe: every voice note")
+    text += "\n" + _reuse(prefs.reuse_results, tr)
     return text
 
 
-def _category_screen(prefs: ChatPreferences) -> MenuScreen:
+def _back(tr: Translator) -> InlineKeyboardButton:
+    return _button(tr.gettext("⬅️ Back"), "home")
+
+
+def _category_screen(prefs: ChatPreferences, tr: Translator) -> MenuScreen:
     rows = [
-        [_button(("● " if key == prefs.options.category else "") + c.label, "cat", key)]
+        [_button(("● " if key == prefs.options.category else "") + tr.gettext(c.label), "cat", key)]
         for key, c in CATEGORIES.items()
     ]
-    rows.append([_button("⬅️ Back", "home")])
+    rows.append([_back(tr)])
     return MenuScreen(
-        "🗂 Choose what Intron should produce from each recording:", InlineKeyboardMarkup(rows)
+        tr.gettext("🗂 Choose what Intron should produce from each recording:"),
+        InlineKeyboardMarkup(rows),
     )
 
 
-def _outputs_screen(prefs: ChatPreferences) -> MenuScreen:
+def _outputs_screen(prefs: ChatPreferences, tr: Translator) -> MenuScreen:
     options = prefs.options
     category = CATEGORIES[options.category]
     rows = [
-        [_button(f"{ON if flag in options.flags else OFF} {flag_label(flag)}", "flag", flag)]
+        [_button(f"{ON if flag in options.flags else OFF} {flag_label(flag, tr)}", "flag", flag)]
         for flag in category.flags
     ]
-    rows.append([_button("⬅️ Back", "home")])
+    rows.append([_back(tr)])
     return MenuScreen(
-        f"🧾 Outputs for {category.label}: tap to switch on or off.", InlineKeyboardMarkup(rows)
+        tr.gettext(
+            "🧾 Outputs for {category}: tap to switch on or off.",
+            category=tr.gettext(category.label),
+        ),
+        InlineKeyboardMarkup(rows),
     )
 
 
-def _language_screen(prefs: ChatPreferences, page: int) -> MenuScreen:
+def _language_screen(prefs: ChatPreferences, tr: Translator, page: int) -> MenuScreen:
     pages = max(1, -(-len(LANGUAGES) // LANGUAGES_PER_PAGE))
     if not 0 <= page < pages:
         raise InvalidAction(f"no language page {page}")
     chosen = prefs.options.language
     shown = LANGUAGES[page * LANGUAGES_PER_PAGE : (page + 1) * LANGUAGES_PER_PAGE]
     rows = (
-        [[_button(("● " if chosen is None else "") + "Not set", "lang", "-")]] if page == 0 else []
+        [[_button(("● " if chosen is None else "") + tr.gettext("Not set"), "lang", "-")]]
+        if page == 0
+        else []
     )
     for i in range(0, len(shown), 2):
         rows.append(
             [
-                _button(("● " if code == chosen else "") + name, "lang", code)
-                for code, name in shown[i : i + 2]
+                _button(
+                    ("● " if code == chosen else "") + spoken_language_name(code, tr), "lang", code
+                )
+                for code, _ in shown[i : i + 2]
             ]
         )
     nav = []
     if page > 0:
-        nav.append(_button("◀️ Previous", "lang", str(page - 1)))
+        nav.append(_button(tr.gettext("◀️ Previous"), "lang", str(page - 1)))
     if page < pages - 1:
-        nav.append(_button("Next ▶️", "lang", str(page + 1)))
-    nav.append(_button("⬅️ Back", "home"))
+        nav.append(_button(tr.gettext("Next ▶️"), "lang", str(page + 1)))
+    nav.append(_back(tr))
     rows.append(nav)
     return MenuScreen(
-        f'🌍 Spoken language (page {page + 1} of {pages}). "Not set" lets Intron use its default.',
+        tr.gettext(
+            "🎙 Spoken language of the recordings, sent to Intron (page {page} of {pages}). "
+            '"Not set" lets Intron use its default. The language I write in is '
+            '"Bot language" on the first screen.',
+            page=page + 1,
+            pages=pages,
+        ),
         InlineKeyboardMarkup(rows),
     )
 
 
-def _page_screen(prefs: ChatPreferences, page: str, *, is_group: bool) -> MenuScreen:
-    return _outputs_screen(prefs) if page == "out" else home_screen(prefs, is_group=is_group)
+def _bot_language_screen(prefs: ChatPreferences, tr: Translator) -> MenuScreen:
+    def mark(selected: bool) -> str:
+        return "● " if selected else ""
+
+    automatic = tr.gettext("Automatic (your Telegram language)")
+    rows = [[_button(mark(prefs.bot_language is None) + automatic, "ui", "-")]]
+    rows.append(
+        [
+            _button(mark(prefs.bot_language == code) + BOT_LANGUAGE_NAMES[code], "ui", code)
+            for code in BOT_LANGUAGES
+        ]
+    )
+    rows.append([_back(tr)])
+    return MenuScreen(
+        tr.gettext(
+            "💬 Bot language: the language I write my messages, menus and result headings "
+            'in. (The language spoken in the recordings is set under "Spoken language".)'
+        ),
+        InlineKeyboardMarkup(rows),
+    )
 
 
-def already_applied(change: MenuResult, current: ChatPreferences, *, is_group: bool) -> MenuResult:
+def _page_screen(
+    prefs: ChatPreferences, tr: Translator, page: str, *, is_group: bool
+) -> MenuScreen:
+    if page == "out":
+        return _outputs_screen(prefs, tr)
+    return home_screen(prefs, tr, is_group=is_group)
+
+
+def already_applied(
+    change: MenuResult, current: ChatPreferences, translator_for: TranslatorFor, *, is_group: bool
+) -> MenuResult:
     """For a press whose change was saved before (the same update, handled again after a
     restart): the screen that change leads to, showing the settings as they are, unchanged."""
-    return MenuResult(current, _page_screen(current, change.page, is_group=is_group), False, "")
+    screen = _page_screen(current, translator_for(current), change.page, is_group=is_group)
+    return MenuResult(current, screen, False, "")
 
 
-def apply_action(prefs: ChatPreferences, data: str, *, is_group: bool) -> MenuResult:
+def apply_action(
+    prefs: ChatPreferences, data: str, translator_for: TranslatorFor, *, is_group: bool
+) -> MenuResult:
     """What a button press does. Raises InvalidAction for data this menu never produced."""
     parts = data.split(":")
     if len(parts) < 2 or parts[0] != PREFIX:
         raise InvalidAction(data)
     action, args = parts[1], parts[2:]
     options = prefs.options
+    tr = translator_for(prefs)
 
     def stay(screen: MenuScreen, notice: str = "") -> MenuResult:
         return MenuResult(prefs, screen, False, notice)
 
     def change(new: ChatPreferences, page: str, notice: str) -> MenuResult:
-        return MenuResult(new, _page_screen(new, page, is_group=is_group), True, notice, page)
+        screen = _page_screen(new, translator_for(new), page, is_group=is_group)
+        return MenuResult(new, screen, True, notice, page)
 
     match action, args:
         case "home", []:
-            return stay(home_screen(prefs, is_group=is_group))
+            return stay(home_screen(prefs, tr, is_group=is_group))
         case "cat", []:
-            return stay(_category_screen(prefs))
+            return stay(_category_screen(prefs, tr))
         case "cat", [key] if key in CATEGORIES:
             new_options = TranscriptionOptions.for_category(key, keep=options)
+            label = tr.gettext(CATEGORIES[key].label)
             return change(
-                replace(prefs, options=new_options), "home", f"Category: {CATEGORIES[key].label}"
+                replace(prefs, options=new_options),
+                "home",
+                tr.gettext("Category: {category}", category=label),
             )
         case "out", []:
             if not CATEGORIES[options.category].flags:
-                return stay(home_screen(prefs, is_group=is_group), "This category has no outputs")
-            return stay(_outputs_screen(prefs))
+                return stay(
+                    home_screen(prefs, tr, is_group=is_group),
+                    tr.gettext("This category has no outputs"),
+                )
+            return stay(_outputs_screen(prefs, tr))
         case "flag", [flag]:
             if flag not in CATEGORIES[options.category].flags:
                 # A button from before the category changed: show what applies now.
                 return stay(
-                    home_screen(prefs, is_group=is_group), "That option is no longer available"
+                    home_screen(prefs, tr, is_group=is_group),
+                    tr.gettext("That option is no longer available"),
                 )
             new_options = options.with_flag_toggled(flag)
-            state = "on" if flag in new_options.flags else "off"
-            return change(
-                replace(prefs, options=new_options), "out", f"{flag_label(flag)}: {state}"
-            )
+            state = _on_off(flag in new_options.flags, tr)
+            notice = tr.gettext("{output}: {state}", output=flag_label(flag, tr), state=state)
+            return change(replace(prefs, options=new_options), "out", notice)
         case "diar", []:
             new_options = options.model_copy(update={"diarization": not options.diarization})
-            state = "on" if new_options.diarization else "off"
+            state = _on_off(new_options.diarization, tr)
             return change(
-                replace(prefs, options=new_options), "home", f"Speaker separation: {state}"
+                replace(prefs, options=new_options),
+                "home",
+                tr.gettext("Speaker separation: {state}", state=state),
             )
         case "lang", [arg] if arg.isdigit():
-            return stay(_language_screen(prefs, int(arg)))
+            return stay(_language_screen(prefs, tr, int(arg)))
         case "lang", [arg] if arg == "-" or arg in LANGUAGE_NAMES:
             language = None if arg == "-" else arg
             new_options = options.model_copy(update={"language": language})
-            name = LANGUAGE_NAMES.get(arg, "not set")
-            return change(replace(prefs, options=new_options), "home", f"Language: {name}")
+            name = spoken_language_name(arg, tr) if language else tr.gettext("not set")
+            return change(
+                replace(prefs, options=new_options),
+                "home",
+                tr.gettext("Spoken language: {language}", language=name),
+            )
+        case "ui", []:
+            return stay(_bot_language_screen(prefs, tr))
+        case "ui", [arg] if arg == "-" or arg in BOT_LANGUAGES:
+            new = replace(prefs, bot_language=None if arg == "-" else arg)
+            new_tr = translator_for(new)
+            notice = new_tr.gettext(
+                "Bot language: {language}", language=bot_language_name(new, new_tr)
+            )
+            return change(new, "home", notice)
         case "mode", [] if is_group:
             new = replace(prefs, on_request=not prefs.on_request)
-            notice = "Only on /transcribe" if new.on_request else "Every voice note"
+            if new.on_request:
+                notice = tr.gettext("Only on /transcribe")
+            else:
+                notice = tr.gettext("Every voice note")
             return change(new, "home", notice)
         case "reuse", []:
             new = replace(prefs, reuse_results=not prefs.reuse_results)
-            return change(new, "home", REUSE_ON if new.reuse_results else REUSE_OFF)
+            return change(new, "home", _reuse(new.reuse_results, tr))
         case "done", []:
-            text = "✅ Settings saved.\n\n" + describe(prefs, is_group=is_group)
-            return stay(MenuScreen(text, None), "Saved")
+            text = (
+                tr.gettext("✅ Settings saved.") + "\n\n" + describe(prefs, tr, is_group=is_group)
+            )
+            return stay(MenuScreen(text, None), tr.gettext("Saved"))
     raise InvalidAction(data)

@@ -9,16 +9,22 @@ from typing import Any
 
 from telegram import MessageEntity
 
+from bot.i18n import Translator
 from bot.render import OutgoingText, ReportDocument, render_results
+from bot.render.report import REPORT_CAPTION
 from storage.models import Job
 
 ReplyPart = OutgoingText | ReportDocument
 
 
-def result_parts(job: Job) -> list[ReplyPart]:
-    """The job's transcript and results as messages, then the report file if there is one."""
+def result_parts(job: Job, tr: Translator) -> list[ReplyPart]:
+    """The job's transcript and results as messages, then the report file if there is one,
+    headed in `tr`'s language."""
     report = render_results(
-        job.result or {}, audio_name=job.file_name, when=job.created_at or datetime.now(UTC)
+        job.result or {},
+        audio_name=job.file_name,
+        when=job.created_at or datetime.now(UTC),
+        tr=tr,
     )
     parts: list[ReplyPart] = list(report.messages)
     if report.document is not None:
@@ -26,11 +32,11 @@ def result_parts(job: Job) -> list[ReplyPart]:
     return parts
 
 
-def answer_parts(job: Job) -> list[ReplyPart]:
-    """What answers the job now: its failure, if it failed, else its results."""
+def answer_parts(job: Job, tr: Translator) -> list[ReplyPart]:
+    """What answers the job now: its failure (stored as the chat was told), else its results."""
     if job.failure:
         return [OutgoingText(job.failure, ())]
-    return result_parts(job)
+    return result_parts(job, tr)
 
 
 def threading_in(job: Job, chat_id: int) -> tuple[int | None, int | None]:
@@ -47,7 +53,13 @@ def parts_to_json(parts: Sequence[ReplyPart]) -> list[dict[str, Any]]:
     for part in parts:
         if isinstance(part, ReportDocument):
             # The report is Markdown the renderer wrote as UTF-8.
-            stored.append({"filename": part.filename, "content": part.content.decode("utf-8")})
+            stored.append(
+                {
+                    "filename": part.filename,
+                    "content": part.content.decode("utf-8"),
+                    "caption": part.caption,
+                }
+            )
         else:
             stored.append({"text": part.text, "entities": [e.to_dict() for e in part.entities]})
     return stored
@@ -57,7 +69,10 @@ def parts_from_json(stored: Sequence[dict[str, Any]]) -> list[ReplyPart]:
     parts: list[ReplyPart] = []
     for item in stored:
         if "filename" in item:
-            parts.append(ReportDocument(item["filename"], item["content"].encode("utf-8")))
+            content = item["content"].encode("utf-8")
+            # Parts stored before captions were translated keep the English one.
+            caption = item.get("caption", REPORT_CAPTION)
+            parts.append(ReportDocument(item["filename"], content, caption))
         else:
             entities = tuple(MessageEntity.de_json(e, None) for e in item["entities"])
             parts.append(OutgoingText(item["text"], entities))

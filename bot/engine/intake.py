@@ -27,6 +27,7 @@ async def create_job(
     thread_id: int | None,
     audio: AudioInput,
     options: TranscriptionOptions,
+    language: str,
     reuse: bool = False,
     link_index: int = 0,
 ) -> Job | None:
@@ -35,7 +36,8 @@ async def create_job(
     short before it released it (the process died, and the update is now handled again) is
     returned again, so the user still gets the status message and the job starts without
     waiting out the grace. With `reuse`, a copy of audio already transcribed with the same
-    options is marked to be answered from that result (`reused_from`)."""
+    options is marked to be answered from that result (`reused_from`). `language` is the bot
+    language the job will be answered in."""
     existing = await Job.get_or_none(chat_id=chat_id, message_id=message_id, link_index=link_index)
     if existing is not None:
         return existing if _awaiting_release(existing) else None
@@ -58,6 +60,7 @@ async def create_job(
             duration=audio.duration,
             options=stored_options,
             reused_from=source,
+            language=language,
             next_run_at=time.time() + STATUS_GRACE_SECONDS,
         )
     except IntegrityError:

@@ -28,6 +28,7 @@ from bot.engine.delivery import (
 from bot.engine.poll_pacer import PollPacer
 from bot.engine.reuse import earlier_result
 from bot.engine.sync_upload import SyncUpload
+from bot.i18n import N_, Locales, Translator
 from bot.intron import (
     STATUS,
     UPLOAD,
@@ -54,28 +55,29 @@ BACKOFF_CAP_SECONDS = 60.0
 MAX_UNEXPECTED_ERRORS = 5
 PROGRESS_INTERVAL_SECONDS = 10.0  # between edits of a status message
 
-MISCONFIGURED = (
+MISCONFIGURED = N_(
     "⚠️ The transcription service is misconfigured, so this recording could not be processed. "
     "The operator has been notified; please try again later."
 )
-TIMED_OUT = "⌛ Transcription took too long and was stopped. Please send the recording again."
-PROCESSING_FAILED = (
+TIMED_OUT = N_("⌛ Transcription took too long and was stopped. Please send the recording again.")
+PROCESSING_FAILED = N_(
     "❌ Intron could not transcribe this recording ({status}). If it plays correctly on your "
     "phone, please try sending it again."
 )
-REJECTED = "❌ Intron did not accept this recording: {reason}."
-LINK_UNREADABLE = (
+REJECTED = N_("❌ Intron did not accept this recording: {reason}.")
+LINK_UNREADABLE = N_(
     "❌ Intron could not read or transcribe the audio at this link ({status}). Check that the "
     "link opens the audio or video file itself, with no login page, and send it again."
 )
-LINK_REJECTED = "❌ Intron did not accept this link: {reason}."
-RESULT_REFUSED = (
+LINK_REJECTED = N_("❌ Intron did not accept this link: {reason}.")
+RESULT_REFUSED = N_(
     "❌ The transcript is ready but Telegram refused to display it. Use /history to try "
     "sending it again."
 )
-SENDING_AUDIO = "⬆️ Sending the audio to Intron…"
-SENDING_LINK = "⬆️ Sending the link to Intron…"
-UNEXPECTED = "❌ Something went wrong while processing this recording. Please send it again."
+SENDING_AUDIO = N_("⬆️ Sending the audio to Intron…")
+SENDING_LINK = N_("⬆️ Sending the link to Intron…")
+UNEXPECTED = N_("❌ Something went wrong while processing this recording. Please send it again.")
+TRANSCRIBING_TEXT = N_("⏳ Transcribing… {elapsed}")
 
 
 def backoff(attempt: int, cap: float = BACKOFF_CAP_SECONDS) -> float:
@@ -111,8 +113,10 @@ class JobPipeline:
         sync_upload: SyncUpload | None = None,
         config: PipelineConfig,
         clock: Callable[[], float],
+        locales: Locales,
         metrics: BotMetrics | None = None,
     ) -> None:
+        self._locales = locales
         self._metrics = metrics or BotMetrics.unregistered()
         self._intron = intron
         self._budget = budget
@@ -134,7 +138,7 @@ class JobPipeline:
             and now - job.created_at.timestamp() > self._config.job_timeout_seconds
         ):
             log.warning("job %s: timed out in state %s", job.id, job.state)
-            await self._fail(job, TIMED_OUT)
+            await self._fail(job, self._tr(job).gettext(TIMED_OUT))
         if job.state == JobState.RECEIVED and job.reused_from is not None:
             await self._answer_from_earlier(job)
         if job.state in (JobState.RECEIVED, JobState.DOWNLOADING, JobState.UPLOADING):
@@ -160,13 +164,17 @@ class JobPipeline:
         job.result = {**(source.result or {}), "audio_file_name": job.file_name}
         job.processed_seconds = source.processed_seconds
         log.info("job %s: answered from job %s", job.id, source.id)
-        await self._ready_to_reply(job, answer_parts(job), "result", "processed_seconds")
+        await self._ready_to_reply(
+            job, answer_parts(job, self._tr(job)), "result", "processed_seconds"
+        )
 
     async def _transfer(self, job: Job) -> None:
         # Progress edits wait on Telegram's flood limits: keep them out of the transfer slots.
         if _shows_progress(job):
             sending = SENDING_LINK if job.source_url else SENDING_AUDIO
-            await self._replier.edit_status(job.chat_id, job.status_message_id, sending)
+            await self._replier.edit_status(
+                job.chat_id, job.status_message_id, self._tr(job).gettext(sending)
+            )
         async with self._transfer_slots:
             if job.source_url:
                 uploaded = await self._upload_link(job)
@@ -185,7 +193,7 @@ class JobPipeline:
             )
         except AudioUnavailable as exc:
             log.info("job %s: audio unavailable from Telegram", job.id)
-            await self._fail(job, f"❌ {exc}")
+            await self._fail(job, f"❌ {self._tr(job).phrase(exc.phrase)}")
             return False
         except DownloadFailed as exc:
             await self._retry_later(job, f"download failed: {exc}")
@@ -286,7 +294,8 @@ class JobPipeline:
         if status.is_failed:
             log.info("job %s: Intron reports %s", job.id, status.processing_status)
             unreadable = LINK_UNREADABLE if job.source_url else PROCESSING_FAILED
-            await self._fail(job, unreadable.format(status=status.processing_status))
+            failed = self._tr(job).gettext(unreadable, status=status.processing_status)
+            await self._fail(job, failed)
             return
         if not status.is_known:
             log.warning(
@@ -309,7 +318,7 @@ class JobPipeline:
         self._metrics.stage_finished("intron", self._age_at_intron(job))
         await self._ready_to_reply(
             job,
-            answer_parts(job),
+            answer_parts(job, self._tr(job)),
             "result",
             "processed_seconds",
             "transcribed_at",
@@ -351,7 +360,8 @@ class JobPipeline:
             if job.failure or "chat not found" in exc.message.lower():
                 await self._finish(job, JobState.FAILED)
             else:
-                await self._fail(job, RESULT_REFUSED)  # the result stays, resendable
+                # The result stays, resendable.
+                await self._fail(job, self._tr(job).gettext(RESULT_REFUSED))
             return
         except NetworkError as exc:
             waited = self._clock() - (job.reply_since or self._clock())
@@ -435,7 +445,7 @@ class JobPipeline:
 
     async def _stored_parts(self, job: Job) -> list[ReplyPart]:
         if job.reply is None:  # a job that became ready before answers were stored
-            job.reply = parts_to_json(answer_parts(job))
+            job.reply = parts_to_json(answer_parts(job, self._tr(job)))
             await self._save(job, "reply")
         return parts_from_json(job.reply)
 
@@ -447,9 +457,13 @@ class JobPipeline:
         elif job.state == JobState.REPLYING:
             await self._finish(job, JobState.FAILED)
         else:
-            await self._fail(job, UNEXPECTED)
+            await self._fail(job, self._tr(job).gettext(UNEXPECTED))
 
     # -- helpers --------------------------------------------------------------------------
+
+    def _tr(self, job: Job) -> Translator:
+        """The language the job is answered in, stored when its recording arrived."""
+        return self._locales.translator(job.language)
 
     async def _on_intron_error(self, job: Job, endpoint: str, exc: IntronError) -> None:
         """One place decides what each kind of Intron failure means for the job."""
@@ -461,11 +475,11 @@ class JobPipeline:
             await self._retry_later(job, f"{endpoint} failed: {exc}")
         elif isinstance(exc, IntronAuthError):
             log.error("job %s: Intron rejected the API key; check INTRON_API_KEY", job.id)
-            await self._fail(job, MISCONFIGURED)
+            await self._fail(job, self._tr(job).gettext(MISCONFIGURED))
         elif isinstance(exc, IntronRejected):
             log.info("job %s: %s rejected (HTTP %d)", job.id, endpoint, exc.status_code)
             rejected = LINK_REJECTED if job.source_url else REJECTED
-            await self._fail(job, rejected.format(reason=exc.message))
+            await self._fail(job, self._tr(job).gettext(rejected, reason=exc.message))
         else:
             raise exc
 
@@ -557,7 +571,7 @@ class JobPipeline:
         await self._replier.edit_status(
             job.chat_id,
             job.status_message_id,
-            f"⏳ Transcribing… {elapsed // 60}:{elapsed % 60:02d}",
+            self._tr(job).gettext(TRANSCRIBING_TEXT, elapsed=f"{elapsed // 60}:{elapsed % 60:02d}"),
         )
 
 

@@ -12,6 +12,7 @@ from typing import Any
 from telegram import MessageEntity
 
 from bot.chat.options import RESULT_LABELS, TRANSCRIPT_LABEL, readable_name
+from bot.i18n import ENGLISH, N_, Translator
 from bot.render.markdown import to_telegram
 from bot.render.split import split_text, split_with_glue
 from bot.render.text import (
@@ -23,18 +24,20 @@ from bot.render.text import (
     utf16_len,
 )
 
-NO_SPEECH = "(no speech recognised)"
+NO_SPEECH = N_("(no speech recognised)")
 UNKNOWN_RESULT_PREFIX = "🔹 "
 SECTION_SEPARATOR = "\n\n"
 RESULT_PREFIX = "transcript_"
 FILENAME_FALLBACK = "transcript"
 FILENAME_MAX_LEN = 40
+REPORT_CAPTION = N_("Full report")
 
 
 @dataclass(frozen=True)
 class ReportDocument:
     filename: str
     content: bytes
+    caption: str = REPORT_CAPTION  # shown under the file, in the chat's language
 
 
 @dataclass(frozen=True)
@@ -80,11 +83,11 @@ def _parse_turns(transcript: str) -> _Turns | None:
     )
 
 
-def _speaker(number: int) -> str:
-    return f"Speaker {number}"
+def _speaker(number: int, tr: Translator) -> str:
+    return tr.gettext("Speaker {number}", number=number)
 
 
-def format_turns(transcript: str) -> OutgoingText | None:
+def format_turns(transcript: str, tr: Translator = ENGLISH) -> OutgoingText | None:
     """A speaker-separated transcript as one paragraph per turn, "Speaker N" in bold.
 
     None when the transcript is not speaker-separated. The text is speech, not Markdown.
@@ -99,7 +102,7 @@ def format_turns(transcript: str) -> OutgoingText | None:
         pieces.append(parsed.preamble + SECTION_SEPARATOR)
         used += utf16_len(pieces[-1])
     for index, (number, said) in enumerate(parsed.turns):
-        label = _speaker(number)
+        label = _speaker(number, tr)
         entities.append(MessageEntity(MessageEntity.BOLD, used, utf16_len(label)))
         piece = f"{label}: {said}".rstrip()
         if index < len(parsed.turns) - 1:
@@ -109,12 +112,12 @@ def format_turns(transcript: str) -> OutgoingText | None:
     return OutgoingText("".join(pieces), tuple(entities))
 
 
-def _transcript_markdown(transcript: str) -> str:
+def _transcript_markdown(transcript: str, tr: Translator) -> str:
     parsed = _parse_turns(transcript)
     if parsed is None:
         return transcript.strip()
     paragraphs = [parsed.preamble] if parsed.preamble else []
-    paragraphs += [f"**{_speaker(n)}:** {said}".rstrip() for n, said in parsed.turns]
+    paragraphs += [f"**{_speaker(n, tr)}:** {said}".rstrip() for n, said in parsed.turns]
     return SECTION_SEPARATOR.join(paragraphs)
 
 
@@ -146,9 +149,9 @@ def _structured(value: object) -> OutgoingText:
     )
 
 
-def _result_fields(data: Mapping[str, Any]) -> list[tuple[str, Any]]:
+def _result_fields(data: Mapping[str, Any], tr: Translator) -> list[tuple[str, Any]]:
     """(label, value) of every result to show: known flags in catalog order, then the rest."""
-    known = {RESULT_PREFIX + flag: label for flag, label in RESULT_LABELS.items()}
+    known = {RESULT_PREFIX + flag: tr.gettext(label) for flag, label in RESULT_LABELS.items()}
     fields = [(label, data[field]) for field, label in known.items() if field in data]
     unknown = sorted(
         key
@@ -207,35 +210,49 @@ def report_filename(audio_name: str, when: datetime) -> str:
 
 
 def _document(
-    transcript_md: str, results_md: Sequence[tuple[str, str]], audio_name: str, when: datetime
+    transcript_md: str,
+    results_md: Sequence[tuple[str, str]],
+    audio_name: str,
+    when: datetime,
+    tr: Translator,
 ) -> ReportDocument:
-    blocks = ["# Transcript", transcript_md]
+    blocks = ["# " + tr.gettext("Transcript"), transcript_md]
     for label, markdown in results_md:
         blocks += [f"## {label}", markdown]
     content = SECTION_SEPARATOR.join(blocks) + "\n"
-    return ReportDocument(report_filename(audio_name, when), clean_text(content).encode("utf-8"))
+    return ReportDocument(
+        report_filename(audio_name, when),
+        clean_text(content).encode("utf-8"),
+        tr.gettext(REPORT_CAPTION),
+    )
 
 
 def render_results(
-    data: Mapping[str, Any], *, audio_name: str, when: datetime, max_len: int = MAX_MESSAGE_LEN
+    data: Mapping[str, Any],
+    *,
+    audio_name: str,
+    when: datetime,
+    max_len: int = MAX_MESSAGE_LEN,
+    tr: Translator = ENGLISH,
 ) -> RenderedReport:
-    """A finished job's transcript and results as messages, plus a file when they are many."""
+    """A finished job's transcript and results as messages, plus a file when they are many;
+    headings (and "Speaker N") in `tr`'s language, the content as Intron wrote it."""
     raw_transcript = data.get("audio_transcript")
     if _is_empty(raw_transcript):
-        transcript = OutgoingText(NO_SPEECH, ())
-        transcript_md = NO_SPEECH
+        transcript = OutgoingText(tr.gettext(NO_SPEECH), ())
+        transcript_md = transcript.text
     elif isinstance(raw_transcript, str):
         cleaned = clean_text(raw_transcript)
         # Speech is never Markdown: a `*` said aloud stays a `*`.
-        transcript = format_turns(cleaned) or OutgoingText(cleaned.strip(), ())
-        transcript_md = _transcript_markdown(cleaned)
+        transcript = format_turns(cleaned, tr) or OutgoingText(cleaned.strip(), ())
+        transcript_md = _transcript_markdown(cleaned, tr)
     else:
         transcript = _structured(raw_transcript)
         transcript_md = f"```json\n{transcript.text}\n```"
 
-    sections = [_section(TRANSCRIPT_LABEL, transcript)]
+    sections = [_section(tr.gettext(TRANSCRIPT_LABEL), transcript)]
     results_md: list[tuple[str, str]] = []
-    for label, value in _result_fields(data):
+    for label, value in _result_fields(data, tr):
         if isinstance(value, str):
             content = to_telegram(value)
             markdown = clean_text(value).strip()
@@ -250,5 +267,5 @@ def render_results(
     messages = _pack(sections, max_len)
     document = None
     if len(messages) > 2:
-        document = _document(transcript_md, results_md, audio_name, when)
+        document = _document(transcript_md, results_md, audio_name, when, tr)
     return RenderedReport(tuple(messages), document)

@@ -9,7 +9,8 @@ from pathlib import PurePosixPath
 
 from telegram import Message
 
-from bot.telegram_io.files import too_big_text
+from bot.i18n import N_, Phrase
+from bot.telegram_io.files import EMPTY_FILE, too_big
 from bot.telegram_io.links import link_file_name
 
 AUDIO_EXTENSIONS = frozenset(
@@ -29,7 +30,7 @@ AUDIO_EXTENSIONS = frozenset(
     }
 )
 
-ACCEPTED_TEXT = (
+ACCEPTED_TEXT = N_(
     "Send me a voice note, an audio file (mp3, m4a, wav, ogg, flac, webm), a video note or a "
     "video, and I will reply with the transcript."
 )
@@ -54,14 +55,14 @@ class AudioInput:
     def of_link(cls, url: str) -> AudioInput:
         return cls(LINK, "", link_file_name(url), None, None, None, url=url)
 
-    def problem(self, max_bytes: int) -> str | None:
+    def problem(self, max_bytes: int) -> Phrase | None:
         """Why this audio cannot be transcribed, if that is clear before downloading it."""
         if self.size == 0:
-            return "This recording is empty (0 bytes). Please record it again."
+            return EMPTY_FILE
         if self.duration == 0 and self.kind in ("voice", "video_note"):
-            return "This recording is empty (0 seconds). Please record it again."
+            return Phrase(N_("This recording is empty (0 seconds). Please record it again."))
         if self.size is not None and self.size > max_bytes:
-            return too_big_text(max_bytes)
+            return too_big(max_bytes)
         return None
 
 

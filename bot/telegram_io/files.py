@@ -18,12 +18,21 @@ import httpx
 from telegram import Bot
 from telegram.error import BadRequest, NetworkError
 
+from bot.i18n import N_, Phrase
+
 CHUNK_SIZE = 64 * 1024
 
 
+EMPTY_FILE = Phrase(N_("This recording is empty (0 bytes). Please record it again."))
+
+
 class AudioUnavailable(Exception):
-    """Telegram will not give us this file; retrying will not change that. The message is
-    what the user is told."""
+    """Telegram will not give us this file; retrying will not change that. `phrase` is what
+    the user is told, in their language."""
+
+    def __init__(self, phrase: Phrase) -> None:
+        super().__init__(phrase.message)
+        self.phrase = phrase
 
 
 class DownloadFailed(Exception):
@@ -67,18 +76,18 @@ class TelegramFileFetcher:
             tg_file = await self._bot.get_file(file_id)
         except BadRequest as exc:
             if "too big" in exc.message.lower():
-                raise AudioUnavailable(too_big_text(max_bytes)) from exc
+                raise AudioUnavailable(too_big(max_bytes)) from exc
             raise AudioUnavailable(
-                "Telegram no longer serves this file. Please send the recording again."
+                Phrase(N_("Telegram no longer serves this file. Please send the recording again."))
             ) from exc
         except NetworkError as exc:
             raise DownloadFailed(type(exc).__name__) from exc
         if not tg_file.file_path:
             raise AudioUnavailable(
-                "Telegram did not give a path for this file. Please send it again."
+                Phrase(N_("Telegram did not give a path for this file. Please send it again."))
             )
         if tg_file.file_size and tg_file.file_size > max_bytes:
-            raise AudioUnavailable(too_big_text(max_bytes))
+            raise AudioUnavailable(too_big(max_bytes))
 
         if self._local_mode and not tg_file.file_path.startswith(("http://", "https://")):
             path = Path(tg_file.file_path)
@@ -97,12 +106,14 @@ class TelegramFileFetcher:
                         raise DownloadFailed(f"HTTP {response.status_code}")
                     if response.status_code >= 400:
                         raise AudioUnavailable(
-                            "Telegram refused to hand over this file. Please send it again."
+                            Phrase(
+                                N_("Telegram refused to hand over this file. Please send it again.")
+                            )
                         )
                     async for chunk in response.aiter_bytes(CHUNK_SIZE):
                         size += len(chunk)
                         if size > max_bytes:
-                            raise AudioUnavailable(too_big_text(max_bytes))
+                            raise AudioUnavailable(too_big(max_bytes))
                         out.write(chunk)
         except httpx.TransportError as exc:
             audio.discard()
@@ -116,16 +127,18 @@ class TelegramFileFetcher:
 def _checked(audio: LocalAudio, max_bytes: int) -> LocalAudio:
     if audio.size == 0:
         audio.discard()
-        raise AudioUnavailable("This recording is empty (0 bytes). Please record it again.")
+        raise AudioUnavailable(EMPTY_FILE)
     if audio.size > max_bytes:
         audio.discard()
-        raise AudioUnavailable(too_big_text(max_bytes))
+        raise AudioUnavailable(too_big(max_bytes))
     return audio
 
 
-def too_big_text(max_bytes: int) -> str:
-    mb = max_bytes // (1024 * 1024)
-    return (
-        f"This file is larger than {mb} MB, the most Telegram lets a bot download. "
-        "Please send a shorter recording, or split it into parts."
+def too_big(max_bytes: int) -> Phrase:
+    return Phrase(
+        N_(
+            "This file is larger than {mb} MB, the most Telegram lets a bot download. "
+            "Please send a shorter recording, or split it into parts."
+        ),
+        {"mb": max_bytes // (1024 * 1024)},
     )

@@ -15,6 +15,8 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 
 from telegram import Message, MessageEntity
 
+from bot.i18n import N_
+
 MAX_URL_LENGTH = 2048
 _HEX = re.compile("0[xX][0-9a-fA-F]*")
 _OCTAL = re.compile("0[0-7]+")
@@ -25,21 +27,24 @@ TELEGRAM_DOMAINS = ("t.me", "telegram.me", "telegram.org", "telegram.dog")
 # Names that only ever mean this machine or a local network.
 LOCAL_NAMES = ("localhost", "localdomain", "local", "internal", "lan", "home.arpa")
 
-NOT_HTTP = "only http:// and https:// links can be transcribed."
-HAS_CREDENTIALS = "the link has a user name or password in it; share a link without them."
-TELEGRAM_LINK = (
+# Why a link is refused: message ids, translated where the chat is answered.
+NOT_HTTP = N_("only http:// and https:// links can be transcribed.")
+HAS_CREDENTIALS = N_("the link has a user name or password in it; share a link without them.")
+TELEGRAM_LINK = N_(
     "links to Telegram cannot be transcribed; send the recording itself, or a link to the "
     "file on another site."
 )
-LOCAL_ADDRESS = "the link points to a local or private network address, which Intron cannot reach."
-MALFORMED = "this is not a complete web address."
-TOO_LONG = "the link is too long."
+LOCAL_ADDRESS = N_(
+    "the link points to a local or private network address, which Intron cannot reach."
+)
+MALFORMED = N_("this is not a complete web address.")
+TOO_LONG = N_("the link is too long.")
 
 
 @dataclass(frozen=True)
 class LinkCheck:
     url: str  # as Intron will receive it (checked host, no fragment) when accepted
-    refusal: str | None  # why it is refused, or None
+    refusal: str | None  # why it is refused (a message id), or None
 
     @property
     def accepted(self) -> bool:

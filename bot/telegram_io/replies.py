@@ -172,7 +172,7 @@ class ChatReplier:
             chat_id,
             document=document.content,
             filename=document.filename,
-            caption="Full report",
+            caption=document.caption,
             reply_parameters=reply_to(reply_to_id),
             message_thread_id=thread_id,
             **self._timeouts,

@@ -46,6 +46,15 @@ class ChatState(FileStore):
             user_id, {"id": user_id, "is_bot": False, "first_name": f"User{user_id}"}
         )
 
+    def set_language(self, user_id: int, language_code: str | None) -> None:
+        """The language this user's Telegram app is set to (`language_code` on every message
+        and button press they send from now on); None removes it, as for some clients."""
+        user = self._user(user_id)
+        if language_code is None:
+            user.pop("language_code", None)
+        else:
+            user["language_code"] = language_code
+
     def _default_user_id(self, chat_id: int, user_id: int | None) -> int:
         return user_id if user_id is not None else abs(chat_id)
 
