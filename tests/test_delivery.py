@@ -246,11 +246,20 @@ async def test_slow_received_message_is_still_removed_with_the_result(
     send_voice(telegram, CHAT + 1)  # its quick "Received" wakes the scheduler: a tick
     await intron.wait_for(lambda: len(intron.uploads) == 2)
     assert intron.transcript in await only_answer(telegram, CHAT, sent["message_id"])
-    [received] = [
-        m
-        for m in telegram.bot_messages(CHAT, include_deleted=True)
-        if m["message_id"] != transcript_replies(telegram, CHAT)[0]["message_id"]
-    ]
+
+    def progress() -> list[dict[str, Any]]:
+        answer_id = transcript_replies(telegram, CHAT)[0]["message_id"]
+        return [
+            m
+            for m in telegram.bot_messages(CHAT, include_deleted=True)
+            if m["message_id"] != answer_id
+        ]
+
+    # Removed just after the result is sent (by the reply, or by the handler when the
+    # "Received" was confirmed only after the job finished): wait for it, then check it is
+    # the one message besides the result.
+    await telegram.wait_for(lambda: all(m["deleted"] for m in progress()))
+    [received] = progress()
     assert received["deleted"], "no orphaned progress message"
 
 

@@ -137,7 +137,13 @@ async def test_status_message_goes_from_received_to_done(
 ) -> None:
     sent = send_voice(telegram, CHAT)
     await wait_delivered(telegram)
-    [status] = [m for m in telegram.bot_messages(CHAT, include_deleted=True) if m["deleted"]]
+
+    def deleted() -> list[dict[str, Any]]:
+        return [m for m in telegram.bot_messages(CHAT, include_deleted=True) if m["deleted"]]
+
+    # The status message is removed just after the result is sent, not with it.
+    await telegram.wait_for(lambda: bool(deleted()))
+    [status] = deleted()
     assert status["reply_to_message_id"] == sent["message_id"]
     history = telegram.history(CHAT, status["message_id"])
     steps = [entry.get("text", "") for entry in history]
