@@ -518,15 +518,16 @@ def table(measurements: list[Measurement]) -> str:
 
 
 def memory_table(measurements: list[Measurement]) -> str:
+    """Peak RSS of the regimes with big files; the others' small recording says little."""
     rows = [
         "| regime | contender | file size (MB) | peak RSS (MB) |",
         "|" + "---|" * 4,
     ]
     for m in measurements:
-        size = m.regime.file_mb
+        if m.regime.file_mb is None:
+            continue
         rows.append(
-            f"| {m.regime.name} | {m.contender} "
-            f"| {'–' if size is None else f'{size:g}'} "
+            f"| {m.regime.name} | {m.contender} | {m.regime.file_mb:g} "
             f"| {'–' if m.peak_rss_mb is None else f'{m.peak_rss_mb:.0f}'} |"
         )
     return "\n".join(rows)
@@ -546,11 +547,15 @@ def report(measurements: list[Measurement], settings: Settings, wall: float) -> 
         *(f"- `{name}`: {what}" for name, what in seen.items()),
         "",
         table(measurements),
-        "",
-        "Peak resident memory of each contender's process (VmHWM, read just before SIGTERM):",
-        "",
-        memory_table(measurements),
     ]
+    if any(m.regime.file_mb is not None for m in measurements):
+        lines += [
+            "",
+            "Peak resident memory of each contender's process with big files (VmHWM, read just "
+            "before SIGTERM):",
+            "",
+            memory_table(measurements),
+        ]
     if notes:
         lines += ["", "Notes:", "", *notes]
     return "\n".join(lines) + "\n"
