@@ -44,6 +44,7 @@ SMALL_RECORDING = "voice_consultation.ogg"
 STOP_GRACE_SECONDS = 15.0
 READY_TIMEOUT_SECONDS = 120.0  # a busy 2-core machine starting a dozen bots at once
 RESULTS_FILE = ROOT / "bench" / "results.md"
+MEMORY_TARGET_MB = 200.0  # the engine's peak RSS with 40 notes of 15 MB arriving at once
 
 
 # -- instrumented fakes -------------------------------------------------------------------
@@ -127,6 +128,12 @@ class IntronJobs:
         return f"{DEFAULT_TRANSCRIPT} bench-ref-{self.index[upload.file_id]:04d}"
 
 
+def padded(audio: bytes, size_mb: float, seed: int) -> bytes:
+    """The real recording followed by seeded random bytes, `size_mb` MB in all."""
+    extra = int(size_mb * 1024 * 1024) - len(audio)
+    return audio + random.Random(seed).randbytes(max(0, extra))
+
+
 def tagged(audio: bytes, n: int) -> bytes:
     return audio + f"bench-ref-{n:04d}".encode()
 
@@ -141,6 +148,7 @@ class Regime:
     notes: list[Note]
     chats: int
     sync_offered: bool = False
+    file_mb: float | None = None  # None: the small real recording from tests/fixtures
 
 
 @dataclass(frozen=True)
@@ -193,6 +201,7 @@ def regimes(seed: int, smoke: bool) -> dict[str, Regime]:
             Note(i * trickle_every, audio, _growing(r_trickle, audio, 2, 20, 1200) * scale)
         )
     short = at_once(n(20, 3), rng("short"), 2, 12)
+    memory_mb = 1.0 if smoke else 15.0
     catalog = [
         Regime(
             "one-30s",
@@ -224,6 +233,13 @@ def regimes(seed: int, smoke: bool) -> dict[str, Regime]:
         ),
         Regime("short-20", "20 short notes at once, Intron 2–12 s, no sync upload", short, 10),
         Regime("short-20-sync", "the same 20 notes, host offers the sync upload", short, 10, True),
+        Regime(
+            "memory-40x15MB",
+            f"{n(40, 3)} notes of {memory_mb:g} MB each at once, Intron 2–6 s",
+            at_once(n(40, 3), rng("memory"), 2, 6),
+            10,
+            file_mb=memory_mb,
+        ),
     ]
     return {regime.name: regime for regime in catalog}
 
@@ -243,6 +259,7 @@ class Measurement:
     violations: dict[str, int] = field(default_factory=dict)
     exit_code: int | None = None
     stop_seconds: float = 0.0
+    peak_rss_mb: float | None = None
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -378,6 +395,8 @@ async def run_one(
 
         if proc.returncode is not None:
             measurement.notes.append(f"exited early with {proc.returncode}")
+        else:  # the high-water mark is gone with the process
+            measurement.peak_rss_mb = peak_rss_mb(proc.pid)
         measurement.exit_code, measurement.stop_seconds = await stop_process(proc)
         measure(measurement, telegram, intron, tracker, jobs, sent_at, len(audio))
         if not measurement.exactly_one_each or measurement.exit_code != 0 or settings.verbose:
@@ -443,6 +462,20 @@ def measure(
         m.notes.append(f"exit code {m.exit_code} after SIGTERM")
     if m.stop_seconds > 5:
         m.notes.append(f"took {m.stop_seconds:.1f}s to stop")
+    if over_memory_target(m):
+        m.notes.append(
+            f"peak RSS {m.peak_rss_mb:.0f} MB, over the {MEMORY_TARGET_MB:.0f} MB target"
+        )
+
+
+def over_memory_target(m: Measurement) -> bool:
+    """The engine streams files through disk, so big files must not show in its memory."""
+    return (
+        m.contender == "engine"
+        and m.regime.file_mb is not None
+        and m.peak_rss_mb is not None
+        and m.peak_rss_mb > MEMORY_TARGET_MB
+    )
 
 
 # -- reporting ----------------------------------------------------------------------------
@@ -484,6 +517,22 @@ def table(measurements: list[Measurement]) -> str:
     return "\n".join(rows)
 
 
+def memory_table(measurements: list[Measurement]) -> str:
+    """Peak RSS of the regimes with big files; the others' small recording says little."""
+    rows = [
+        "| regime | contender | file size (MB) | peak RSS (MB) |",
+        "|" + "---|" * 4,
+    ]
+    for m in measurements:
+        if m.regime.file_mb is None:
+            continue
+        rows.append(
+            f"| {m.regime.name} | {m.contender} | {m.regime.file_mb:g} "
+            f"| {'–' if m.peak_rss_mb is None else f'{m.peak_rss_mb:.0f}'} |"
+        )
+    return "\n".join(rows)
+
+
 def report(measurements: list[Measurement], settings: Settings, wall: float) -> str:
     notes = [
         f"- {m.regime.name} / {m.contender}: {'; '.join(m.notes)}" for m in measurements if m.notes
@@ -499,6 +548,14 @@ def report(measurements: list[Measurement], settings: Settings, wall: float) -> 
         "",
         table(measurements),
     ]
+    if any(m.regime.file_mb is not None for m in measurements):
+        lines += [
+            "",
+            "Peak resident memory of each contender's process with big files (VmHWM, read just "
+            "before SIGTERM):",
+            "",
+            memory_table(measurements),
+        ]
     if notes:
         lines += ["", "Notes:", "", *notes]
     return "\n".join(lines) + "\n"
@@ -549,8 +606,13 @@ async def amain(args: argparse.Namespace) -> list[Measurement]:
         settle=args.settle,
         verbose=args.verbose,
     )
-    audio = fixture_bytes(SMALL_RECORDING)
+    small = fixture_bytes(SMALL_RECORDING)
     catalog = regimes(settings.seed, settings.smoke)
+    audio: dict[str, bytes] = {
+        name: small if regime.file_mb is None else padded(small, regime.file_mb, settings.seed)
+        for name, regime in catalog.items()
+        if name in args.regimes
+    }
     pairs = [
         (catalog[r], CONTENDERS[c]) for r in args.regimes for c in dict.fromkeys(args.contenders)
     ]
@@ -563,7 +625,7 @@ async def amain(args: argparse.Namespace) -> list[Measurement]:
         async with slots:
             print(f"{regime.name}: running {contender.name}…", file=sys.stderr, flush=True)
             try:
-                m = await run_one(regime, contender, audio, settings)
+                m = await run_one(regime, contender, audio[regime.name], settings)
             except Exception as exc:  # one broken run must not hide the others' numbers
                 m = Measurement(regime, contender.name, len(regime.notes))
                 m.notes.append(f"run failed: {exc}")
@@ -587,7 +649,7 @@ def main(argv: list[str] | None = None) -> int:
         m.exactly_one_each and m.total_violations == 0
         for m in measurements
         if m.contender == "engine"
-    )
+    ) and not any(over_memory_target(m) for m in measurements)
     return 0 if engine_ok and all(m.exactly_one_each for m in measurements) else 1
 
 
