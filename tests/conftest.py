@@ -377,13 +377,23 @@ async def send_command(
     *,
     user_id: int | None = None,
     chat_type: str = "private",
+    reply_to: int | None = None,
 ) -> list[dict[str, Any]]:
-    """A user in `chat` sends `text`; returns the bot's messages in `chat` from then on, once
-    there is at least one."""
-    before = len(telegram.bot_messages(chat))
-    telegram.user_message(chat, text=text, user_id=user_id, chat_type=chat_type)
-    await telegram.wait_for(lambda: len(telegram.bot_messages(chat)) > before)
-    return telegram.bot_messages(chat)[before:]
+    """A user in `chat` sends `text` (replying to message `reply_to`, if given); returns the
+    bot's messages in `chat` from then on, once there is at least one."""
+    # Counted with deleted messages, so that a status message removed meanwhile (just after
+    # its result) cannot hide the answer; what is returned is what the chat still shows.
+    before = len(telegram.bot_messages(chat, include_deleted=True))
+    telegram.user_message(
+        chat, text=text, user_id=user_id, chat_type=chat_type, reply_to=reply_to
+    )
+
+    def answer() -> list[dict[str, Any]]:
+        new = telegram.bot_messages(chat, include_deleted=True)[before:]
+        return [m for m in new if not m["deleted"]]
+
+    await telegram.wait_for(lambda: bool(answer()))
+    return answer()
 
 
 def texts(telegram: FakeTelegram, chat_id: int) -> list[str]:

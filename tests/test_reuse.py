@@ -95,7 +95,7 @@ async def test_transcribe_on_a_note_already_answered_here_offers_the_result_agai
 ) -> None:
     original = send_voice(telegram, CLINIC)
     await wait_delivered(telegram)
-    [offer] = await send_command_replying(telegram, CLINIC, original["message_id"])
+    [offer] = await send_command(telegram, CLINIC, "/transcribe", reply_to=original["message_id"])
     assert offer["text"] == ALREADY_ANSWERED
     [button] = buttons(offer)
     await press_data(telegram, CLINIC, offer["message_id"], button["callback_data"])
@@ -105,15 +105,6 @@ async def test_transcribe_on_a_note_already_answered_here_offers_the_result_agai
     await asyncio.sleep(0.3)
     assert len(intron.uploads) == 1
     assert not any("already transcribed or in progress" in t for t in texts(telegram, CLINIC))
-
-
-async def send_command_replying(
-    telegram: FakeTelegram, chat: int, message_id: int
-) -> list[dict[str, Any]]:
-    before = len(telegram.bot_messages(chat))
-    telegram.user_message(chat, text="/transcribe", reply_to=message_id)
-    await telegram.wait_for(lambda: len(telegram.bot_messages(chat)) > before)
-    return telegram.bot_messages(chat)[before:]
 
 
 async def test_a_result_erased_by_retention_is_never_reused(
