@@ -8,7 +8,7 @@ import time
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import httpx
 from pydantic import ValidationError
@@ -78,13 +78,7 @@ class IntronClient:
         form = {"audio_file_name": file_name, **fields}
         async with self._reported(UPLOAD):
             with path.open("rb") as audio:
-                files = {
-                    "audio_file_blob": (
-                        file_name,
-                        audio,
-                        content_type or "application/octet-stream",
-                    )
-                }
+                files = _audio_part(file_name, audio, content_type)
                 payload = await self._request("POST", UPLOAD_PATH, data=form, files=files)
             return _file_id(payload)
 
@@ -114,24 +108,10 @@ class IntronClient:
         form = {"audio_file_name": file_name, **fields}
         async with self._reported(SYNC_UPLOAD):
             with path.open("rb") as audio:
-                files = {
-                    "audio_file_blob": (
-                        file_name,
-                        audio,
-                        content_type or "application/octet-stream",
-                    )
-                }
-                try:
-                    response = await self._http.post(
-                        SYNC_UPLOAD_PATH, data=form, files=files, timeout=SYNC_TIMEOUT
-                    )
-                except httpx.TimeoutException as exc:
-                    raise IntronTimeout(f"timed out: {type(exc).__name__}") from exc
-                except httpx.TransportError as exc:
-                    raise IntronUnreachable(f"network error: {type(exc).__name__}") from exc
-                except httpx.RequestError as exc:
-                    name = type(exc).__name__
-                    raise IntronMalformedResponse(f"unreadable answer: {name}") from exc
+                files = _audio_part(file_name, audio, content_type)
+                response = await self._send(
+                    "POST", SYNC_UPLOAD_PATH, data=form, files=files, timeout=SYNC_TIMEOUT
+                )
             if response.status_code in (408, 503):
                 file_id = _get(_json_or_empty(response), "data", "file_id")
                 return SyncAnswer(None, file_id if isinstance(file_id, str) and file_id else None)
@@ -173,16 +153,7 @@ class IntronClient:
         self._metrics.intron_call(endpoint, "ok", time.monotonic() - started)
 
     async def _request(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
-        try:
-            response = await self._http.request(method, path, **kwargs)
-        except httpx.TimeoutException as exc:
-            raise IntronTimeout(f"timed out: {type(exc).__name__}") from exc
-        except httpx.TransportError as exc:
-            raise IntronUnreachable(f"network error: {type(exc).__name__}") from exc
-        except httpx.RequestError as exc:
-            # An answer that cannot be read (a body that does not decode, a redirect loop):
-            # seen with proxies and outages, so worth another try.
-            raise IntronMalformedResponse(f"unreadable answer: {type(exc).__name__}") from exc
+        response = await self._send(method, path, **kwargs)
         _raise_for_status(response)
         try:
             payload = response.json()
@@ -194,6 +165,19 @@ class IntronClient:
             raise IntronMalformedResponse("answer is not a JSON object")
         return payload
 
+    async def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        """The one place httpx's errors become Intron's error classes."""
+        try:
+            return await self._http.request(method, path, **kwargs)
+        except httpx.TimeoutException as exc:
+            raise IntronTimeout(f"timed out: {type(exc).__name__}") from exc
+        except httpx.TransportError as exc:
+            raise IntronUnreachable(f"network error: {type(exc).__name__}") from exc
+        except httpx.RequestError as exc:
+            # An answer that cannot be read (a body that does not decode, a redirect loop):
+            # seen with proxies and outages, so worth another try.
+            raise IntronMalformedResponse(f"unreadable answer: {type(exc).__name__}") from exc
+
 
 @dataclass(frozen=True)
 class SyncAnswer:
@@ -201,6 +185,13 @@ class SyncAnswer:
 
     status: JobStatus | None  # set when Intron answered with the result
     file_id: str | None  # Intron's id of the job, to poll when `status` is None
+
+
+def _audio_part(
+    file_name: str, audio: BinaryIO, content_type: str | None
+) -> dict[str, tuple[str, BinaryIO, str]]:
+    """The multipart file part both uploads send the audio in."""
+    return {"audio_file_blob": (file_name, audio, content_type or "application/octet-stream")}
 
 
 def _json_or_empty(response: httpx.Response) -> dict[str, Any]:
