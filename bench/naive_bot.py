@@ -131,18 +131,19 @@ class NaiveBot:
                 return data
 
 
-async def amain() -> None:
+async def serve(bot: NaiveBot) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    await NaiveBot(dict(os.environ)).run(stop)
+    await bot.run(stop)
 
 
-def main() -> int:
+def main(bot_class: type[NaiveBot] = NaiveBot) -> int:
+    """Run a baseline bot from the environment until SIGTERM (the benchmark's way)."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)
-    asyncio.run(amain())
+    asyncio.run(serve(bot_class(dict(os.environ))))
     return 0
 
 

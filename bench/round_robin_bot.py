@@ -10,16 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
-import os
-import signal
 import sys
 from collections import deque
 from typing import Any
 
 import httpx
 
-from bench.naive_bot import NaiveBot
+from bench.naive_bot import NaiveBot, main
 
 STATUS_PER_MINUTE = 100
 UPLOADS_PER_MINUTE = 60
@@ -77,20 +74,5 @@ class RoundRobinBot(NaiveBot):
             await asyncio.sleep(CALL_EVERY_SECONDS)
 
 
-async def amain() -> None:
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    await RoundRobinBot(dict(os.environ)).run(stop)
-
-
-def main() -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    logging.getLogger("httpx").setLevel(logging.WARNING)
-    asyncio.run(amain())
-    return 0
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(RoundRobinBot))
