@@ -3,7 +3,6 @@ stops a chat's jobs in progress: nothing of theirs reaches the chat after it."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 
@@ -15,6 +14,7 @@ from tests.conftest import (
     RunningBot,
     fixture_bytes,
     replies_to,
+    send_voice,
     texts,
     transcript_replies,
 )
@@ -59,7 +59,10 @@ async def test_forget_during_a_job_stops_it_and_leaves_no_name_or_file_id(
     assert "1 in progress, stopped" in texts(telegram, CHAT)[-1]
     erased_at = len(telegram.requests)
     await intron.wait_for(lambda: time.monotonic() >= intron.uploads[0].done_at)
-    await asyncio.sleep(1.5)  # Intron has finished: a result would be polled and sent now
+    # Intron has finished: a later recording's answer shows the engine has polled since, so
+    # a result of the stopped one would have been sent by now.
+    send_voice(telegram, CHAT + 50)
+    await telegram.wait_for(lambda: bool(transcript_replies(telegram, CHAT + 50)))
 
     after = [p for m, p in telegram.requests[erased_at:] if m.startswith(("send", "edit"))]
     assert [p for p in after if p.get("chat_id") == CHAT] == []
@@ -98,7 +101,7 @@ async def test_forget_while_the_reply_is_being_sent_stops_it_before_the_next_par
     await telegram.wait_for(
         lambda: any("erased by /forget" in r.getMessage() for r in caplog.records), timeout=15
     )
-    await asyncio.sleep(1.0)  # a next part would show up now
+    # The stage has stopped: no later part can come from it.
     assert len(parts()) == 1, "nothing after /forget"
     assert not any("document" in m for m in telegram.bot_messages(CHAT))
     for needle in (PATIENT_FILE, audio["file_id"], intron.transcript[:40]):
