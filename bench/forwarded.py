@@ -16,8 +16,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from bot.chat.options import TranscriptionOptions
 from bot.chat.preferences import ChatPreferences, save_preferences
+from bot.intron.options import TranscriptionOptions
 from storage.models import Job, JobState
 from tests.conftest import (
     RunningBot,

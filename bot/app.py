@@ -23,7 +23,7 @@ from bot.engine.scheduler import JobScheduler
 from bot.engine.sync_upload import SyncUpload
 from bot.i18n import Locales
 from bot.intron import STATUS, SYNC_UPLOAD, UPLOAD, IntronClient
-from bot.ops.metrics import BotMetrics
+from bot.metrics import BotMetrics
 from bot.ops.startup import reach_database, reach_telegram
 from bot.ops.status import active_job_counts
 from bot.services import Services
@@ -31,14 +31,14 @@ from bot.telegram_io.dispatcher import InboxDispatcher
 from bot.telegram_io.files import TelegramFileFetcher
 from bot.telegram_io.inbox import UpdateInbox, keep_handled_seconds
 from bot.telegram_io.rate_limit import ChatRateLimiter
-from bot.telegram_io.receiving import (
+from bot.telegram_io.replies import ChatReplier
+from bot.web.receiving import (
     DRAIN_SECONDS,
     receiving_updates,
     register_webhook,
     start_web_server,
     web_server,
 )
-from bot.telegram_io.replies import ChatReplier
 from handlers import publish_commands, register_handlers
 from storage.db import close_database, is_postgres
 
@@ -58,7 +58,7 @@ def build_application(config: Config, metrics: BotMetrics) -> Application:
         .base_file_url(config.telegram_base_file_url)
         .local_mode(config.telegram_local_mode)
         .rate_limiter(ChatRateLimiter(metrics, max_retries=3))
-        # Updates come from the inbox (telegram_io/receiving.py), not the application queue.
+        # Updates come from the inbox (web/receiving.py), not the application queue.
         .updater(None)
         .connection_pool_size(CONCURRENT_UPDATES + 8)
         .build()

@@ -8,7 +8,7 @@ from bot.config import Config
 from bot.engine.budget import RateBudget
 from bot.engine.scheduler import JobScheduler
 from bot.i18n import Locales
-from bot.ops.metrics import BotMetrics
+from bot.metrics import BotMetrics
 from bot.telegram_io.replies import ChatReplier
 
 

@@ -8,8 +8,8 @@ import logging
 from telegram import Chat, Update
 from telegram.ext import ApplicationHandlerStop
 
-from bot.chat.migration import is_allowed
 from bot.i18n import choose_language
+from bot.telegram_io.migration import is_allowed
 from handlers.common import Context, answer, is_group, services, telegram_language
 
 log = logging.getLogger(__name__)

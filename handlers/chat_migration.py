@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from telegram import Update
 
-from bot.chat.migration import record_migration
+from bot.telegram_io.migration import record_migration
 from handlers.common import Context
 
 

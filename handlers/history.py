@@ -13,8 +13,8 @@ from bot.chat.history import (
     resend,
     total_usage,
 )
-from bot.chat.options import CATEGORIES
 from bot.i18n import N_, Translator
+from bot.intron.options import CATEGORIES
 from handlers.common import (
     Context,
     answer,

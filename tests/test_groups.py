@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from bot.chat.options import TranscriptionOptions
 from bot.chat.preferences import ChatPreferences, load_preferences, save_preferences
+from bot.intron.options import TranscriptionOptions
 from storage.models import JobState
 from tests.conftest import (
     RunningBot,

@@ -20,7 +20,7 @@ from bot.intron import (
     IntronTransientError,
     parse_retry_after,
 )
-from bot.ops.metrics import BotMetrics
+from bot.metrics import BotMetrics
 from tests.conftest import FIXTURES
 from tests.fakes.intron_api import FakeIntron, Fault
 

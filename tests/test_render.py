@@ -14,7 +14,7 @@ import telegramify_markdown
 from telegram import MessageEntity
 
 from bot import render
-from bot.chat.options import RESULT_LABELS, TRANSCRIPT_LABEL
+from bot.intron.options import RESULT_LABELS, TRANSCRIPT_LABEL
 from bot.render import (
     MAX_MESSAGE_LEN,
     NO_SPEECH,

@@ -6,8 +6,8 @@ import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from bot.chat.options import TranscriptionOptions
 from bot.chat.preferences import ChatPreferences, save_preferences
+from bot.intron.options import TranscriptionOptions
 from storage.models import ChatSettings, Job
 from tests.conftest import (
     RunningBot,

@@ -11,9 +11,9 @@ from typing import Any
 from tortoise.functions import Count, Sum
 from tortoise.queryset import QuerySet
 
-from bot.chat.migration import chat_family
 from bot.engine.delivery import result_parts, threading_in
 from bot.i18n import Translator
+from bot.telegram_io.migration import chat_family
 from bot.telegram_io.replies import ChatReplier
 from storage.models import ACTIVE_STATES, ChatSettings, InboxUpdate, Job, JobState
 

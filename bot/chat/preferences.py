@@ -8,8 +8,8 @@ from dataclasses import dataclass
 
 from pydantic import ValidationError
 
-from bot.chat.options import TranscriptionOptions
 from bot.i18n import BOT_LANGUAGES
+from bot.intron.options import TranscriptionOptions
 from storage.models import ChatSettings
 
 log = logging.getLogger(__name__)

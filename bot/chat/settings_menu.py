@@ -15,7 +15,9 @@ from dataclasses import dataclass, replace
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
-from bot.chat.options import (
+from bot.chat.preferences import ChatPreferences
+from bot.i18n import BOT_LANGUAGE_NAMES, BOT_LANGUAGES, N_, Translator
+from bot.intron.options import (
     CATEGORIES,
     LANGUAGE_NAMES,
     LANGUAGES,
@@ -23,8 +25,6 @@ from bot.chat.options import (
     flag_label,
     spoken_language_name,
 )
-from bot.chat.preferences import ChatPreferences
-from bot.i18n import BOT_LANGUAGE_NAMES, BOT_LANGUAGES, N_, Translator
 
 PREFIX = "set"
 LANGUAGES_PER_PAGE = 12

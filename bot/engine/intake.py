@@ -7,8 +7,8 @@ import time
 
 from tortoise.exceptions import IntegrityError
 
-from bot.chat.options import TranscriptionOptions
 from bot.engine.reuse import reusable_source
+from bot.intron.options import TranscriptionOptions
 from bot.telegram_io.audio_input import AudioInput
 from storage.models import FINAL_STATES, Job, JobState
 

@@ -15,8 +15,6 @@ from datetime import UTC, datetime
 
 from telegram.error import BadRequest, ChatMigrated, Forbidden, NetworkError, RetryAfter
 
-from bot.chat.migration import current_chat_id, record_migration
-from bot.chat.options import TranscriptionOptions
 from bot.engine.budget import RateBudget
 from bot.engine.delivery import (
     ReplyPart,
@@ -40,10 +38,12 @@ from bot.intron import (
     IntronTransientError,
     JobStatus,
 )
-from bot.ops.metrics import BotMetrics
+from bot.intron.options import TranscriptionOptions
+from bot.metrics import BotMetrics
 from bot.render import OutgoingText
-from bot.telegram_io.audio_input import as_seconds
+from bot.telegram_io.durations import as_seconds
 from bot.telegram_io.files import AudioUnavailable, DownloadFailed, TelegramFileFetcher
+from bot.telegram_io.migration import current_chat_id, record_migration
 from bot.telegram_io.rate_limit import BEFORE_SENDING
 from bot.telegram_io.replies import ChatReplier, may_have_arrived
 from storage.models import Job, JobState

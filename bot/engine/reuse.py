@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.chat.migration import chat_family
+from bot.telegram_io.migration import chat_family
 from storage.models import FINAL_STATES, Job, JobState
 
 # Recent candidates looked at: the same audio with other options is rare beyond that.

@@ -16,7 +16,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from bot.chat.options import TRANSCRIPT_ONLY, TranscriptionOptions
 from bot.engine.budget import RateBudget
 from bot.intron import (
     SYNC_UPLOAD,
@@ -27,6 +26,7 @@ from bot.intron import (
     IntronRejected,
     JobStatus,
 )
+from bot.intron.options import TRANSCRIPT_ONLY, TranscriptionOptions
 from storage.models import Job
 
 log = logging.getLogger(__name__)

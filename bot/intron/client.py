@@ -25,7 +25,7 @@ from bot.intron.errors import (
     call_outcome,
 )
 from bot.intron.models import JobStatus
-from bot.ops.metrics import BotMetrics
+from bot.metrics import BotMetrics
 
 # The endpoints, as the budget and the metrics name them.
 UPLOAD, STATUS, SYNC_UPLOAD = "upload", "status", "sync_upload"

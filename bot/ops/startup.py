@@ -17,7 +17,7 @@ from telegram.ext import Application
 
 from bot.config import Config
 from bot.engine.pipeline import backoff
-from bot.telegram_io.audio_input import as_seconds
+from bot.telegram_io.durations import as_seconds
 from storage.db import describe_database_error, init_database
 
 log = logging.getLogger(__name__)

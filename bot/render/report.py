@@ -11,8 +11,8 @@ from typing import Any
 
 from telegram import MessageEntity
 
-from bot.chat.options import RESULT_LABELS, TRANSCRIPT_LABEL, readable_name
 from bot.i18n import ENGLISH, N_, Translator
+from bot.intron.options import RESULT_LABELS, TRANSCRIPT_LABEL, readable_name
 from bot.render.markdown import to_telegram
 from bot.render.split import split_text, split_with_glue
 from bot.render.text import (

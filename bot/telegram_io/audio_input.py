@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import mimetypes
 from dataclasses import dataclass
-from datetime import timedelta
 from pathlib import PurePosixPath
 
 from telegram import Message
 
 from bot.i18n import N_, Phrase
+from bot.telegram_io.durations import as_seconds
 from bot.telegram_io.files import EMPTY_FILE, too_big
 from bot.telegram_io.links import link_file_name
 
@@ -89,15 +89,6 @@ def audio_in(message: Message) -> AudioInput | None:
             kind, media.file_id, name, mime_type, media.file_size, duration, unique_id
         )
     return None
-
-
-def as_seconds(value: timedelta | float | None) -> int | None:
-    """Telegram durations arrive as timedelta (or int from older library versions)."""
-    if value is None:
-        return None
-    if isinstance(value, timedelta):
-        return round(value.total_seconds())
-    return round(value)
 
 
 def _is_audio_document(mime_type: str | None, file_name: str | None) -> bool:

@@ -28,7 +28,7 @@ from telegram import Bot, Update
 from telegram.error import TelegramError
 from telegram.ext import Updater
 
-from bot.ops.metrics import BotMetrics
+from bot.metrics import BotMetrics
 from bot.telegram_io.dispatcher import InboxDispatcher
 from storage.db import libpq_url
 

@@ -25,8 +25,8 @@ from aiolimiter import AsyncLimiter
 from telegram.error import RetryAfter, TelegramError
 from telegram.ext import BaseRateLimiter
 
-from bot.ops.metrics import BotMetrics
-from bot.telegram_io.audio_input import as_seconds
+from bot.metrics import BotMetrics
+from bot.telegram_io.durations import as_seconds
 
 log = logging.getLogger(__name__)
 

@@ -18,7 +18,7 @@ from telegram.ext import Application
 
 from bot.config import HEALTH_PATH, Config
 from bot.engine.scheduler import JobScheduler
-from bot.ops.metrics import METRICS_PATH, BotMetrics, metrics_route
+from bot.metrics import METRICS_PATH, BotMetrics, metrics_route
 from bot.ops.startup import Problem, StartupFailed, describe_telegram_error, with_retries
 from bot.telegram_io.dispatcher import InboxDispatcher
 from bot.telegram_io.inbox import UpdateInbox
