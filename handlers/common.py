@@ -11,6 +11,7 @@ from telegram.ext import ContextTypes
 from bot.chat.preferences import ChatPreferences, load_preferences
 from bot.i18n import Translator, choose_language
 from bot.services import Services
+from bot.telegram_io.errors import Refusal, is_refusal
 
 Context = ContextTypes.DEFAULT_TYPE
 
@@ -56,19 +57,10 @@ async def may_change_settings(update: Update, context: Context) -> bool:
     return member.status in (ChatMemberStatus.ADMINISTRATOR, ChatMemberStatus.OWNER)
 
 
-def is_expired_query(error: BaseException) -> bool:
-    """Telegram's answer to answering a button press too late (say, one made while the bot
-    was down): the press itself is still worth acting on."""
-    text = str(error).lower()
-    return isinstance(error, BadRequest) and (
-        "query is too old" in text or "query id is invalid" in text
-    )
-
-
 async def answer(query: CallbackQuery, text: str | None = None, *, alert: bool = False) -> None:
     """Answer a button press; one pressed too long ago cannot be answered, and that is fine."""
     try:
         await query.answer(text, show_alert=alert)
     except BadRequest as exc:
-        if not is_expired_query(exc):
+        if not is_refusal(exc, Refusal.QUERY_EXPIRED):
             raise

@@ -11,7 +11,8 @@ from telegram.error import TelegramError
 from bot.chat.preferences import ChatPreferences, load_preferences
 from bot.i18n import N_
 from bot.telegram_io.audio_input import audio_in
-from handlers.common import Context, answer, is_expired_query, translator_for
+from bot.telegram_io.errors import Refusal, is_refusal
+from handlers.common import Context, answer, translator_for
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +30,7 @@ async def on_error(update: object, context: Context) -> None:
     update_id = update.update_id if isinstance(update, Update) else None
     chat = update.effective_chat if isinstance(update, Update) else None
     chat_id = chat.id if chat is not None else None
-    if is_expired_query(error):
+    if is_refusal(error, Refusal.QUERY_EXPIRED):
         log.info("update %s in chat %s: button pressed too long ago", update_id, chat_id)
         return
     if isinstance(error, TelegramError):

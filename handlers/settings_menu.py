@@ -11,6 +11,7 @@ from bot.chat.preferences import ChatPreferences, load_preferences
 from bot.chat.settings_menu import InvalidAction, home_screen
 from bot.chat.settings_press import press_settings_button
 from bot.i18n import Translator
+from bot.telegram_io.errors import Refusal, is_refusal
 from handlers.common import (
     Context,
     answer,
@@ -64,7 +65,7 @@ async def on_settings_button(update: Update, context: Context) -> None:
     except BadRequest as exc:
         # Pressing the button a menu already shows leaves nothing to edit; anything else is
         # logged but never raised at the user.
-        if "not modified" not in exc.message:
+        if not is_refusal(exc, Refusal.NOT_MODIFIED):
             log.warning("settings menu edit refused: %s", exc.message)
     finally:
         await answer(query, result.notice or None)

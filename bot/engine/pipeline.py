@@ -41,7 +41,7 @@ from bot.intron import (
 from bot.intron.options import TranscriptionOptions
 from bot.metrics import BotMetrics
 from bot.render import OutgoingText
-from bot.telegram_io.durations import as_seconds
+from bot.telegram_io.errors import Refusal, is_refusal, retry_after_seconds
 from bot.telegram_io.files import AudioUnavailable, DownloadFailed, TelegramFileFetcher
 from bot.telegram_io.migration import current_chat_id, record_migration
 from bot.telegram_io.rate_limit import BEFORE_SENDING
@@ -346,7 +346,7 @@ class JobPipeline:
             while job.parts_sent < len(parts):
                 chat_id = await self._send_part(job, parts[job.parts_sent], chat_id)
         except RetryAfter as exc:
-            wait = float(as_seconds(exc.retry_after) or 1)
+            wait = retry_after_seconds(exc)
             await self._retry_later(job, "Telegram flood limit", delay=wait, count=False)
             return
         except Forbidden as exc:
@@ -357,7 +357,7 @@ class JobPipeline:
             return
         except BadRequest as exc:
             log.warning("job %s: Telegram rejected a reply message: %s", job.id, exc.message)
-            if job.failure or "chat not found" in exc.message.lower():
+            if job.failure or is_refusal(exc, Refusal.CHAT_GONE):
                 await self._finish(job, JobState.FAILED)
             else:
                 # The result stays, resendable.

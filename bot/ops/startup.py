@@ -17,7 +17,7 @@ from telegram.ext import Application
 
 from bot.config import Config
 from bot.engine.pipeline import backoff
-from bot.telegram_io.durations import as_seconds
+from bot.telegram_io.errors import retry_after_seconds
 from storage.db import describe_database_error, init_database
 
 log = logging.getLogger(__name__)
@@ -69,7 +69,7 @@ def describe_telegram_error(
             f"Telegram at {where} rejected TELEGRAM_BOT_TOKEN ({answer.message}): {hint}", False
         )
     if isinstance(error, RetryAfter):
-        wait = float(as_seconds(error.retry_after) or 1)
+        wait = retry_after_seconds(error)
         return Problem(f"Telegram at {where} asks to wait {wait:g}s (flood limit)", True, wait)
     if isinstance(error, NetworkError) and not isinstance(error, BadRequest):
         reason = error.message.split(": ", 1)[-1] if error.message.startswith("httpx.") else ""

@@ -19,6 +19,7 @@ from telegram import Bot
 from telegram.error import BadRequest, NetworkError
 
 from bot.i18n import N_, Phrase
+from bot.telegram_io.errors import Refusal, is_refusal
 
 CHUNK_SIZE = 64 * 1024
 
@@ -75,7 +76,7 @@ class TelegramFileFetcher:
         try:
             tg_file = await self._bot.get_file(file_id)
         except BadRequest as exc:
-            if "too big" in exc.message.lower():
+            if is_refusal(exc, Refusal.FILE_TOO_BIG):
                 raise AudioUnavailable(too_big(max_bytes)) from exc
             raise AudioUnavailable(
                 Phrase(N_("Telegram no longer serves this file. Please send the recording again."))

@@ -26,7 +26,7 @@ from telegram.error import RetryAfter, TelegramError
 from telegram.ext import BaseRateLimiter
 
 from bot.metrics import BotMetrics
-from bot.telegram_io.durations import as_seconds
+from bot.telegram_io.errors import retry_after_seconds
 
 log = logging.getLogger(__name__)
 
@@ -103,7 +103,7 @@ class ChatRateLimiter(BaseRateLimiter[int]):
                 if not isinstance(exc, RetryAfter) or attempt >= retries:
                     raise
                 attempt += 1
-                wait = float(as_seconds(exc.retry_after) or 1)
+                wait = retry_after_seconds(exc)
                 pause_key = _EVERY_CHAT if chat is None else chat
                 self._paused_until[pause_key] = self._clock() + wait
                 log.info("Telegram flood limit: one chat paused for %.0fs", wait)

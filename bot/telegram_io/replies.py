@@ -12,12 +12,12 @@ from telegram.constants import ChatAction
 from telegram.error import BadRequest, NetworkError, TelegramError
 
 from bot.render import OutgoingText, ReportDocument
+from bot.telegram_io.errors import Refusal, is_refusal
 
 log = logging.getLogger(__name__)
 
 NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
 # Telegram's words when a forum topic was deleted or closed since the recording was sent.
-_TOPIC_GONE = ("thread not found", "topic_closed", "topic_deleted")
 # Failures that happen before a request is on its way: Telegram cannot have acted on it.
 _NEVER_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.WriteError)
 
@@ -62,7 +62,7 @@ class ChatReplier:
         try:
             return await self._send_text(chat_id, message, reply_to_id, thread_id, markup)
         except BadRequest as exc:
-            if thread_id is None or not _topic_gone(exc):
+            if thread_id is None or not is_refusal(exc, Refusal.TOPIC_GONE):
                 raise
             # The topic is gone: the answer still belongs in the chat.
             log.info("topic no longer open (%s); sending to the chat's main thread", exc.message)
@@ -79,7 +79,7 @@ class ChatReplier:
         try:
             return await self._send_file(chat_id, document, reply_to_id, thread_id)
         except BadRequest as exc:
-            if thread_id is None or not _topic_gone(exc):
+            if thread_id is None or not is_refusal(exc, Refusal.TOPIC_GONE):
                 raise
             return await self._send_file(chat_id, document, reply_to_id, None)
 
@@ -146,7 +146,7 @@ class ChatReplier:
                 **self._timeouts,
             )
         except BadRequest as exc:
-            if not message.entities or "entit" not in exc.message.lower():
+            if not message.entities or not is_refusal(exc, Refusal.BAD_FORMATTING):
                 raise
             # Formatting must never cost the user their text: send it plain.
             log.warning("formatting refused by Telegram (%s); sending plain text", exc.message)
@@ -179,7 +179,3 @@ class ChatReplier:
         )
         return sent.message_id
 
-
-def _topic_gone(exc: BadRequest) -> bool:
-    text = exc.message.lower()
-    return any(words in text for words in _TOPIC_GONE)
