@@ -102,12 +102,7 @@ async def serve(config: Config, stop: asyncio.Event, started: asyncio.Event | No
             shared=is_postgres(config.database_url),
         )
         await budget.load()
-        scheduler_ref: list[JobScheduler] = []
-        pacer = PollPacer(
-            budget,
-            wake_scheduler=lambda: scheduler_ref[0].wake(),
-            window=config.intron_rate_window_seconds,
-        )
+        pacer = PollPacer(budget, window=config.intron_rate_window_seconds)
         await pacer.load()
         sync_upload = (
             SyncUpload(intron, budget) if config.intron_sync_upload_per_minute > 0 else None
@@ -137,7 +132,6 @@ async def serve(config: Config, stop: asyncio.Event, started: asyncio.Event | No
             retention_days=config.retention_days,
             skip_locked=is_postgres(config.database_url),
         )
-        scheduler_ref.append(scheduler)
         app.bot_data["services"] = Services(
             config=config,
             scheduler=scheduler,
@@ -183,7 +177,7 @@ async def serve(config: Config, stop: asyncio.Event, started: asyncio.Event | No
                 if config.allowed_chat_ids is None:
                     log.warning("ALLOWED_CHAT_IDS is not set: any Telegram chat can use this bot")
                 await scheduler.start()
-                pacer.start()
+                pacer.start(scheduler)
                 await dispatcher.start()  # updates stored before a crash or stop come first
                 await app.start()
                 try:

@@ -150,7 +150,7 @@ async def database(database_url: str) -> AsyncIterator[None]:
 
 async def test_a_restart_keeps_what_was_learned(database: None) -> None:
     budget = RateBudget({"status": LIMIT})
-    before = PollPacer(budget, wake_scheduler=lambda: None, window=WINDOW)
+    before = PollPacer(budget, window=WINDOW)
     await before.load()
     taught = learned()
     rng = random.Random(1)
@@ -159,7 +159,7 @@ async def test_a_restart_keeps_what_was_learned(database: None) -> None:
         await before.learn(audio, (2 + 0.05 * audio) * rng.uniform(0.9, 1.1))
     assert before.pace == taught
 
-    after = PollPacer(budget, wake_scheduler=lambda: None, window=WINDOW)
+    after = PollPacer(budget, window=WINDOW)
     await after.load()
     assert after.pace == taught
     # And so it chooses as the process before it would have: a long note is not asked about

@@ -5,12 +5,10 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any, cast
 
 import pytest
 
-from bot.engine.pipeline import JobPipeline
-from bot.engine.scheduler import IDLE_WAKE_SECONDS, JobScheduler
+from bot.engine.scheduler import IDLE_WAKE_SECONDS, JobScheduler, JobStages
 from storage.db import close_database, init_database
 from storage.models import Job, JobState
 from tests.conftest import eventually
@@ -70,7 +68,7 @@ async def new_job() -> Job:
 async def test_wake_during_a_tick_starts_the_job_at_once(database: None) -> None:
     pipeline = RecordingPipeline()
     scheduler = WokenDuringTick(
-        cast(JobPipeline, cast(Any, pipeline)), owner="test", retention_days=30
+        pipeline, owner="test", retention_days=30
     )
     await scheduler.start()
     try:
@@ -93,7 +91,7 @@ class SlowPipeline:
         self.running: set[int] = set()
         self.overlaps = 0
 
-    def for_owner(self, owner: str) -> JobPipeline:
+    def for_owner(self, owner: str) -> JobStages:
         pipeline = self
 
         class Stage:
@@ -112,7 +110,7 @@ class SlowPipeline:
             async def recover(self, job: Job) -> None:
                 raise AssertionError("no stage fails here")
 
-        return cast(JobPipeline, cast(Any, Stage()))
+        return Stage()
 
 
 @pytest.fixture

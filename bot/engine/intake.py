@@ -5,12 +5,11 @@ from __future__ import annotations
 import logging
 import time
 
-from tortoise.exceptions import IntegrityError
-
+from bot.engine import job_store
 from bot.engine.reuse import reusable_source
 from bot.intron.options import TranscriptionOptions
 from bot.telegram_io.audio_input import AudioInput
-from storage.models import FINAL_STATES, Job, JobState
+from storage.models import Job, JobState
 
 log = logging.getLogger(__name__)
 
@@ -38,32 +37,31 @@ async def create_job(
     waiting out the grace. With `reuse`, a copy of audio already transcribed with the same
     options is marked to be answered from that result (`reused_from`). `language` is the bot
     language the job will be answered in."""
-    existing = await Job.get_or_none(chat_id=chat_id, message_id=message_id, link_index=link_index)
+    existing = await job_store.find(chat_id, message_id, link_index)
     if existing is not None:
         return existing if _awaiting_release(existing) else None
     stored_options = options.model_dump(mode="json")
     source = await reusable_source(audio.unique_id, stored_options) if reuse else None
-    try:
-        job = await Job.create(
-            chat_id=chat_id,
-            chat_type=chat_type,
-            message_id=message_id,
-            link_index=link_index,
-            message_thread_id=thread_id,
-            media_kind=audio.kind,
-            telegram_file_id=audio.file_id,
-            file_unique_id=audio.unique_id,
-            source_url=audio.url,
-            file_name=audio.file_name[:128],
-            mime_type=audio.mime_type,
-            file_size=audio.size,
-            duration=audio.duration,
-            options=stored_options,
-            reused_from=source,
-            language=language,
-            next_run_at=time.time() + STATUS_GRACE_SECONDS,
-        )
-    except IntegrityError:
+    job = await job_store.create(
+        chat_id=chat_id,
+        chat_type=chat_type,
+        message_id=message_id,
+        link_index=link_index,
+        message_thread_id=thread_id,
+        media_kind=audio.kind,
+        telegram_file_id=audio.file_id,
+        file_unique_id=audio.unique_id,
+        source_url=audio.url,
+        file_name=audio.file_name[:128],
+        mime_type=audio.mime_type,
+        file_size=audio.size,
+        duration=audio.duration,
+        options=stored_options,
+        reused_from=source,
+        language=language,
+        next_run_at=time.time() + STATUS_GRACE_SECONDS,
+    )
+    if job is None:
         return None
     log.info(
         "job %s: received (%s, %s bytes, %ss%s)",
@@ -89,7 +87,4 @@ async def release_job(job: Job, status_message_id: int | None) -> bool:
     """The user has been told the audio arrived: the job may start now. False if the job
     already finished meanwhile (a slow "Received"): its reply could not remove that message,
     so the caller must."""
-    updated = await Job.filter(id=job.id).exclude(state__in=FINAL_STATES).update(
-        status_message_id=status_message_id, next_run_at=time.time()
-    )
-    return updated > 0
+    return await job_store.release(job.id, status_message_id, time.time())

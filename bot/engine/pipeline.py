@@ -1,7 +1,10 @@
 """What happens to one job at each stage: fetch and upload, poll, reply.
 
-Each stage receives a job the scheduler has claimed, moves it on, and records when it wants to
-run again (`job.next_run_at`); the scheduler owns claiming, leases and when tasks start.
+`JobPipeline.advance` looks the job's state up in its table of stages (as python-telegram-bot's
+ConversationHandler looks up `states`); a stage moves the job on through the job store's
+transitions and returns what happens next: `Next.STAGE`, run the stage of the job's new state
+now (a transcript in hand is answered at once), or `Next.WAIT`, the job's row says when it is
+due again. The scheduler owns claiming, leases and when tasks start.
 """
 
 from __future__ import annotations
@@ -9,12 +12,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from enum import Enum
 
 from telegram.error import BadRequest, ChatMigrated, Forbidden, NetworkError, RetryAfter
 
+from bot.engine import job_store
 from bot.engine.budget import RateBudget
 from bot.engine.delivery import (
     ReplyPart,
@@ -23,6 +27,7 @@ from bot.engine.delivery import (
     parts_to_json,
     threading_in,
 )
+from bot.engine.interfaces import AudioSource, ChatReplies
 from bot.engine.poll_pacer import PollPacer
 from bot.engine.reuse import earlier_result
 from bot.engine.sync_upload import SyncUpload
@@ -42,10 +47,10 @@ from bot.intron.options import TranscriptionOptions
 from bot.metrics import BotMetrics
 from bot.render import OutgoingText
 from bot.telegram_io.errors import Refusal, is_refusal, retry_after_seconds
-from bot.telegram_io.files import AudioUnavailable, DownloadFailed, TelegramFileFetcher
+from bot.telegram_io.files import AudioUnavailable, DownloadFailed, LocalAudio
 from bot.telegram_io.migration import current_chat_id, record_migration
 from bot.telegram_io.rate_limit import BEFORE_SENDING
-from bot.telegram_io.replies import ChatReplier, may_have_arrived
+from bot.telegram_io.replies import may_have_arrived
 from storage.models import Job, JobState
 
 log = logging.getLogger(__name__)
@@ -97,8 +102,14 @@ class PipelineConfig:
     delivery_retry_max_seconds: float = 300.0
 
 
-class JobForgotten(Exception):
-    """/forget erased the job while a stage was running: the stage stops, saving nothing."""
+class Next(Enum):
+    """What a stage says happens next."""
+
+    STAGE = "run the stage of the job's new state now"
+    WAIT = "wait until the job is due again"
+
+
+Stage = Callable[[Job], Awaitable[Next]]
 
 
 class JobPipeline:
@@ -107,8 +118,8 @@ class JobPipeline:
         *,
         intron: IntronClient,
         budget: RateBudget,
-        fetcher: TelegramFileFetcher,
-        replier: ChatReplier,
+        fetcher: AudioSource,
+        replier: ChatReplies,
         pacer: PollPacer,
         sync_upload: SyncUpload | None = None,
         config: PipelineConfig,
@@ -129,63 +140,113 @@ class JobPipeline:
         self._progress_shown_at: dict[int, float] = {}
         # Each transfer holds a temporary file and two sockets; this bounds how many at once.
         self._transfer_slots = asyncio.Semaphore(config.max_concurrent_transfers)
+        self._stages: dict[JobState, Stage] = {
+            JobState.RECEIVED: self._start,
+            JobState.DOWNLOADING: self._transfer,
+            JobState.UPLOADING: self._transfer,
+            JobState.AT_INTRON: self._poll,
+            JobState.REPLYING: self._reply,
+        }
 
     async def advance(self, job: Job) -> None:
-        """Run the job's current stage; on return the job is saved with its next state."""
-        now = self._clock()
+        """Run the job's stages until one says to wait; the job is saved as it goes."""
         if (
             job.state != JobState.REPLYING
-            and now - job.created_at.timestamp() > self._config.job_timeout_seconds
+            and self._clock() - job.created_at.timestamp() > self._config.job_timeout_seconds
         ):
             log.warning("job %s: timed out in state %s", job.id, job.state)
             await self._fail(job, self._tr(job).gettext(TIMED_OUT))
-        if job.state == JobState.RECEIVED and job.reused_from is not None:
-            await self._answer_from_earlier(job)
-        if job.state in (JobState.RECEIVED, JobState.DOWNLOADING, JobState.UPLOADING):
-            await self._transfer(job)
-        elif job.state == JobState.AT_INTRON:
-            await self._poll(job)
-        if job.state == JobState.REPLYING and job.next_run_at <= self._clock():
-            await self._reply(job)
+        while (stage := self._stages.get(job.state)) is not None:
+            if await stage(job) is Next.WAIT:
+                return
+
+    async def recover(self, job: Job) -> None:
+        """After a bug-shaped error: try again a few times, then tell the user once."""
+        attempts = job.attempts + 1
+        if attempts < MAX_UNEXPECTED_ERRORS:
+            await self._retry_later(job, "unexpected error", attempts=attempts)
+        elif job.state == JobState.REPLYING:
+            await self._finish(job, JobState.FAILED)
+        else:
+            await self._fail(job, self._tr(job).gettext(UNEXPECTED))
 
     # -- stages ---------------------------------------------------------------------------
 
-    async def _answer_from_earlier(self, job: Job) -> None:
-        """A copy of a recording transcribed before with the same options: its stored result
-        answers this job, with no download and no upload. If that result was erased meanwhile
-        (/forget, retention) the job is transcribed as usual."""
+    async def _start(self, job: Job) -> Next:
+        """A new job: a copy of a recording transcribed before with the same options is
+        answered from that stored result, with no download and no upload. If that result was
+        erased meanwhile (/forget, retention) the job is transcribed as usual."""
+        if job.reused_from is None:
+            return await self._transfer(job)
         source = await earlier_result(job.reused_from)
         if source is None:
             log.info("job %s: the earlier result was erased; transcribing", job.id)
-            job.reused_from = None
-            await self._save(job, "reused_from")
-            return
-        # The text is the same audio's; the name it was uploaded under is the other chat's.
-        job.result = {**(source.result or {}), "audio_file_name": job.file_name}
-        job.processed_seconds = source.processed_seconds
+            await job_store.transcribe_afresh(job)
+            return await self._transfer(job)
         log.info("job %s: answered from job %s", job.id, source.id)
-        await self._ready_to_reply(
-            job, answer_parts(job, self._tr(job)), "result", "processed_seconds"
+        await self._answer(
+            job,
+            # The text is the same audio's; the name it was uploaded under is the other chat's.
+            result={**(source.result or {}), "audio_file_name": job.file_name},
+            processed_seconds=source.processed_seconds,
         )
+        return Next.STAGE
 
-    async def _transfer(self, job: Job) -> None:
+    async def _transfer(self, job: Job) -> Next:
         # Progress edits wait on Telegram's flood limits: keep them out of the transfer slots.
         if _shows_progress(job):
             sending = SENDING_LINK if job.source_url else SENDING_AUDIO
             await self._replier.edit_status(
                 job.chat_id, job.status_message_id, self._tr(job).gettext(sending)
             )
-        async with self._transfer_slots:
-            if job.source_url:
-                uploaded = await self._upload_link(job)
-            else:
-                uploaded = await self._download_and_upload(job)
-        if uploaded:
+        if job.source_url:
+            async with self._transfer_slots:
+                after = await self._upload_link(job)
+        else:
+            after = await self._download_and_upload(job)
+        if after is Next.STAGE and job.state == JobState.AT_INTRON:
             await self._show_progress(job, force=True)
+            return Next.WAIT
+        return after
 
-    async def _download_and_upload(self, job: Job) -> bool:
-        """True once Intron has the audio; otherwise the job was failed or rescheduled."""
-        await self._set_state(job, JobState.DOWNLOADING)
+    async def _download_and_upload(self, job: Job) -> Next:
+        """Download in a transfer slot; a synchronous upload then waits outside it (Intron
+        holds that call while it transcribes, and the sync budget bounds how many are open),
+        an asynchronous one in it."""
+        async with self._transfer_slots:
+            audio = await self._download(job)
+            if isinstance(audio, Next):
+                return audio
+            options = TranscriptionOptions.model_validate(job.options)
+            if self._sync_upload is None or not self._sync_upload.applies(job, options):
+                try:
+                    return await self._upload(job, audio, options, started=self._clock())
+                finally:
+                    audio.discard()
+        assert self._sync_upload is not None
+        started = self._clock()
+        try:
+            try:
+                synced = await self._sync_upload.send(job, audio.path, options)
+            except IntronError as exc:
+                return await self._on_intron_error(job, UPLOAD, exc)
+            if synced is not None and synced.status is not None:
+                job.intron_file_id = synced.file_id
+                job.uploaded_at = self._clock() - synced.seconds
+                await self._transcribed(job, synced.status, synced.seconds)
+                return Next.STAGE
+            if synced is not None and synced.file_id is not None:
+                # Intron kept it past its wait: poll it as usual
+                await self._accepted_by_intron(job, synced.file_id, started, waited=synced.seconds)
+                return Next.STAGE
+            async with self._transfer_slots:
+                return await self._upload(job, audio, options, started=started)
+        finally:
+            audio.discard()
+
+    async def _download(self, job: Job) -> LocalAudio | Next:
+        """The recording from Telegram, or what happens next when there is none."""
+        await job_store.moved_to(job, JobState.DOWNLOADING)
         started = self._clock()
         try:
             audio = await self._fetcher.fetch(
@@ -194,66 +255,46 @@ class JobPipeline:
         except AudioUnavailable as exc:
             log.info("job %s: audio unavailable from Telegram", job.id)
             await self._fail(job, f"❌ {self._tr(job).phrase(exc.phrase)}")
-            return False
+            return Next.STAGE
         except DownloadFailed as exc:
-            await self._retry_later(job, f"download failed: {exc}")
-            return False
+            await self._retry_later(job, f"download failed: {exc}", attempts=job.attempts + 1)
+            return Next.WAIT
         log.info("job %s: downloaded %d bytes", job.id, audio.size)
         self._metrics.stage_finished("download", self._clock() - started)
-        started = self._clock()
-        try:
-            await self._set_state(job, JobState.UPLOADING)
-            options = TranscriptionOptions.model_validate(job.options)
-            synced = None
-            if self._sync_upload is not None and self._sync_upload.applies(job, options):
-                # Intron holds this call while it transcribes: a wait that needs no transfer
-                # slot (the sync budget bounds how many are open).
-                self._transfer_slots.release()
-                try:
-                    synced = await self._sync_upload.send(job, audio.path, options)
-                finally:
-                    await self._transfer_slots.acquire()
-            if synced is not None and synced.status is not None:
-                job.intron_file_id = synced.file_id
-                job.uploaded_at = self._clock() - synced.seconds
-                await self._transcribed(job, synced.status, synced.seconds)
-                return False
-            if synced is not None and synced.file_id is not None:
-                file_id = synced.file_id  # Intron kept it past its wait: poll it as usual
-            else:
-                async with self._budget.spend(UPLOAD):
-                    file_id = await self._intron.upload(
-                        audio.path,
-                        file_name=job.file_name,
-                        fields=options.form_fields(),
-                        content_type=job.mime_type,
-                    )
-        except IntronError as exc:
-            await self._on_intron_error(job, UPLOAD, exc)
-            return False
-        finally:
-            audio.discard()
-        await self._accepted_by_intron(
-            job, file_id, started, waited=synced.seconds if synced is not None else 0.0
-        )
-        return True
+        await job_store.moved_to(job, JobState.UPLOADING)
+        return audio
 
-    async def _upload_link(self, job: Job) -> bool:
+    async def _upload(
+        self, job: Job, audio: LocalAudio, options: TranscriptionOptions, *, started: float
+    ) -> Next:
+        try:
+            async with self._budget.spend(UPLOAD):
+                file_id = await self._intron.upload(
+                    audio.path,
+                    file_name=job.file_name,
+                    fields=options.form_fields(),
+                    content_type=job.mime_type,
+                )
+        except IntronError as exc:
+            return await self._on_intron_error(job, UPLOAD, exc)
+        await self._accepted_by_intron(job, file_id, started)
+        return Next.STAGE
+
+    async def _upload_link(self, job: Job) -> Next:
         """A link the user sent: Intron reads the audio from it, the bot downloads nothing."""
         assert job.source_url is not None
         started = self._clock()
         try:
-            await self._set_state(job, JobState.UPLOADING)
+            await job_store.moved_to(job, JobState.UPLOADING)
             options = TranscriptionOptions.model_validate(job.options)
             async with self._budget.spend(UPLOAD):
                 file_id = await self._intron.upload_link(
                     job.source_url, file_name=job.file_name, fields=options.form_fields()
                 )
         except IntronError as exc:
-            await self._on_intron_error(job, UPLOAD, exc)
-            return False
+            return await self._on_intron_error(job, UPLOAD, exc)
         await self._accepted_by_intron(job, file_id, started)
-        return True
+        return Next.STAGE
 
     async def _accepted_by_intron(
         self, job: Job, file_id: str, started: float, *, waited: float = 0.0
@@ -261,19 +302,16 @@ class JobPipeline:
         """Intron has the audio; `waited` is how long a synchronous upload already held it."""
         now = self._clock()
         self._metrics.stage_finished("upload", now - started)
-        job.intron_file_id = file_id
-        job.uploaded_at = now - waited
-        job.state = JobState.AT_INTRON
-        job.attempts = 0
-        job.polled_at = None
-        job.next_run_at = self._pacer.resting_until(now)
-        await self._save(
-            job, "intron_file_id", "uploaded_at", "state", "attempts", "polled_at", "next_run_at"
+        await job_store.at_intron(
+            job,
+            file_id=file_id,
+            uploaded_at=now - waited,
+            rest_until=self._pacer.resting_until(now),
         )
         self._pacer.wake()
         log.info("job %s: uploaded, at Intron", job.id)
 
-    async def _poll(self, job: Job) -> None:
+    async def _poll(self, job: Job) -> Next:
         assert job.intron_file_id is not None
         unfinished_at = job.polled_at or job.uploaded_at or self._clock()
         try:
@@ -281,53 +319,53 @@ class JobPipeline:
                 asked_at = self._clock()
                 status = await self._intron.status(job.intron_file_id)
         except IntronError as exc:
-            await self._on_intron_error(job, STATUS, exc)
+            after = await self._on_intron_error(job, STATUS, exc)
             self._pacer.wake()
-            return
+            return after
 
         if status.is_transcribed:
             # It finished somewhere between the last answer "not yet" and this call.
             uploaded_at = job.uploaded_at or unfinished_at
             finished_after = (unfinished_at + asked_at) / 2 - uploaded_at
             await self._transcribed(job, status, finished_after)
-            return
+            return Next.STAGE
         if status.is_failed:
             log.info("job %s: Intron reports %s", job.id, status.processing_status)
             unreadable = LINK_UNREADABLE if job.source_url else PROCESSING_FAILED
-            failed = self._tr(job).gettext(unreadable, status=status.processing_status)
-            await self._fail(job, failed)
-            return
+            await self._fail(
+                job, self._tr(job).gettext(unreadable, status=status.processing_status)
+            )
+            return Next.STAGE
         if not status.is_known:
             log.warning(
                 "job %s: unknown Intron status %r, still waiting", job.id, status.processing_status
             )
-        job.attempts = 0
-        job.polled_at = asked_at
-        job.next_run_at = self._pacer.resting_until(self._clock())
-        await self._save(job, "attempts", "polled_at", "next_run_at")
+        await job_store.polled(
+            job, asked_at=asked_at, rest_until=self._pacer.resting_until(self._clock())
+        )
         self._pacer.wake()
         await self._show_progress(job)
+        return Next.WAIT
 
     async def _transcribed(self, job: Job, status: JobStatus, intron_seconds: float) -> None:
         """Intron's transcript is in: learn its pace, store the answer, reply next."""
         await self._pacer.learn(job.duration, intron_seconds)
         self._pacer.wake()
-        job.result = status.stored_data()
-        job.processed_seconds = status.processed_audio_duration_in_seconds
-        job.transcribed_at = self._clock()
-        self._metrics.stage_finished("intron", self._age_at_intron(job))
-        await self._ready_to_reply(
+        now = self._clock()
+        self._metrics.stage_finished("intron", now - (job.uploaded_at or now))
+        await self._answer(
             job,
-            answer_parts(job, self._tr(job)),
-            "result",
-            "processed_seconds",
-            "transcribed_at",
-            "intron_file_id",
-            "uploaded_at",
+            result=status.stored_data(),
+            processed_seconds=status.processed_audio_duration_in_seconds,
+            transcribed_at=now,
+            intron_file_id=job.intron_file_id,
+            uploaded_at=job.uploaded_at,
         )
         log.info("job %s: transcribed", job.id)
 
-    async def _reply(self, job: Job) -> None:
+    async def _reply(self, job: Job) -> Next:
+        if job.next_run_at > self._clock():
+            return Next.WAIT  # a delivery retry not yet due
         parts = await self._stored_parts(job)
         chat_id = await current_chat_id(job.chat_id)
         try:
@@ -339,69 +377,71 @@ class JobPipeline:
                 log.warning(
                     "job %s: part %d was on its way (taken: %s)", job.id, job.parts_sent, taken
                 )
-                if taken:
-                    job.parts_sent += 1
-                job.part_in_flight = None
-                await self._save(job, "parts_sent", "part_in_flight")
+                await job_store.resumed_part(job, taken=taken)
             while job.parts_sent < len(parts):
                 chat_id = await self._send_part(job, parts[job.parts_sent], chat_id)
         except RetryAfter as exc:
             wait = retry_after_seconds(exc)
-            await self._retry_later(job, "Telegram flood limit", delay=wait, count=False)
-            return
-        except Forbidden as exc:
-            # The user blocked the bot or left: nobody can be told. The result stays stored
-            # for /history, should they come back.
-            log.warning("job %s: Telegram refused the reply: %s", job.id, exc.message)
-            await self._finish(job, JobState.FAILED)
-            return
-        except BadRequest as exc:
-            log.warning("job %s: Telegram rejected a reply message: %s", job.id, exc.message)
-            if job.failure or is_refusal(exc, Refusal.CHAT_GONE):
-                await self._finish(job, JobState.FAILED)
-            else:
-                # The result stays, resendable.
-                await self._fail(job, self._tr(job).gettext(RESULT_REFUSED))
-            return
+            await self._retry_later(job, "Telegram flood limit", delay=wait)
+            return Next.WAIT
+        except (Forbidden, BadRequest) as exc:
+            return await self._refused(job, exc)
         except NetworkError as exc:
-            waited = self._clock() - (job.reply_since or self._clock())
-            if waited >= self._config.delivery_give_up_seconds:
-                log.error(
-                    "job %s: Telegram unreachable for %.0fs (%s); the result waits in /history",
-                    job.id,
-                    waited,
-                    type(exc).__name__,
-                )
-                await self._finish(job, JobState.FAILED)
-                return
-            await self._retry_later(
-                job,
-                f"reply failed: {type(exc).__name__}",
-                cap=self._config.delivery_retry_max_seconds,
-            )
-            return
+            return await self._telegram_unreachable(job, exc)
         await self._finish(job, JobState.FAILED if job.failure else JobState.DELIVERED)
         # The handler writes the status message's id, possibly after this job started, and
         # only while the job is unfinished: read it after finishing, so that one of the two
         # always sees it and removes the message (release_job).
-        status_message_id = await Job.filter(id=job.id).values_list(
-            "status_message_id", flat=True
+        status_message_id = await job_store.status_message_of(job.id)
+        await self._replier.delete(job.chat_id, status_message_id)
+        return Next.WAIT
+
+    async def _refused(self, job: Job, exc: Forbidden | BadRequest) -> Next:
+        if isinstance(exc, Forbidden):
+            # The user blocked the bot or left: nobody can be told. The result stays stored
+            # for /history, should they come back.
+            log.warning("job %s: Telegram refused the reply: %s", job.id, exc.message)
+            await self._finish(job, JobState.FAILED)
+            return Next.WAIT
+        log.warning("job %s: Telegram rejected a reply message: %s", job.id, exc.message)
+        if job.failure or is_refusal(exc, Refusal.CHAT_GONE):
+            await self._finish(job, JobState.FAILED)
+            return Next.WAIT
+        # The result stays, resendable.
+        await self._fail(job, self._tr(job).gettext(RESULT_REFUSED))
+        return Next.STAGE
+
+    async def _telegram_unreachable(self, job: Job, exc: NetworkError) -> Next:
+        waited = self._clock() - (job.reply_since or self._clock())
+        if waited >= self._config.delivery_give_up_seconds:
+            log.error(
+                "job %s: Telegram unreachable for %.0fs (%s); the result waits in /history",
+                job.id,
+                waited,
+                type(exc).__name__,
+            )
+            await self._finish(job, JobState.FAILED)
+            return Next.WAIT
+        await self._retry_later(
+            job,
+            f"reply failed: {type(exc).__name__}",
+            attempts=job.attempts + 1,
+            cap=self._config.delivery_retry_max_seconds,
         )
-        await self._replier.delete(job.chat_id, status_message_id[0] if status_message_id else None)
+        return Next.WAIT
 
     async def _send_part(self, job: Job, part: ReplyPart, chat_id: int) -> int:
         """Send the job's next part; returns the chat id it went to, which changes when
         Telegram says the group was upgraded (the part is then sent there)."""
         index = job.parts_sent
-        await self._save(job, "part_in_flight")  # where a /forget is noticed
+        await job_store.still_stored(job)  # where a /forget is noticed
         reply_to_id, thread_id = threading_in(job, chat_id)
 
         async def leaving() -> None:
             # Recorded once the part's turn under Telegram's limits has come, not before: a
             # crash (or an instance killed) while it still waited leaves no mark that it may
             # have gone, and whoever resumes the job sends it.
-            job.part_in_flight = index
-            await self._save(job, "part_in_flight")
+            await job_store.part_leaving(job, index)
 
         try:
             marker = BEFORE_SENDING.set(leaving)
@@ -414,11 +454,10 @@ class JobPipeline:
         except asyncio.CancelledError:
             # Stopped (not killed) mid-send, after the grace period: the part is most likely
             # still waiting its turn under the chat's flood limit, so it has not left.
-            job.part_in_flight = None
-            await asyncio.shield(self._save(job, "part_in_flight"))
+            await asyncio.shield(job_store.part_not_sent(job))
             raise
         except ChatMigrated as exc:
-            job.part_in_flight = None
+            await job_store.part_not_sent(job)
             await record_migration(chat_id, exc.new_chat_id)
             log.info("job %s: the group was upgraded; replying in the supergroup", job.id)
             return exc.new_chat_id
@@ -431,94 +470,61 @@ class JobPipeline:
                 or job.attempts > 0
                 or not await self._replier.answering(chat_id)
             ):
-                job.part_in_flight = None
+                await job_store.part_not_sent(job)
                 raise
             log.warning("job %s: part %d unanswered, Telegram up: taken", job.id, index)
         except Exception:
-            job.part_in_flight = None  # refused, or never sent
+            await job_store.part_not_sent(job)  # refused, or never sent
             raise
-        job.parts_sent = index + 1
-        job.part_in_flight = None
-        job.attempts = 0  # failures count per part
-        await self._save(job, "parts_sent", "part_in_flight", "attempts")
+        await job_store.part_sent(job, index)
         return chat_id
 
     async def _stored_parts(self, job: Job) -> list[ReplyPart]:
         if job.reply is None:  # a job that became ready before answers were stored
-            job.reply = parts_to_json(answer_parts(job, self._tr(job)))
-            await self._save(job, "reply")
+            await job_store.store_reply(job, parts_to_json(answer_parts(job, self._tr(job))))
         return parts_from_json(job.reply)
 
-    async def recover(self, job: Job) -> None:
-        """After a bug-shaped error: try again a few times, then tell the user once."""
-        job.attempts += 1
-        if job.attempts < MAX_UNEXPECTED_ERRORS:
-            await self._retry_later(job, "unexpected error", count=False)
-        elif job.state == JobState.REPLYING:
-            await self._finish(job, JobState.FAILED)
-        else:
-            await self._fail(job, self._tr(job).gettext(UNEXPECTED))
-
-    # -- helpers --------------------------------------------------------------------------
+    # -- what each outcome means ----------------------------------------------------------
 
     def _tr(self, job: Job) -> Translator:
         """The language the job is answered in, stored when its recording arrived."""
         return self._locales.translator(job.language)
 
-    async def _on_intron_error(self, job: Job, endpoint: str, exc: IntronError) -> None:
+    async def _on_intron_error(self, job: Job, endpoint: str, exc: IntronError) -> Next:
         """One place decides what each kind of Intron failure means for the job."""
         if isinstance(exc, IntronRateLimited):
             await self._budget.pause(endpoint, exc.retry_after)
-            wait = exc.retry_after
-            await self._retry_later(job, f"{endpoint} rate limited", delay=wait, count=False)
-        elif isinstance(exc, IntronTransientError):
-            await self._retry_later(job, f"{endpoint} failed: {exc}")
-        elif isinstance(exc, IntronAuthError):
+            await self._retry_later(job, f"{endpoint} rate limited", delay=exc.retry_after)
+            return Next.WAIT
+        if isinstance(exc, IntronTransientError):
+            await self._retry_later(job, f"{endpoint} failed: {exc}", attempts=job.attempts + 1)
+            return Next.WAIT
+        if isinstance(exc, IntronAuthError):
             log.error("job %s: Intron rejected the API key; check INTRON_API_KEY", job.id)
             await self._fail(job, self._tr(job).gettext(MISCONFIGURED))
-        elif isinstance(exc, IntronRejected):
+            return Next.STAGE
+        if isinstance(exc, IntronRejected):
             log.info("job %s: %s rejected (HTTP %d)", job.id, endpoint, exc.status_code)
             rejected = LINK_REJECTED if job.source_url else REJECTED
             await self._fail(job, self._tr(job).gettext(rejected, reason=exc.message))
-        else:
-            raise exc
+            return Next.STAGE
+        raise exc
 
     async def _fail(self, job: Job, message: str) -> None:
         """The chat is told `message` instead; a result already stored stays for /history."""
-        job.failure = message
-        await self._ready_to_reply(job, [OutgoingText(message, ())], "failure")
+        reply = parts_to_json([OutgoingText(message, ())])
+        await job_store.ready_to_reply(job, reply=reply, now=self._clock(), failure=message)
 
-    async def _ready_to_reply(self, job: Job, parts: list[ReplyPart], *fields: str) -> None:
-        """Store the answer as it will be sent, so a resumed reply sends exactly the rest."""
-        now = self._clock()
-        job.reply = parts_to_json(parts)
-        job.reply_since = job.reply_since or now
-        job.parts_sent = 0
-        job.part_in_flight = None
-        job.state = JobState.REPLYING
-        job.attempts = 0
-        job.next_run_at = now
-        await self._save(
-            job,
-            *fields,
-            "reply",
-            "reply_since",
-            "parts_sent",
-            "part_in_flight",
-            "state",
-            "attempts",
-            "next_run_at",
-        )
+    async def _answer(self, job: Job, **outcome: object) -> None:
+        """Store the outcome and its answer as it will be sent, so a resumed reply sends
+        exactly the rest."""
+        for name, value in outcome.items():
+            setattr(job, name, value)  # the answer is rendered from them
+        reply = parts_to_json(answer_parts(job, self._tr(job)))
+        await job_store.ready_to_reply(job, reply=reply, now=self._clock(), **outcome)
 
     async def _finish(self, job: Job, state: JobState) -> None:
-        job.state = state
-        job.finished_at = datetime.now(UTC)
-        job.lease_owner = None
-        job.lease_until = None
-        job.part_in_flight = None
-        await self._save(
-            job, "state", "finished_at", "lease_owner", "lease_until", "part_in_flight"
-        )
+        await job_store.finish(job, state)
         self._progress_shown_at.pop(job.id, None)
         self._metrics.job_finished(job, self._clock())
         log.info("job %s: %s", job.id, state.value)
@@ -528,34 +534,16 @@ class JobPipeline:
         job: Job,
         why: str,
         *,
+        attempts: int | None = None,
         delay: float | None = None,
-        count: bool = True,
         cap: float = BACKOFF_CAP_SECONDS,
     ) -> None:
-        if count:
-            job.attempts += 1
-        wait = delay if delay is not None else backoff(job.attempts, cap)
-        job.next_run_at = self._clock() + wait
-        await self._save(job, "attempts", "next_run_at", "part_in_flight")
+        """Due again after `delay`, or a backoff on `attempts` (the count of failures so far;
+        unchanged when None: a flood limit or a pause is not the job's failure)."""
+        counted = job.attempts if attempts is None else attempts
+        wait = delay if delay is not None else backoff(counted, cap)
+        await job_store.retry_at(job, self._clock() + wait, attempts=counted)
         log.warning("job %s: %s; retrying in %.1fs", job.id, why, wait)
-
-    async def _set_state(self, job: Job, state: JobState) -> None:
-        if job.state != state:
-            job.state = state
-            await self._save(job, "state")
-            log.info("job %s: %s", job.id, state.value)
-
-    async def _save(self, job: Job, *fields: str) -> None:
-        """Write only what this stage changed (the handler may write the status message id
-        meanwhile), and nothing once /forget erased the job: the stage then stops here."""
-        job.updated_at = datetime.now(UTC)
-        values = {name: getattr(job, name) for name in (*fields, "updated_at")}
-        if not await Job.filter(id=job.id, purged_at__isnull=True).update(**values):
-            raise JobForgotten(job.id)
-
-    def _age_at_intron(self, job: Job) -> float:
-        now = self._clock()
-        return now - (job.uploaded_at or now)
 
     async def _show_progress(self, job: Job, *, force: bool = False) -> None:
         """Elapsed time on the status message, no more often than Telegram tolerates."""

@@ -2,9 +2,10 @@
 
 Jobs at Intron rest with a far `next_run_at` (the latest they may wait unasked, so the
 scheduler still polls them should this loop stop). This loop reads every job at Intron from the
-database, asks `choose_poll` which one to ask about next, and makes that job due now; the
-scheduler claims and polls it as any other due job. It also keeps the learned `Pace` and stores
-it, so a restart polls as well as the process before it.
+database, asks `choose_poll` which one to ask about next, and hands that job to the scheduler of
+this process (`PollTarget.poll_now`), which claims and polls it at once. A job another instance
+holds a lease on is being polled there: it counts as handed its poll. This loop also keeps the
+learned `Pace` and stores it, so a restart polls as well as the process before it.
 """
 
 from __future__ import annotations
@@ -13,9 +14,12 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
+from typing import Protocol
 
+from bot.engine import job_store
 from bot.engine.budget import RateBudget
+from bot.engine.loop import run_forever
 from bot.engine.poll_policy import (
     BudgetState,
     Pace,
@@ -25,7 +29,7 @@ from bot.engine.poll_policy import (
     choose_poll,
 )
 from bot.intron import STATUS
-from storage.models import Job, JobState, PollPace
+from storage.models import PollPace
 
 log = logging.getLogger(__name__)
 
@@ -37,18 +41,28 @@ RESTING_SECONDS = 300.0
 DUE_SLACK_SECONDS = 0.001
 
 
+class PollTarget(Protocol):
+    """Who polls the job this loop chose: the scheduler of this process."""
+
+    @property
+    def owner(self) -> str: ...
+
+    async def poll_now(self, job_id: int) -> bool: ...
+
+    def polls_handed(self) -> Collection[int]: ...
+
+
 class PollPacer:
     def __init__(
         self,
         budget: RateBudget,
         *,
-        wake_scheduler: Callable[[], None],
         window: float,
         rules: PollRules | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._budget = budget
-        self._wake_scheduler = wake_scheduler
+        self._target: PollTarget | None = None
         self._window = window
         self.rules = rules or PollRules()
         self._clock = clock
@@ -77,8 +91,11 @@ class PollPacer:
     def wake(self) -> None:
         self._wake.set()
 
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._loop(), name="poll-pacer")
+    def start(self, target: PollTarget) -> None:
+        self._target = target
+        self._task = asyncio.create_task(
+            run_forever("poll pacer", self.step, self._wake), name="poll-pacer"
+        )
 
     async def stop(self) -> None:
         if self._task is not None:
@@ -86,37 +103,24 @@ class PollPacer:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
 
-    async def _loop(self) -> None:
-        while True:
-            self._wake.clear()
-            try:
-                delay = await self.step()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("poll pacer: step failed; trying again shortly")
-                delay = 1.0
-            if delay <= 0:
-                continue
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(delay):
-                    await self._wake.wait()
-
     async def step(self) -> float:
         """Hand out at most one poll; returns how long to wait before the next decision."""
         now = self._clock()
-        rows = await Job.filter(state=JobState.AT_INTRON).values_list(
-            "id", "uploaded_at", "duration", "polled_at", "next_run_at"
-        )
+        assert self._target is not None, "start() names who polls"
+        handed = self._target.polls_handed()
         waiting = [
             WaitingJob(
-                job_id=job_id,
-                uploaded_at=uploaded_at if uploaded_at is not None else now,
-                audio_seconds=duration,
-                asked_at=polled_at,
-                due=next_run_at <= now + DUE_SLACK_SECONDS,
+                job_id=job.job_id,
+                uploaded_at=job.uploaded_at if job.uploaded_at is not None else now,
+                audio_seconds=job.duration,
+                asked_at=job.polled_at,
+                due=(
+                    job.job_id in handed
+                    or job.next_run_at <= now + DUE_SLACK_SECONDS
+                    or _polled_elsewhere(job, self._target.owner, now)
+                ),
             )
-            for job_id, uploaded_at, duration, polled_at, next_run_at in rows
+            for job in await job_store.at_intron_jobs()
         ]
         choice: PollChoice = choose_poll(
             waiting,
@@ -128,10 +132,12 @@ class PollPacer:
         )
         if choice.job_id is None or choice.at > now:
             return max(0.01, choice.at - now)
-        handed = await Job.filter(id=choice.job_id, state=JobState.AT_INTRON).update(
-            next_run_at=now
-        )
-        if handed:
-            self._last_dispatch_at = now
-            self._wake_scheduler()
+        if not await self._target.poll_now(choice.job_id):
+            return 0.05  # it left Intron, or another instance took it, meanwhile: look again
+        self._last_dispatch_at = now
         return 0.0
+
+
+def _polled_elsewhere(job: job_store.AtIntron, owner: str, now: float) -> bool:
+    """Another instance holds the job: its pacer handed it a poll."""
+    return job.lease_owner not in (None, owner) and (job.lease_until or 0.0) >= now

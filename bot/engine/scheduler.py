@@ -2,13 +2,12 @@
 
 Jobs live in the database; this loop claims the ones that are due, runs each stage as its own
 task (so a slow job never holds up another chat), and sleeps until the next one is due or a
-handler wakes it. A claim is a lease (owner, expiry) on the job's row: on PostgreSQL a batch of
-due jobs is claimed in one statement with `FOR UPDATE SKIP LOCKED`, so instances sharing the
-database split the work without waiting on each other's rows; on SQLite (one process) each job
-is claimed with a conditional update. A lease is renewed while its stage runs (a 20-minute
+handler wakes it. A claim is a lease (owner, expiry) on the job's row (the job store claims on
+SQLite and PostgreSQL each their own way). A lease is renewed while its stage runs (a 20-minute
 upload keeps it), so only a dead instance's jobs are taken over, once their leases expire; an
 instance that finds a lease of its own taken over (it stalled past the expiry) stops that
-stage, so no job runs in two places.
+stage, so no job runs in two places. The poll pacer hands this scheduler the job it chose to
+poll directly (`poll_now`), with no trip through the database.
 """
 
 from __future__ import annotations
@@ -17,15 +16,14 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from datetime import UTC, datetime, timedelta
+from typing import Protocol
 
-from tortoise import connections
-from tortoise.expressions import Q
-
-from bot.chat.history import ERASED
-from bot.engine.pipeline import JobForgotten, JobPipeline
-from storage.models import ACTIVE_STATES, FINAL_STATES, Job, JobState
+from bot.engine import job_store
+from bot.engine.job_store import JobForgotten
+from bot.engine.loop import run_forever
+from storage.models import FINAL_STATES, Job, JobState
 
 log = logging.getLogger(__name__)
 
@@ -37,23 +35,35 @@ BATCH = 50
 RETENTION_CHECK_SECONDS = 3600.0
 
 
+class JobStages(Protocol):
+    """What runs a claimed job: the pipeline, or a test's stand-in."""
+
+    async def advance(self, job: Job) -> None: ...
+
+    async def recover(self, job: Job) -> None: ...
+
+
 class JobScheduler:
     def __init__(
         self,
-        pipeline: JobPipeline,
+        stages: JobStages,
         *,
         owner: str,
         retention_days: int,
         clock: Callable[[], float] = time.time,
         skip_locked: bool = False,
     ) -> None:
-        self._pipeline = pipeline
+        self._stages = stages
         self._owner = owner
-        self._skip_locked = skip_locked  # PostgreSQL: claim batches with SKIP LOCKED
+        self._postgres = skip_locked  # PostgreSQL: claim batches with SKIP LOCKED
         self._retention = timedelta(days=retention_days)
         self._clock = clock
         self._wake = asyncio.Event()
         self._running: dict[int, asyncio.Task[None]] = {}
+        # Polls the pacer handed over that have not run yet or are running; of them, those
+        # handed while another stage of the job ran here, to run as soon as it ends.
+        self._polls_handed: set[int] = set()
+        self._polls_queued: set[int] = set()
         self._loop_task: asyncio.Task[None] | None = None
         self._renew_task: asyncio.Task[None] | None = None
         self._at_intron = 0
@@ -71,20 +81,51 @@ class JobScheduler:
         """When a tick last completed (clock time; 0 before the first): /healthz reads it."""
         return self._last_tick
 
+    @property
+    def owner(self) -> str:
+        return self._owner
+
+    def polls_handed(self) -> Collection[int]:
+        """Jobs the pacer handed a poll whose answer has not come yet."""
+        return self._polls_handed
+
     async def start(self) -> None:
         # Leases under our name belong to a predecessor that died: take them back now rather
         # than waiting for them to expire.
-        released = await Job.filter(lease_owner=self._owner).update(
-            lease_owner=None, lease_until=None
-        )
-        pending = await Job.filter(state__in=ACTIVE_STATES).count()
+        released = await job_store.release_leases_of(self._owner)
+        pending = await job_store.count_active()
         log.info("scheduler: %d unfinished jobs to resume (%d leases released)", pending, released)
-        self._loop_task = asyncio.create_task(self._loop(), name="job-scheduler")
+        self._loop_task = asyncio.create_task(
+            run_forever("scheduler", self._tick, self._wake), name="job-scheduler"
+        )
         self._renew_task = asyncio.create_task(self._renew_leases(), name="job-leases")
+
+    async def __aenter__(self) -> JobScheduler:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        await self.stop()
 
     def wake(self) -> None:
         """A job became due now (a new voice note); do not wait for the next tick."""
         self._wake.set()
+
+    async def poll_now(self, job_id: int) -> bool:
+        """The poll pacer chose this job: claim it and poll it now (or as soon as the stage
+        of it running here ends). False when another instance holds it or it left Intron."""
+        if job_id in self._polls_handed:
+            return False
+        if job_id in self._running:
+            self._polls_handed.add(job_id)
+            self._polls_queued.add(job_id)
+            return True
+        now = self._clock()
+        if not await job_store.claim_for_poll(job_id, self._owner, now, now + LEASE_SECONDS):
+            return False
+        self._polls_handed.add(job_id)
+        self._start(job_id)
+        return True
 
     async def stop(self, grace: float = 5.0) -> None:
         """Stop claiming; give running stages `grace` seconds, then leave the rest resumable."""
@@ -102,68 +143,38 @@ class JobScheduler:
             self._renew_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._renew_task
-        await Job.filter(lease_owner=self._owner).update(lease_owner=None, lease_until=None)
+        await job_store.release_leases_of(self._owner)
         log.info("scheduler: stopped")
 
-    async def _loop(self) -> None:
-        while True:
-            # Cleared before the tick, so a wake while it runs makes the next one start at once.
-            self._wake.clear()
-            try:
-                await self._tick()
-                self._last_tick = self._clock()
-                delay = await self._until_next_due()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("scheduler: tick failed; trying again shortly")
-                delay = 1.0
-            # Not asyncio.wait_for: on Python 3.11 it swallows a cancellation that arrives as
-            # the wait ends, so a stop coming as a job finishes (which wakes this loop) was
-            # lost and the process never exited.
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(delay):
-                    await self._wake.wait()
-
-    async def _tick(self) -> None:
+    async def _tick(self) -> float:
+        """Claim and start what is due; returns how long until the next job falls due."""
         now = self._clock()
         if now - self._last_purge > RETENTION_CHECK_SECONDS:
             self._last_purge = now
             await self.purge_expired()
-        self._at_intron = await Job.filter(state=JobState.AT_INTRON).count()
-        if self._skip_locked:
-            claimed = await self._claim_batch(now)
-        else:
-            claimed = [job_id for job_id in await self._due(now) if await self._claim(job_id, now)]
+        self._at_intron = await job_store.count_at_intron()
+        claimed = await job_store.claim_due(
+            self._owner,
+            now,
+            lease_until=now + LEASE_SECONDS,
+            running=list(self._running),
+            limit=BATCH,
+            postgres=self._postgres,
+        )
         for job_id in claimed:
-            task = asyncio.create_task(self._run(job_id), name=f"job-{job_id}")
-            self._running[job_id] = task
+            self._start(job_id)
+        self._last_tick = self._clock()
+        return await self._until_next_due()
 
-    async def _due(self, now: float) -> list[int]:
-        return list(
-            await Job.filter(state__in=ACTIVE_STATES, next_run_at__lte=now)
-            .filter(Q(lease_until__isnull=True) | Q(lease_until__lt=now))
-            .exclude(id__in=list(self._running))
-            .order_by("next_run_at")
-            .limit(BATCH)
-            .values_list("id", flat=True)
-        )
+    async def _until_next_due(self) -> float:
+        now = self._clock()
+        upcoming = await job_store.next_due_at(now, running=list(self._running))
+        if upcoming is None:
+            return IDLE_WAKE_SECONDS
+        return min(IDLE_WAKE_SECONDS, max(0.02, upcoming - now))
 
-    async def _claim_batch(self, now: float) -> list[int]:
-        """PostgreSQL: lease up to BATCH due jobs in one statement. Rows another instance is
-        claiming at this moment are skipped, not waited for; it gets them."""
-        states = [state.value for state in ACTIVE_STATES]
-        # execute_query_dict: Tortoise's execute_query drops an UPDATE's RETURNING rows.
-        rows = await connections.get("default").execute_query_dict(
-            "UPDATE jobs SET lease_owner = $1, lease_until = $2 WHERE id IN ("
-            " SELECT id FROM jobs"
-            " WHERE state = ANY($3::text[]) AND next_run_at <= $4"
-            " AND (lease_until IS NULL OR lease_until < $4) AND NOT (id = ANY($5::int[]))"
-            " ORDER BY next_run_at LIMIT $6 FOR UPDATE SKIP LOCKED"
-            ") RETURNING id",
-            [self._owner, now + LEASE_SECONDS, states, now, list(self._running), BATCH],
-        )
-        return [int(row["id"]) for row in rows]
+    def _start(self, job_id: int) -> None:
+        self._running[job_id] = asyncio.create_task(self._run(job_id), name=f"job-{job_id}")
 
     async def _renew_leases(self) -> None:
         """Keep the leases of the stages running here; stop a stage whose lease another
@@ -174,14 +185,7 @@ class JobScheduler:
             if not running:
                 continue
             try:
-                await Job.filter(id__in=running, lease_owner=self._owner).update(
-                    lease_until=self._clock() + LEASE_SECONDS
-                )
-                ours = set(
-                    await Job.filter(id__in=running, lease_owner=self._owner).values_list(
-                        "id", flat=True
-                    )
-                )
+                ours = await job_store.renew(self._owner, running, self._clock() + LEASE_SECONDS)
             except asyncio.CancelledError:
                 raise
             except Exception:
@@ -190,49 +194,30 @@ class JobScheduler:
             for job_id in running:
                 task = self._running.get(job_id)
                 if job_id not in ours and task is not None and not task.done():
-                    if await Job.filter(id=job_id, state__in=ACTIVE_STATES).exists():
+                    if await job_store.is_active(job_id):
                         log.warning("job %s: lease taken over by another instance; stopped", job_id)
                         task.cancel()
 
-    async def _until_next_due(self) -> float:
-        now = self._clock()
-        upcoming = (
-            await Job.filter(state__in=ACTIVE_STATES)
-            .filter(Q(lease_until__isnull=True) | Q(lease_until__lt=now))
-            .exclude(id__in=list(self._running))
-            .order_by("next_run_at")
-            .limit(1)
-            .values_list("next_run_at", flat=True)
-        )
-        if not upcoming:
-            return IDLE_WAKE_SECONDS
-        return min(IDLE_WAKE_SECONDS, max(0.02, float(upcoming[0]) - now))
-
-    async def _claim(self, job_id: int, now: float) -> bool:
-        won = (
-            await Job.filter(id=job_id, state__in=ACTIVE_STATES)
-            .filter(Q(lease_until__isnull=True) | Q(lease_until__lt=now))
-            .update(lease_owner=self._owner, lease_until=now + LEASE_SECONDS)
-        )
-        return won == 1
-
     async def _run(self, job_id: int) -> None:
         try:
-            job = await Job.get(id=job_id)
-            try:
-                await self._pipeline.advance(job)
-            except (asyncio.CancelledError, JobForgotten):
-                raise
-            except Exception:
-                log.exception("job %s: unexpected error in state %s", job_id, job.state)
-                await self._pipeline.recover(job)
+            while True:
+                job = await job_store.get(job_id)
+                try:
+                    await self._stages.advance(job)
+                except (asyncio.CancelledError, JobForgotten):
+                    raise
+                except Exception:
+                    log.exception("job %s: unexpected error in state %s", job_id, job.state)
+                    await self._stages.recover(job)
+                if job_id not in self._polls_queued or job.state != JobState.AT_INTRON:
+                    break
+                # The pacer chose it while this stage ran: its poll, under the same lease.
+                self._polls_queued.discard(job_id)
             # Done here before the lease goes: the renewal must not take a released lease
             # for one taken over, and stop this task while it releases.
             self._running.pop(job_id, None)
             if job.state not in FINAL_STATES:
-                await Job.filter(id=job_id, lease_owner=self._owner).update(
-                    lease_owner=None, lease_until=None
-                )
+                await job_store.release_lease(job_id, self._owner)
         except asyncio.CancelledError:
             raise
         except JobForgotten:
@@ -241,18 +226,14 @@ class JobScheduler:
             log.exception("job %s: could not be advanced", job_id)
         finally:
             self._running.pop(job_id, None)
+            self._polls_handed.discard(job_id)
+            self._polls_queued.discard(job_id)
             self._wake.set()
 
     async def purge_expired(self) -> int:
         """Erase what could identify a patient in jobs finished longer ago than the retention
         period (text, file name, file ids); keep the metadata usage is counted from."""
-        cutoff = datetime.now(UTC) - self._retention
-        old = Job.filter(state__in=FINAL_STATES, finished_at__lt=cutoff)
-        purged = await old.filter(purged_at__isnull=True).update(
-            **ERASED, purged_at=datetime.now(UTC)
-        )
-        # Rows purged by a version that kept file names and ids.
-        await old.exclude(telegram_file_id="").update(**ERASED)
+        purged = await job_store.purge_expired(datetime.now(UTC) - self._retention)
         if purged:
             log.info("retention: purged text of %d jobs", purged)
         return purged

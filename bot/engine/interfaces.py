@@ -1,0 +1,36 @@
+"""What the engine needs from Telegram I/O, as small Protocols: the stages depend on these
+shapes, not on the classes that talk to Telegram, so a test can hand in its own."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from bot.render import OutgoingText, ReportDocument
+from bot.telegram_io.files import LocalAudio
+
+
+class AudioSource(Protocol):
+    """Downloads a recording Telegram holds (raises AudioUnavailable or DownloadFailed)."""
+
+    async def fetch(self, file_id: str, *, max_bytes: int) -> LocalAudio: ...
+
+
+class ChatReplies(Protocol):
+    """Sends a job's messages to its chat."""
+
+    async def send_part(
+        self,
+        chat_id: int,
+        part: OutgoingText | ReportDocument,
+        *,
+        reply_to_id: int | None = None,
+        thread_id: int | None = None,
+    ) -> int: ...
+
+    async def edit_status(self, chat_id: int, message_id: int | None, text: str) -> None: ...
+
+    async def delete(self, chat_id: int, message_id: int | None) -> None: ...
+
+    async def typing(self, chat_id: int) -> None: ...
+
+    async def answering(self, chat_id: int) -> bool: ...

@@ -1,0 +1,416 @@
+"""The one owner of the `jobs` table: every write of a job row, and the reads that decide
+what runs, through named transitions.
+
+Each transition is one query with its guard here, so what a job may go through is read in one
+place. Transitions on a job a stage holds set the fields on that `Job` object and write only
+those columns (a handler may write the status message's id meanwhile), and only while /forget
+has not erased the job: a stage whose job was erased gets `JobForgotten` and stops.
+
+Claiming has two variants side by side: SQLite (one process) claims each due job with a
+conditional update; PostgreSQL claims a batch in one statement with `FOR UPDATE SKIP LOCKED`, so
+instances sharing the database split the work without waiting on each other's rows.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from tortoise import connections
+from tortoise.exceptions import IntegrityError
+from tortoise.expressions import Q
+from tortoise.functions import Count, Sum
+from tortoise.queryset import QuerySet
+
+from storage.models import ACTIVE_STATES, FINAL_STATES, Job, JobState
+
+log = logging.getLogger(__name__)
+
+# Erasing a job: its text, and what could name the patient or fetch the audio again (the file
+# name, Telegram's file id, Intron's file id, a link's URL, and the audio's unique id, which
+# would let a later copy be answered from it). Date, duration and state stay, for /usage.
+ERASED: dict[str, Any] = {
+    "result": None,
+    "reply": None,
+    "file_name": "",
+    "telegram_file_id": "",
+    "intron_file_id": None,
+    "source_url": None,
+    "file_unique_id": None,
+}
+
+
+class JobForgotten(Exception):
+    """/forget erased the job while a stage was running: the stage stops, saving nothing."""
+
+
+@dataclass(frozen=True)
+class AtIntron:
+    """A job waiting for Intron, as the poll policy sees it."""
+
+    job_id: int
+    uploaded_at: float | None
+    duration: int | None
+    polled_at: float | None
+    next_run_at: float
+    lease_owner: str | None
+    lease_until: float | None
+
+
+@dataclass(frozen=True)
+class Usage:
+    jobs: int  # recordings transcribed (audio minutes used)
+    seconds: float
+    chats: int = 1
+    reused: int = 0  # recordings answered from an earlier result: no audio minutes used
+
+    @property
+    def minutes(self) -> float:
+        return self.seconds / 60
+
+
+@dataclass(frozen=True)
+class Erasure:
+    erased: int  # jobs whose stored text was erased
+    cancelled: int  # of them, jobs that were still in progress
+    status_messages: list[tuple[int, int]]  # (chat, message) of their progress messages
+
+
+def _unleased(now: float) -> Q:
+    return Q(lease_until__isnull=True) | Q(lease_until__lt=now)
+
+
+# -- arrival ------------------------------------------------------------------------------
+
+
+async def find(chat_id: int, message_id: int, link_index: int) -> Job | None:
+    return await Job.get_or_none(chat_id=chat_id, message_id=message_id, link_index=link_index)
+
+
+async def create(**fields: Any) -> Job | None:
+    """A new job; None if that (chat, message, link) has one already."""
+    try:
+        return await Job.create(**fields)
+    except IntegrityError:
+        return None
+
+
+async def release(job_id: int, status_message_id: int | None, now: float) -> bool:
+    """The chat was told the audio arrived: the job may start now. False once it finished."""
+    updated = (
+        await Job.filter(id=job_id)
+        .exclude(state__in=FINAL_STATES)
+        .update(status_message_id=status_message_id, next_run_at=now)
+    )
+    return updated > 0
+
+
+async def status_message_of(job_id: int) -> int | None:
+    ids = await Job.filter(id=job_id).values_list("status_message_id", flat=True)
+    return int(ids[0]) if ids and ids[0] is not None else None
+
+
+# -- claiming and leases ------------------------------------------------------------------
+
+
+async def get(job_id: int) -> Job:
+    return await Job.get(id=job_id)
+
+
+async def claim_due(
+    owner: str,
+    now: float,
+    *,
+    lease_until: float,
+    running: Collection[int],
+    limit: int,
+    postgres: bool,
+) -> list[int]:
+    """Lease up to `limit` due jobs not running here, oldest due first."""
+    if postgres:
+        return await _claim_batch(owner, now, lease_until, running, limit)
+    due = (
+        await Job.filter(state__in=ACTIVE_STATES, next_run_at__lte=now)
+        .filter(_unleased(now))
+        .exclude(id__in=list(running))
+        .order_by("next_run_at")
+        .limit(limit)
+        .values_list("id", flat=True)
+    )
+    return [job_id for job_id in due if await claim(job_id, owner, now, lease_until)]
+
+
+async def _claim_batch(
+    owner: str, now: float, lease_until: float, running: Collection[int], limit: int
+) -> list[int]:
+    """PostgreSQL: rows another instance is claiming at this moment are skipped, not waited
+    for; it gets them."""
+    states = [state.value for state in ACTIVE_STATES]
+    # execute_query_dict: Tortoise's execute_query drops an UPDATE's RETURNING rows.
+    rows = await connections.get("default").execute_query_dict(
+        "UPDATE jobs SET lease_owner = $1, lease_until = $2 WHERE id IN ("
+        " SELECT id FROM jobs"
+        " WHERE state = ANY($3::text[]) AND next_run_at <= $4"
+        " AND (lease_until IS NULL OR lease_until < $4) AND NOT (id = ANY($5::int[]))"
+        " ORDER BY next_run_at LIMIT $6 FOR UPDATE SKIP LOCKED"
+        ") RETURNING id",
+        [owner, lease_until, states, now, list(running), limit],
+    )
+    return [int(row["id"]) for row in rows]
+
+
+async def claim(job_id: int, owner: str, now: float, lease_until: float) -> bool:
+    """Lease one job, if it is unfinished and nobody holds it."""
+    won = (
+        await Job.filter(id=job_id, state__in=ACTIVE_STATES)
+        .filter(_unleased(now))
+        .update(lease_owner=owner, lease_until=lease_until)
+    )
+    return won == 1
+
+
+async def next_due_at(now: float, *, running: Collection[int]) -> float | None:
+    """When the next job not running here falls due (None: none waits)."""
+    upcoming = (
+        await Job.filter(state__in=ACTIVE_STATES)
+        .filter(_unleased(now))
+        .exclude(id__in=list(running))
+        .order_by("next_run_at")
+        .limit(1)
+        .values_list("next_run_at", flat=True)
+    )
+    return float(upcoming[0]) if upcoming else None
+
+
+async def renew(owner: str, job_ids: Sequence[int], lease_until: float) -> set[int]:
+    """Extend the leases `owner` still holds among `job_ids`; returns those it holds."""
+    await Job.filter(id__in=list(job_ids), lease_owner=owner).update(lease_until=lease_until)
+    return set(
+        await Job.filter(id__in=list(job_ids), lease_owner=owner).values_list("id", flat=True)
+    )
+
+
+async def release_lease(job_id: int, owner: str) -> None:
+    await Job.filter(id=job_id, lease_owner=owner).update(lease_owner=None, lease_until=None)
+
+
+async def release_leases_of(owner: str) -> int:
+    """Every lease `owner` holds: at start-up a dead predecessor's, at a stop its own."""
+    return await Job.filter(lease_owner=owner).update(lease_owner=None, lease_until=None)
+
+
+async def is_active(job_id: int) -> bool:
+    return await Job.filter(id=job_id, state__in=ACTIVE_STATES).exists()
+
+
+async def count_active() -> int:
+    return await Job.filter(state__in=ACTIVE_STATES).count()
+
+
+async def count_at_intron() -> int:
+    return await Job.filter(state=JobState.AT_INTRON).count()
+
+
+# -- polling ------------------------------------------------------------------------------
+
+
+async def at_intron_jobs() -> list[AtIntron]:
+    rows = await Job.filter(state=JobState.AT_INTRON).values_list(
+        "id", "uploaded_at", "duration", "polled_at", "next_run_at", "lease_owner", "lease_until"
+    )
+    return [AtIntron(*row) for row in rows]
+
+
+async def claim_for_poll(job_id: int, owner: str, now: float, lease_until: float) -> bool:
+    """Lease a job at Intron the poll pacer chose. False when it left Intron meanwhile, or an
+    instance holds it."""
+    won = (
+        await Job.filter(id=job_id, state=JobState.AT_INTRON)
+        .filter(_unleased(now))
+        .update(lease_owner=owner, lease_until=lease_until)
+    )
+    return won == 1
+
+
+# -- a stage's transitions ----------------------------------------------------------------
+
+
+async def _write(job: Job, **values: Any) -> None:
+    """Set `values` on the stage's job and write exactly those columns, unless /forget erased
+    the job."""
+    for name, value in values.items():
+        setattr(job, name, value)
+    job.updated_at = datetime.now(UTC)
+    values["updated_at"] = job.updated_at
+    if not await Job.filter(id=job.id, purged_at__isnull=True).update(**values):
+        raise JobForgotten(job.id)
+
+
+async def still_stored(job: Job) -> None:
+    """Raises JobForgotten if /forget erased the job since the stage read it."""
+    await _write(job)
+
+
+async def moved_to(job: Job, state: JobState) -> None:
+    if job.state != state:
+        await _write(job, state=state)
+        log.info("job %s: %s", job.id, state.value)
+
+
+async def transcribe_afresh(job: Job) -> None:
+    """The earlier result this copy was to be answered from is gone: transcribe it."""
+    await _write(job, reused_from=None)
+
+
+async def at_intron(job: Job, *, file_id: str, uploaded_at: float, rest_until: float) -> None:
+    await _write(
+        job,
+        intron_file_id=file_id,
+        uploaded_at=uploaded_at,
+        state=JobState.AT_INTRON,
+        attempts=0,
+        polled_at=None,
+        next_run_at=rest_until,
+    )
+
+
+async def polled(job: Job, *, asked_at: float, rest_until: float) -> None:
+    """Intron said "not yet"."""
+    await _write(job, attempts=0, polled_at=asked_at, next_run_at=rest_until)
+
+
+async def ready_to_reply(job: Job, *, reply: Any, now: float, **outcome: Any) -> None:
+    """The outcome (result or failure) is known and its answer stored as it will be sent, so a
+    resumed reply sends exactly the rest."""
+    await _write(
+        job,
+        **outcome,
+        reply=reply,
+        reply_since=job.reply_since or now,
+        parts_sent=0,
+        part_in_flight=None,
+        state=JobState.REPLYING,
+        attempts=0,
+        next_run_at=now,
+    )
+
+
+async def store_reply(job: Job, reply: Any) -> None:
+    """A job that became ready before answers were stored gets its answer now."""
+    await _write(job, reply=reply)
+
+
+async def part_leaving(job: Job, index: int) -> None:
+    """Part `index` is on its way to Telegram: after a crash it may be in the chat."""
+    await _write(job, part_in_flight=index)
+
+
+async def part_not_sent(job: Job) -> None:
+    await _write(job, part_in_flight=None)
+
+
+async def part_sent(job: Job, index: int) -> None:
+    await _write(job, parts_sent=index + 1, part_in_flight=None, attempts=0)
+
+
+async def resumed_part(job: Job, *, taken: bool) -> None:
+    """The process died while a part was on its way: count it sent (`taken`) or send again."""
+    await _write(job, parts_sent=job.parts_sent + (1 if taken else 0), part_in_flight=None)
+
+
+async def retry_at(job: Job, when: float, *, attempts: int) -> None:
+    await _write(job, attempts=attempts, next_run_at=when, part_in_flight=job.part_in_flight)
+
+
+async def finish(job: Job, state: JobState) -> None:
+    await _write(
+        job,
+        state=state,
+        finished_at=datetime.now(UTC),
+        lease_owner=None,
+        lease_until=None,
+        part_in_flight=None,
+    )
+
+
+# -- a chat's jobs ------------------------------------------------------------------------
+
+
+async def recent_of(chats: Sequence[int], limit: int) -> list[Job]:
+    return await Job.filter(chat_id__in=list(chats)).order_by("-id").limit(limit)
+
+
+async def of_chats(chats: Sequence[int], job_id: int) -> Job | None:
+    return await Job.get_or_none(id=job_id, chat_id__in=list(chats))
+
+
+async def mark_resent(job_id: int) -> bool:
+    """A stored result was sent again from /history: it counts as delivered now. True when
+    this changed the job's state."""
+    changed = (
+        await Job.filter(id=job_id)
+        .exclude(state=JobState.DELIVERED)
+        .exclude(state__in=ACTIVE_STATES)
+        .update(state=JobState.DELIVERED, failure=None)
+    )
+    return changed > 0
+
+
+async def usage(chats: Sequence[int] | None) -> Usage:
+    """Audio minutes of these chats' jobs (all chats when None)."""
+    jobs: QuerySet[Job] = Job.all() if chats is None else Job.filter(chat_id__in=list(chats))
+    reused = await jobs.filter(reused_from__isnull=False, state=JobState.DELIVERED).count()
+    rows = (
+        await jobs.filter(processed_seconds__isnull=False, reused_from__isnull=True)
+        .annotate(
+            jobs=Count("id"),
+            seconds=Sum("processed_seconds"),
+            chats=Count("chat_id", distinct=True),
+        )
+        .values("jobs", "seconds", "chats")
+    )
+    row = rows[0] if rows else {}
+    return Usage(
+        jobs=int(row.get("jobs") or 0),
+        seconds=float(row.get("seconds") or 0.0),
+        chats=int(row.get("chats") or 0),
+        reused=reused,
+    )
+
+
+async def forget_chats(chats: Sequence[int]) -> Erasure:
+    """Erase these chats' texts, file names and ids; stop their jobs in progress (a stage
+    already running notices at its next write, before it sends anything)."""
+    now = datetime.now(UTC)
+    jobs = Job.filter(chat_id__in=list(chats))
+    running = await jobs.filter(state__in=ACTIVE_STATES).values_list("chat_id", "status_message_id")
+    # One update per row, so a stage saving meanwhile either lands before it (and is then
+    # overwritten) or finds `purged_at` set and stops.
+    cancelled = await jobs.filter(state__in=ACTIVE_STATES).update(
+        state=JobState.FAILED,
+        finished_at=now,
+        lease_owner=None,
+        lease_until=None,
+        purged_at=now,
+        **ERASED,
+    )
+    erased = cancelled + await jobs.filter(purged_at__isnull=True).update(**ERASED, purged_at=now)
+    await jobs.exclude(telegram_file_id="").update(**ERASED)  # purged earlier, names kept
+    return Erasure(
+        erased=erased,
+        cancelled=cancelled,
+        status_messages=[(int(c), int(m)) for c, m in running if m is not None],
+    )
+
+
+async def purge_expired(cutoff: datetime) -> int:
+    """Erase what could identify a patient in jobs finished before `cutoff` (text, file name,
+    file ids); keep the metadata usage is counted from."""
+    old = Job.filter(state__in=FINAL_STATES, finished_at__lt=cutoff)
+    purged = await old.filter(purged_at__isnull=True).update(**ERASED, purged_at=datetime.now(UTC))
+    # Rows purged by a version that kept file names and ids.
+    await old.exclude(telegram_file_id="").update(**ERASED)
+    return purged

@@ -1,0 +1,92 @@
+"""The loop shape the scheduler and the poll pacer share: run a step, sleep until it says or
+until woken, and keep going through errors without flooding the log.
+
+A database that goes away makes every step fail the same way, several times a second. The
+operator wants to hear it once, then a reminder a minute while it lasts, then once when it is
+back; a traceback is for an error that is not an outage (a bug worth reading).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable
+
+from tortoise.exceptions import DBConnectionError, OperationalError
+
+log = logging.getLogger(__name__)
+
+RETRY_AFTER_ERROR_SECONDS = 1.0
+OUTAGE_REMINDER_SECONDS = 60.0
+
+
+def is_outage(error: BaseException) -> bool:
+    """The database (or the network under it) failing, as opposed to a bug."""
+    return isinstance(error, (DBConnectionError, OperationalError, OSError, ConnectionError))
+
+
+class OutageLog:
+    """One line when a step starts failing, one a minute while it fails, one when it works."""
+
+    def __init__(self, what: str, *, clock: Callable[[], float] = time.monotonic) -> None:
+        self._what = what
+        self._clock = clock
+        self._since: float | None = None
+        self._reminded_at = 0.0
+        self._failures = 0
+
+    def failed(self, error: BaseException) -> None:
+        now = self._clock()
+        self._failures += 1
+        if not is_outage(error):
+            log.error("%s failed; trying again shortly", self._what, exc_info=error)
+            return
+        if self._since is None:
+            self._since = self._reminded_at = now
+            log.error("%s: database unavailable (%s); retrying", self._what, _reason(error))
+        elif now - self._reminded_at >= OUTAGE_REMINDER_SECONDS:
+            self._reminded_at = now
+            log.error(
+                "%s: database still unavailable after %.0fs (%d failed attempts)",
+                self._what,
+                now - self._since,
+                self._failures,
+            )
+
+    def worked(self) -> None:
+        if self._since is not None:
+            log.warning("%s: database back after %.0fs", self._what, self._clock() - self._since)
+        self._since = None
+        self._failures = 0
+
+
+def _reason(error: BaseException) -> str:
+    text = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {text[0]}" if text else type(error).__name__
+
+
+async def run_forever(what: str, step: Callable[[], Awaitable[float]], wake: asyncio.Event) -> None:
+    """Run `step` again and again; each returns how long to wait before the next (0: at once),
+    and a `wake` set meanwhile cuts the wait short. Cancel the task to stop it."""
+    outages = OutageLog(what)
+    while True:
+        # Cleared before the step, so a wake while it runs makes the next one start at once.
+        wake.clear()
+        try:
+            delay = await step()
+            outages.worked()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            outages.failed(exc)
+            delay = RETRY_AFTER_ERROR_SECONDS
+        if delay <= 0:
+            continue
+        # Not asyncio.wait_for: on Python 3.11 it swallows a cancellation that arrives as the
+        # wait ends, so a stop coming as a job finishes (which wakes this loop) was lost and
+        # the process never exited.
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(delay):
+                await wake.wait()
