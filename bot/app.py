@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import socket
 import tempfile
 import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +42,7 @@ from bot.web.receiving import (
     start_web_server,
     web_server,
 )
+from bot.web.server import WebServer
 from handlers import publish_commands, register_handlers
 from storage.db import close_database, is_postgres
 
@@ -67,13 +71,101 @@ def build_application(config: Config, metrics: BotMetrics) -> Application:
     return app
 
 
+@dataclass(frozen=True)
+class Parts:
+    """The long-lived parts of a running bot, built before any of them starts."""
+
+    app: Application
+    scheduler: JobScheduler
+    pacer: PollPacer
+    dispatcher: InboxDispatcher
+    server: WebServer | None
+    metrics: BotMetrics
+    locales: Locales
+
+
 async def serve(config: Config, stop: asyncio.Event, started: asyncio.Event | None = None) -> None:
     """Run the bot until `stop` is set, then shut down leaving unfinished jobs resumable.
-    `started` is set once updates are being received.
+    `started` is set once updates are being received. Each part is entered on one stack and
+    stops once, in reverse order.
 
     A database or Telegram that cannot be reached, or refuses, raises StartupFailed."""
-    if not await reach_database(config, stop):
-        return
+    async with contextlib.AsyncExitStack() as stack:
+        if not await reach_database(config, stop):
+            return
+        stack.push_async_callback(close_database)
+        parts = await assemble(config, stack)
+        # Listening comes first: a port that cannot be used is the one line start-up prints,
+        # and /metrics answers while Telegram is still being waited for. Webhook requests that
+        # come meanwhile are stored, and handled once the dispatcher starts.
+        if parts.server is not None:
+            await start_web_server(parts.server, config)
+            stack.push_async_callback(parts.server.close)
+        if not await reach_telegram(parts.app, config, stop):
+            return
+        if config.webhook_url is not None and not await register_webhook(
+            parts.app.bot, config, stop
+        ):
+            return
+        await stack.enter_async_context(parts.app)
+        await publish_commands(parts.app.bot, parts.locales)
+        if config.allowed_chat_ids is None:
+            log.warning("ALLOWED_CHAT_IDS is not set: any Telegram chat can use this bot")
+        await stack.enter_async_context(_started(parts.app))
+        await stack.enter_async_context(_working(parts))
+        if parts.server is not None:
+            # Stopping: new requests get 503 first, those in flight finish; then the handlers
+            # and job stages in flight get one grace period together.
+            stack.push_async_callback(parts.server.drain, DRAIN_SECONDS)
+        mode = await stack.enter_async_context(
+            receiving_updates(
+                config, parts.app, parts.dispatcher, server=parts.server, metrics=parts.metrics
+            )
+        )
+        log.info("bot started (%s)", mode)
+        if started is not None:
+            started.set()
+        await stop.wait()
+        log.info("stopping: no new updates; unfinished jobs stay resumable")
+
+
+@contextlib.asynccontextmanager
+async def _started(app: Application) -> AsyncIterator[None]:
+    await app.start()
+    try:
+        yield
+    finally:
+        await app.stop()
+
+
+@contextlib.asynccontextmanager
+async def _working(parts: Parts) -> AsyncIterator[None]:
+    """The scheduler, the poll pacer and the inbox dispatcher, stopped together so that the
+    stages and handlers in flight share one grace period."""
+    try:
+        await parts.scheduler.start()
+        parts.pacer.start(parts.scheduler)
+        await parts.dispatcher.start()  # updates stored before a crash or stop come first
+        yield
+    finally:
+        await asyncio.gather(
+            parts.dispatcher.stop(grace=SHUTDOWN_GRACE_SECONDS),
+            parts.scheduler.stop(grace=SHUTDOWN_GRACE_SECONDS),
+            parts.pacer.stop(),
+        )
+
+
+def _handler_of(app: Application) -> Callable[[dict[str, Any]], Awaitable[None]]:
+    """The dispatcher's bridge into python-telegram-bot: a stored update, handled."""
+
+    async def handle(payload: dict[str, Any]) -> None:
+        await app.process_update(Update.de_json(payload, app.bot))
+
+    return handle
+
+
+async def assemble(config: Config, stack: contextlib.AsyncExitStack) -> Parts:
+    """Build every part; the clients' connections are closed when `stack` ends."""
     metrics = BotMetrics(CollectorRegistry())
     # The committed catalogues, compiled here: a broken one stops start-up, not a reply.
     locales = Locales.load()
@@ -84,126 +176,76 @@ async def serve(config: Config, stop: asyncio.Event, started: asyncio.Event | No
         timeout=httpx.Timeout(config.intron_timeout_seconds, connect=10.0),
         metrics=metrics,
     )
+    stack.push_async_callback(intron.aclose)
     owner = config.worker_id or socket.gethostname()
     fetcher = TelegramFileFetcher(
         app.bot,
         local_mode=config.telegram_local_mode,
         temp_dir=Path(tempfile.gettempdir()) / f"intron-bot-{owner}",
     )
+    stack.push_async_callback(fetcher.aclose)
     fetcher.clear_leftovers()
-    try:
-        budget = RateBudget(
-            {
-                UPLOAD: config.intron_upload_per_minute,
-                STATUS: config.intron_status_per_minute,
-                SYNC_UPLOAD: max(1, config.intron_sync_upload_per_minute),
-            },
-            window=config.intron_rate_window_seconds,
-            shared=is_postgres(config.database_url),
-        )
-        await budget.load()
-        pacer = PollPacer(budget, window=config.intron_rate_window_seconds)
-        await pacer.load()
-        sync_upload = (
-            SyncUpload(intron, budget) if config.intron_sync_upload_per_minute > 0 else None
-        )
-        replier = ChatReplier(app.bot, timeout=config.telegram_timeout_seconds)
-        pipeline = JobPipeline(
-            intron=intron,
-            budget=budget,
-            fetcher=fetcher,
-            replier=replier,
-            pacer=pacer,
-            sync_upload=sync_upload,
-            config=PipelineConfig(
-                config.max_download_bytes,
-                config.job_timeout_seconds,
-                config.max_concurrent_transfers,
-                delivery_give_up_seconds=config.delivery_give_up_seconds,
-                delivery_retry_max_seconds=config.delivery_retry_max_seconds,
-            ),
-            clock=time.time,
-            locales=locales,
-            metrics=metrics,
-        )
-        scheduler = JobScheduler(
-            pipeline,
-            owner=owner,
-            retention_days=config.retention_days,
-            skip_locked=is_postgres(config.database_url),
-        )
-        app.bot_data["services"] = Services(
-            config=config,
-            scheduler=scheduler,
-            replier=replier,
-            budget=budget,
-            metrics=metrics,
-            locales=locales,
-        )
-        metrics.watch_budget(budget.used, budget.limits)
-        metrics.watch_jobs(active_job_counts)
-
-        async def handle(payload: dict[str, Any]) -> None:
-            await app.process_update(Update.de_json(payload, app.bot))
-
-        inbox = UpdateInbox(owner=owner)
-        dispatcher = InboxDispatcher(
-            inbox,
-            handle,
-            workers=CONCURRENT_UPDATES,
-            keep_handled_seconds=keep_handled_seconds(config.retention_days),
-        )
-        metrics.watch_inbox_backlog(inbox.backlog)
-        server = web_server(
-            config,
-            bot=app.bot,
-            dispatcher=dispatcher,
-            inbox=inbox,
-            scheduler=scheduler,
-            metrics=metrics,
-        )
-        # Listening comes first: a port that cannot be used is the one line start-up prints,
-        # and /metrics answers while Telegram is still being waited for. Webhook requests that
-        # come meanwhile are stored, and handled once the dispatcher starts.
-        if server is not None:
-            await start_web_server(server, config)
-        try:
-            if not await reach_telegram(app, config, stop):
-                return
-            if config.webhook_url is not None and not await register_webhook(app.bot, config, stop):
-                return
-            async with app:
-                await publish_commands(app.bot, locales)
-                if config.allowed_chat_ids is None:
-                    log.warning("ALLOWED_CHAT_IDS is not set: any Telegram chat can use this bot")
-                await scheduler.start()
-                pacer.start(scheduler)
-                await dispatcher.start()  # updates stored before a crash or stop come first
-                await app.start()
-                try:
-                    async with receiving_updates(
-                        config, app, dispatcher, server=server, metrics=metrics
-                    ) as mode:
-                        log.info("bot started (%s)", mode)
-                        if started is not None:
-                            started.set()
-                        await stop.wait()
-                        log.info("stopping: no new updates; unfinished jobs stay resumable")
-                finally:
-                    # New requests get 503 from now on, those in flight finish; then the
-                    # handlers and job stages in flight get one grace period together.
-                    if server is not None:
-                        await server.stop(grace=DRAIN_SECONDS)
-                    await asyncio.gather(
-                        dispatcher.stop(grace=SHUTDOWN_GRACE_SECONDS),
-                        scheduler.stop(grace=SHUTDOWN_GRACE_SECONDS),
-                        pacer.stop(),
-                    )
-                    await app.stop()
-        finally:
-            if server is not None:
-                await server.stop(grace=DRAIN_SECONDS)  # start-up gave up: nothing in flight
-    finally:
-        await fetcher.aclose()
-        await intron.aclose()
-        await close_database()
+    postgres = is_postgres(config.database_url)
+    budget = RateBudget(
+        {
+            UPLOAD: config.intron_upload_per_minute,
+            STATUS: config.intron_status_per_minute,
+            SYNC_UPLOAD: max(1, config.intron_sync_upload_per_minute),
+        },
+        window=config.intron_rate_window_seconds,
+        shared=postgres,
+    )
+    await budget.load()
+    pacer = PollPacer(budget, window=config.intron_rate_window_seconds)
+    await pacer.load()
+    replier = ChatReplier(app.bot, timeout=config.telegram_timeout_seconds)
+    pipeline = JobPipeline(
+        intron=intron,
+        budget=budget,
+        fetcher=fetcher,
+        replier=replier,
+        pacer=pacer,
+        sync_upload=SyncUpload(intron, budget)
+        if config.intron_sync_upload_per_minute > 0
+        else None,
+        config=PipelineConfig(
+            config.max_download_bytes,
+            config.job_timeout_seconds,
+            config.max_concurrent_transfers,
+            delivery_give_up_seconds=config.delivery_give_up_seconds,
+            delivery_retry_max_seconds=config.delivery_retry_max_seconds,
+        ),
+        clock=time.time,
+        locales=locales,
+        metrics=metrics,
+    )
+    scheduler = JobScheduler(
+        pipeline, owner=owner, retention_days=config.retention_days, skip_locked=postgres
+    )
+    app.bot_data["services"] = Services(
+        config=config,
+        scheduler=scheduler,
+        replier=replier,
+        budget=budget,
+        metrics=metrics,
+        locales=locales,
+    )
+    metrics.watch_budget(budget.used, budget.limits)
+    metrics.watch_jobs(active_job_counts)
+    inbox = UpdateInbox(owner=owner)
+    dispatcher = InboxDispatcher(
+        inbox,
+        _handler_of(app),
+        workers=CONCURRENT_UPDATES,
+        keep_handled_seconds=keep_handled_seconds(config.retention_days),
+    )
+    metrics.watch_inbox_backlog(inbox.backlog)
+    server = web_server(
+        config,
+        bot=app.bot,
+        dispatcher=dispatcher,
+        inbox=inbox,
+        scheduler=scheduler,
+        metrics=metrics,
+    )
+    return Parts(app, scheduler, pacer, dispatcher, server, metrics, locales)

@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Collection
+from collections.abc import Callable
 from typing import Protocol
 
 from bot.engine import job_store
@@ -39,6 +39,9 @@ PACE_NAME = "status"
 RESTING_SECONDS = 300.0
 # A job counts as handed its poll while next_run_at is this close to now or past it.
 DUE_SLACK_SECONDS = 0.001
+# A poll handed over counts as under way until its answer is stored, or this long at most
+# (should the process drop it, say at a stop).
+HANDED_FOR_AT_MOST_SECONDS = 60.0
 
 
 class PollTarget(Protocol):
@@ -48,8 +51,6 @@ class PollTarget(Protocol):
     def owner(self) -> str: ...
 
     async def poll_now(self, job_id: int) -> bool: ...
-
-    def polls_handed(self) -> Collection[int]: ...
 
 
 class PollPacer:
@@ -70,6 +71,8 @@ class PollPacer:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._last_dispatch_at: float | None = None
+        # Polls handed over and not answered yet: job -> (its `polled_at` then, when handed).
+        self._handed: dict[int, tuple[float | None, float]] = {}
 
     async def load(self) -> None:
         stored = await PollPace.get_or_none(name=PACE_NAME)
@@ -107,7 +110,14 @@ class PollPacer:
         """Hand out at most one poll; returns how long to wait before the next decision."""
         now = self._clock()
         assert self._target is not None, "start() names who polls"
-        handed = self._target.polls_handed()
+        jobs = await job_store.at_intron_jobs()
+        self._handed = {
+            job.job_id: handed
+            for job in jobs
+            if (handed := self._handed.get(job.job_id)) is not None
+            and handed[0] == job.polled_at
+            and now - handed[1] < HANDED_FOR_AT_MOST_SECONDS
+        }
         waiting = [
             WaitingJob(
                 job_id=job.job_id,
@@ -115,12 +125,12 @@ class PollPacer:
                 audio_seconds=job.duration,
                 asked_at=job.polled_at,
                 due=(
-                    job.job_id in handed
+                    job.job_id in self._handed
                     or job.next_run_at <= now + DUE_SLACK_SECONDS
                     or _polled_elsewhere(job, self._target.owner, now)
                 ),
             )
-            for job in await job_store.at_intron_jobs()
+            for job in jobs
         ]
         choice: PollChoice = choose_poll(
             waiting,
@@ -135,6 +145,8 @@ class PollPacer:
         if not await self._target.poll_now(choice.job_id):
             return 0.05  # it left Intron, or another instance took it, meanwhile: look again
         self._last_dispatch_at = now
+        chosen = next(job for job in jobs if job.job_id == choice.job_id)
+        self._handed[choice.job_id] = (chosen.polled_at, now)
         return 0.0
 
 

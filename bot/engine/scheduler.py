@@ -16,7 +16,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Collection
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
@@ -60,8 +60,8 @@ class JobScheduler:
         self._clock = clock
         self._wake = asyncio.Event()
         self._running: dict[int, asyncio.Task[None]] = {}
-        # Polls the pacer handed over that have not run yet or are running; of them, those
-        # handed while another stage of the job ran here, to run as soon as it ends.
+        # Polls the pacer handed over that have not ended yet; of them, those handed while
+        # another stage of the job ran here, to run as soon as it ends.
         self._polls_handed: set[int] = set()
         self._polls_queued: set[int] = set()
         self._loop_task: asyncio.Task[None] | None = None
@@ -84,10 +84,6 @@ class JobScheduler:
     @property
     def owner(self) -> str:
         return self._owner
-
-    def polls_handed(self) -> Collection[int]:
-        """Jobs the pacer handed a poll whose answer has not come yet."""
-        return self._polls_handed
 
     async def start(self) -> None:
         # Leases under our name belong to a predecessor that died: take them back now rather

@@ -101,13 +101,16 @@ class WebServer:
             await asyncio.sleep(0.01)
         log.debug("web: listening on %s:%d", self._host, self._bound_port)
 
-    async def stop(self, grace: float) -> None:
-        """Answer 503 from now on, let requests in flight finish (up to `grace`), then close.
-        Stopping again does nothing."""
+    async def drain(self, grace: float) -> None:
+        """Answer 503 from now on and let requests in flight finish (up to `grace`)."""
         self._draining = True
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(grace):
                 await self._idle.wait()
+
+    async def close(self) -> None:
+        """Stop listening; requests still in flight after a drain are cut off."""
+        self._draining = True
         server, task, self._server, self._task = self._server, self._task, None, None
         if server is None or task is None:
             return
