@@ -29,7 +29,6 @@ from bot.intron import STATUS, SYNC_UPLOAD, UPLOAD, IntronClient
 from bot.metrics import BotMetrics
 from bot.ops.startup import reach_database, reach_telegram
 from bot.ops.status import active_job_counts
-from bot.services import Services
 from bot.telegram_io.dispatcher import InboxDispatcher
 from bot.telegram_io.files import TelegramFileFetcher
 from bot.telegram_io.inbox import UpdateInbox, keep_handled_seconds
@@ -44,6 +43,7 @@ from bot.web.receiving import (
 )
 from bot.web.server import WebServer
 from handlers import publish_commands, register_handlers
+from handlers.services import Services
 from storage.db import close_database, is_postgres
 
 log = logging.getLogger(__name__)

@@ -10,8 +10,8 @@ from telegram.ext import ContextTypes
 
 from bot.chat.preferences import ChatPreferences, load_preferences
 from bot.i18n import Translator, choose_language
-from bot.services import Services
 from bot.telegram_io.errors import Refusal, is_refusal
+from handlers.services import Services
 
 Context = ContextTypes.DEFAULT_TYPE
 
