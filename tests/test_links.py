@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.engine.pipeline import LINK_UNREADABLE
+from bot.telegram_io.links import LOCAL_ADDRESS as LOCAL
 from handlers.audio import LINK_RECEIVED_TEXT
 from tests.conftest import (
     BotProcess,
@@ -176,6 +177,22 @@ async def test_a_bot_api_server_configured_by_address_is_refused_in_any_form(
         assert link_uploads(intron) == ["http://93.184.216.35/ward-round.mp3"]
     finally:
         await running.stop()
+
+
+async def test_a_message_full_of_refused_links_gets_a_short_reply_naming_a_few(
+    telegram: FakeTelegram, intron: FakeIntron, bot: RunningBot
+) -> None:
+    refused = [f"http://10.0.{n // 250}.{n % 250 + 1}/call.mp3" for n in range(119)]
+    good = ["https://files.example.org/a.mp3", "https://files.example.org/b.mp3"]
+    sent = send_links(telegram, CHAT, good[0], *refused, good[1])
+    await telegram.wait_for(lambda: len(transcript_replies(telegram, CHAT)) == 2)
+    [note] = [m for m in replies_to(telegram, CHAT, sent["message_id"]) if "❌" in m["text"]]
+    lines = note["text"].splitlines()
+    assert lines[:5] == [f"❌ {link} cannot be transcribed: {LOCAL}" for link in refused[:5]]
+    assert lines[5:] == ["❌ And 114 more links that cannot be transcribed."]
+    assert len(note["text"]) < 4096
+    assert not any("went wrong" in t for t in texts(telegram, CHAT))
+    assert sorted(link_uploads(intron)) == good
 
 
 async def test_several_links_one_job_each_up_to_the_limit_the_rest_said_skipped(
