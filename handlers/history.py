@@ -15,7 +15,9 @@ from bot.chat.history import (
 )
 from bot.chat.options import CATEGORIES
 from bot.i18n import N_, Translator
+from bot.telegram_io.callback_data import parse_id
 from handlers.common import (
+    BUTTON_EXPIRED,
     Context,
     answer,
     chat_translator,
@@ -82,9 +84,12 @@ async def on_resend(update: Update, context: Context) -> None:
     if query is None or query.message is None:
         return
     tr = await chat_translator(update, context)
-    _, _, raw_id = (query.data or "").partition(":")
+    job_id = parse_id((query.data or "").removeprefix("hist:"))
+    if job_id is None:
+        await answer(query, tr.gettext(BUTTON_EXPIRED))
+        return
     chat_id = query.message.chat.id
-    job = await job_of_chat(chat_id, int(raw_id)) if raw_id.isdigit() else None
+    job = await job_of_chat(chat_id, job_id)
     if job is None or not can_resend(job):
         await answer(query, tr.gettext("That result is no longer stored."), alert=True)
         return
@@ -150,6 +155,9 @@ async def on_forget_button(update: Update, context: Context) -> None:
         return
     # Read before the erasure: afterwards the chat's chosen bot language is gone too.
     tr = await chat_translator(update, context)
+    if query.data not in ("forget:yes", "forget:no"):
+        await answer(query, tr.gettext(BUTTON_EXPIRED))
+        return
     if not await may_change_settings(update, context):
         await answer(
             query, tr.gettext("Only group administrators can erase this chat's data."), alert=True
