@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram import Chat, InlineKeyboardButton, InlineKeyboardMarkup, Update
 
 from bot.chat.history import (
     can_resend,
@@ -116,7 +116,11 @@ async def on_usage(update: Update, context: Context) -> None:
     text = tr.gettext("🎙 This chat: {usage}.", usage=_audio_minutes(usage.minutes, usage.jobs, tr))
     if usage.reused:
         text += "\n" + tr.gettext(REUSED_USAGE, count=tr.integer(usage.reused))
-    if user is not None and user.id in services(context).config.admin_user_ids:
+    # Every chat's totals are the operator's business, not a group's: in a group the operator
+    # sees what any member sees (a hint to ask in private would tell the group who operates
+    # the bot).
+    operator = user is not None and user.id in services(context).config.admin_user_ids
+    if operator and message.chat.type == Chat.PRIVATE:
         total = await total_usage()
         text += "\n" + tr.ngettext(
             "🌍 All chats: {usage} from {n} chat.",
