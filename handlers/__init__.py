@@ -24,7 +24,7 @@ from handlers.commands import (
     on_unknown_command,
     publish_commands,
 )
-from handlers.common import Context, answer, chat_translator
+from handlers.common import BUTTON_EXPIRED, Context, answer, chat_translator
 from handlers.errors import on_error
 from handlers.history import on_forget, on_forget_button, on_history, on_resend, on_usage
 from handlers.settings_menu import on_settings, on_settings_button
@@ -74,7 +74,7 @@ FOR_THIS_BOT = _ForThisBot(name="ForThisBot")
 async def on_stale_button(update: Update, context: Context) -> None:
     if update.callback_query is not None:
         tr = await chat_translator(update, context)
-        await answer(update.callback_query, tr.gettext("This button has expired."))
+        await answer(update.callback_query, tr.gettext(BUTTON_EXPIRED))
 
 
 __all__ = ["publish_commands", "register_handlers"]

@@ -27,6 +27,9 @@ LINK_RECEIVED_TEXT = N_("🔗 Received the link. Intron will fetch the audio; tr
 LINKS_RECEIVED_TEXT = N_("🔗 Received link {number} of {count}. Transcribing shortly…")
 LINK_REFUSED = N_("❌ This link cannot be transcribed: {reason}")
 ONE_OF_LINKS_REFUSED = N_("❌ {link} cannot be transcribed: {reason}")
+# Refused links a reply names one by one; the rest are counted. A message can hold over a
+# hundred links, and a reply naming each would pass Telegram's 4096 characters.
+SHOWN_REFUSALS = 5
 LINKS_SKIPPED = N_(
     "✂️ Took the first {taken} links of {total}; the other {skipped} were skipped (at most "
     "{taken} per message). Send them in another message."
@@ -173,13 +176,23 @@ async def _transcribe_links(
 
 
 def _refusals(links: LinkSelection, tr: Translator) -> list[str]:
-    """Each refused link's reason (message ids from bot/telegram_io/links.py), translated."""
+    """The first refused links with their reasons (message ids from
+    bot/telegram_io/links.py), translated, then how many more there were."""
     if links.single and links.refused:
         return [tr.gettext(LINK_REFUSED, reason=_reason(links.refused[0], tr))]
-    return [
-        tr.gettext(ONE_OF_LINKS_REFUSED, link=_shown(c.url), reason=_reason(c, tr))
-        for c in links.refused
+    shown, rest = links.refused[:SHOWN_REFUSALS], len(links.refused) - SHOWN_REFUSALS
+    notes = [
+        tr.gettext(ONE_OF_LINKS_REFUSED, link=_shown(c.url), reason=_reason(c, tr)) for c in shown
     ]
+    if rest > 0:
+        notes.append(
+            tr.ngettext(
+                "❌ And {n} more link that cannot be transcribed.",
+                "❌ And {n} more links that cannot be transcribed.",
+                rest,
+            )
+        )
+    return notes
 
 
 def _reason(check: LinkCheck, tr: Translator) -> str:

@@ -9,11 +9,15 @@ from telegram.error import BadRequest, TelegramError
 from telegram.ext import ContextTypes
 
 from bot.chat.preferences import ChatPreferences, load_preferences
-from bot.i18n import Translator, choose_language
+from bot.i18n import N_, Translator, choose_language
 from bot.telegram_io.errors import Refusal, is_refusal
 from handlers.services import Services
 
 Context = ContextTypes.DEFAULT_TYPE
+
+# The answer to a button press whose data this bot does not offer (any more, or ever: a client
+# can send any data): short, and not an error.
+BUTTON_EXPIRED = N_("This button has expired.")
 
 
 def services(context: Context) -> Services:

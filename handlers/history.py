@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram import Chat, InlineKeyboardButton, InlineKeyboardMarkup, Update
 
 from bot.chat.history import (
     can_resend,
@@ -15,7 +15,9 @@ from bot.chat.history import (
 )
 from bot.i18n import N_, Translator
 from bot.intron.options import CATEGORIES
+from bot.telegram_io.callback_data import parse_id
 from handlers.common import (
+    BUTTON_EXPIRED,
     Context,
     answer,
     chat_translator,
@@ -82,9 +84,12 @@ async def on_resend(update: Update, context: Context) -> None:
     if query is None or query.message is None:
         return
     tr = await chat_translator(update, context)
-    _, _, raw_id = (query.data or "").partition(":")
+    job_id = parse_id((query.data or "").removeprefix("hist:"))
+    if job_id is None:
+        await answer(query, tr.gettext(BUTTON_EXPIRED))
+        return
     chat_id = query.message.chat.id
-    job = await job_of_chat(chat_id, int(raw_id)) if raw_id.isdigit() else None
+    job = await job_of_chat(chat_id, job_id)
     if job is None or not can_resend(job):
         await answer(query, tr.gettext("That result is no longer stored."), alert=True)
         return
@@ -111,7 +116,11 @@ async def on_usage(update: Update, context: Context) -> None:
     text = tr.gettext("🎙 This chat: {usage}.", usage=_audio_minutes(usage.minutes, usage.jobs, tr))
     if usage.reused:
         text += "\n" + tr.gettext(REUSED_USAGE, count=tr.integer(usage.reused))
-    if user is not None and user.id in services(context).config.admin_user_ids:
+    # Every chat's totals are the operator's business, not a group's: in a group the operator
+    # sees what any member sees (a hint to ask in private would tell the group who operates
+    # the bot).
+    operator = user is not None and user.id in services(context).config.admin_user_ids
+    if operator and message.chat.type == Chat.PRIVATE:
         total = await total_usage()
         text += "\n" + tr.ngettext(
             "🌍 All chats: {usage} from {n} chat.",
@@ -150,6 +159,9 @@ async def on_forget_button(update: Update, context: Context) -> None:
         return
     # Read before the erasure: afterwards the chat's chosen bot language is gone too.
     tr = await chat_translator(update, context)
+    if query.data not in ("forget:yes", "forget:no"):
+        await answer(query, tr.gettext(BUTTON_EXPIRED))
+        return
     if not await may_change_settings(update, context):
         await answer(
             query, tr.gettext("Only group administrators can erase this chat's data."), alert=True

@@ -384,9 +384,7 @@ async def send_command(
     # Counted with deleted messages, so that a status message removed meanwhile (just after
     # its result) cannot hide the answer; what is returned is what the chat still shows.
     before = len(telegram.bot_messages(chat, include_deleted=True))
-    telegram.user_message(
-        chat, text=text, user_id=user_id, chat_type=chat_type, reply_to=reply_to
-    )
+    telegram.user_message(chat, text=text, user_id=user_id, chat_type=chat_type, reply_to=reply_to)
 
     def answer() -> list[dict[str, Any]]:
         new = telegram.bot_messages(chat, include_deleted=True)[before:]

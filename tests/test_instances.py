@@ -100,9 +100,7 @@ async def instances(
         )
     try:
         await asyncio.gather(*(instance.start() for instance in running))
-        await telegram.wait_for(
-            lambda: all(i.logged("bot started") for i in running), timeout=60
-        )
+        await telegram.wait_for(lambda: all(i.logged("bot started") for i in running), timeout=60)
         yield running
     finally:
         for instance in running:

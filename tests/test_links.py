@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.engine.pipeline import LINK_UNREADABLE
+from bot.telegram_io.links import LOCAL_ADDRESS as LOCAL
 from handlers.audio import LINK_RECEIVED_TEXT
 from tests.conftest import (
     BotProcess,
@@ -114,6 +115,84 @@ async def test_each_kind_of_refused_link_gets_its_reason_and_no_upload(
     await asyncio.sleep(0.5)  # an upload would be made by now
     assert intron.uploads == []
     assert await count_rows(bot.config.database_url, "jobs") == 0
+
+
+# Hosts disguised in ways an HTTP client undoes before it connects: percent-encoding, IDNA's
+# look-alike dots and full-width digits, and IPv4 addresses inside IPv6 ones.
+DISGUISED = [
+    ("http://%31%32%37.0.0.1/a.mp3", "local or private network"),
+    ("http://api.telegram%2eorg/file/bot123:ABC/x.ogg", "links to Telegram"),
+    ("http://169.254.169%2e254/", "local or private network"),
+    ("http://10%2e0.0.1/", "local or private network"),
+    ("http://[::ffff:0:7f00:1]/", "local or private network"),  # IPv4-translated
+    ("http://[::127.0.0.1]/", "local or private network"),  # IPv4-compatible
+    ("http://[::ffff:127.0.0.1]/", "local or private network"),  # IPv4-mapped
+    ("http://[64:ff9b::a9fe:a9fe]/latest/meta-data", "local or private network"),  # NAT64
+    ("http://[64:ff9b:1::808:808]/a.mp3", "local or private network"),  # local-use NAT64
+    ("http://[2002:c0a8:1::1]/a.mp3", "local or private network"),  # 6to4 of 192.168.0.1
+    ("http://t%E3%80%82me/c/1234/56", "links to Telegram"),  # an ideographic full stop
+    ("http://１２７.0.0.1/a.mp3", "local or private network"),  # full-width digits
+    ("http://0177.0.0.1/a.mp3", "local or private network"),  # octal
+    ("http://127.0.0.1%2f.example.org/a.mp3", "not a complete web address"),
+]
+
+
+async def test_disguised_hosts_are_read_as_a_fetcher_reads_them_and_refused(
+    telegram: FakeTelegram, intron: FakeIntron, bot: RunningBot
+) -> None:
+    for link, reason in DISGUISED:
+        sent_id = send_links(telegram, CHAT, link)["message_id"]
+        await telegram.wait_for(lambda i=sent_id: bool(replies_to(telegram, CHAT, i)))
+        [reply] = replies_to(telegram, CHAT, sent_id)
+        assert reply["text"].startswith("❌ This link cannot be transcribed:"), link
+        assert reason in reply["text"], link
+    # Jobs are stored before the reply is sent, so none was made for those links. A link
+    # whose host is merely percent-encoded goes to Intron with the host it was checked as.
+    assert await count_rows(bot.config.database_url, "jobs") == 0
+    send_links(telegram, CHAT, "https://files%2Eexample.org/calls/round.mp3")
+    await telegram.wait_for(lambda: bool(transcript_replies(telegram, CHAT)))
+    assert link_uploads(intron) == ["https://files.example.org/calls/round.mp3"]
+
+
+async def test_a_bot_api_server_configured_by_address_is_refused_in_any_form(
+    telegram: FakeTelegram, intron: FakeIntron, bot_factory: Any
+) -> None:
+    # A self-hosted Bot API server on a public address (nothing connects to it here: these
+    # links carry no recording, and the bot downloads nothing for a link).
+    running = bot_factory(telegram_base_file_url="http://93.184.216.34:8081/file/bot")
+    await running.start()
+    try:
+        for link in (
+            "http://93.184.216.34:8081/file/bot123:ABC/voice/file_1.oga",
+            "http://[::ffff:93.184.216.34]:8081/file/bot123:ABC/voice/file_1.oga",
+            "http://1572395042:8081/file/bot123:ABC/voice/file_1.oga",  # decimal
+            "http://[64:ff9b::5db8:d822]/file/bot123:ABC/voice/file_1.oga",  # through NAT64
+        ):
+            sent_id = send_links(telegram, CHAT, link)["message_id"]
+            await telegram.wait_for(lambda i=sent_id: bool(replies_to(telegram, CHAT, i)))
+            [reply] = replies_to(telegram, CHAT, sent_id)
+            assert "links to Telegram" in reply["text"], link
+        send_links(telegram, CHAT, "http://93.184.216.35/ward-round.mp3")  # its neighbour
+        await telegram.wait_for(lambda: bool(transcript_replies(telegram, CHAT)))
+        assert link_uploads(intron) == ["http://93.184.216.35/ward-round.mp3"]
+    finally:
+        await running.stop()
+
+
+async def test_a_message_full_of_refused_links_gets_a_short_reply_naming_a_few(
+    telegram: FakeTelegram, intron: FakeIntron, bot: RunningBot
+) -> None:
+    refused = [f"http://10.0.{n // 250}.{n % 250 + 1}/call.mp3" for n in range(119)]
+    good = ["https://files.example.org/a.mp3", "https://files.example.org/b.mp3"]
+    sent = send_links(telegram, CHAT, good[0], *refused, good[1])
+    await telegram.wait_for(lambda: len(transcript_replies(telegram, CHAT)) == 2)
+    [note] = [m for m in replies_to(telegram, CHAT, sent["message_id"]) if "❌" in m["text"]]
+    lines = note["text"].splitlines()
+    assert lines[:5] == [f"❌ {link} cannot be transcribed: {LOCAL}" for link in refused[:5]]
+    assert lines[5:] == ["❌ And 114 more links that cannot be transcribed."]
+    assert len(note["text"]) < 4096
+    assert not any("went wrong" in t for t in texts(telegram, CHAT))
+    assert sorted(link_uploads(intron)) == good
 
 
 async def test_several_links_one_job_each_up_to_the_limit_the_rest_said_skipped(

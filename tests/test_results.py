@@ -14,6 +14,7 @@ from tests.conftest import (
     entity_text,
     eventually,
     replies_to,
+    send_command,
     send_voice,
     texts,
     transcript_replies,
@@ -183,6 +184,14 @@ async def test_history_resend_and_usage(
         telegram.user_message(CHAT + 1, text="/usage")
         await telegram.wait_for(lambda: "audio minutes" in texts(telegram, CHAT + 1)[-1])
         assert "All chats" not in texts(telegram, CHAT + 1)[-1]
+
+        # In a group the operator's /usage is the group's, as any member's is: its members
+        # see the answer.
+        group = -1000 - CHAT
+        [in_group] = await send_command(
+            telegram, group, "/usage", user_id=ADMIN, chat_type="supergroup"
+        )
+        assert in_group["text"] == "🎙 This chat: 0.0 audio minutes in 0 recordings."
     finally:
         await running.stop()
 

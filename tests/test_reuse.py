@@ -3,10 +3,12 @@ is answered from that result, with no download and no upload, until that result 
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from handlers.audio import ALREADY_ANSWERED, REUSED_TEXT
+from bot.chat.preferences import ChatPreferences, save_preferences
+from handlers.audio import ALREADY_ANSWERED, RECEIVED_TEXT, REUSED_TEXT
 from storage.models import Job, JobState
 from tests.conftest import (
     RunningBot,
@@ -87,6 +89,40 @@ async def test_a_chat_that_turns_reuse_off_gets_a_fresh_transcription(
     assert "transcribed again" in answer.get("text", "")
     await forward_and_wait(telegram, TEAM, original)
     assert len(intron.uploads) == 2
+
+
+async def test_a_chat_that_turned_reuse_off_answers_no_other_chats_copies(
+    telegram: FakeTelegram, intron: FakeIntron, bot: RunningBot
+) -> None:
+    menu = await open_settings(telegram, CLINIC)
+    await press(telegram, CLINIC, menu, "Forwarded copies")
+    original = send_voice(telegram, CLINIC)
+    await wait_delivered(telegram)
+    await forward_and_wait(telegram, TEAM, original)  # TEAM reuses; CLINIC does not share
+    assert len(intron.uploads) == 2 and len(telegram.file_downloads) == 2
+    status = telegram.bot_messages(TEAM, include_deleted=True)[0]
+    assert telegram.history(TEAM, status["message_id"])[0]["text"] == RECEIVED_TEXT
+
+
+async def test_a_source_that_stops_sharing_before_the_copy_is_answered_is_not_used(
+    telegram: FakeTelegram, intron: FakeIntron, bot: RunningBot
+) -> None:
+    original = send_voice(telegram, CLINIC)
+    await wait_delivered(telegram)
+    # The copy's job is stored, marked to be answered from CLINIC's result, and waits for
+    # its "Received" to be sent before it runs; CLINIC switches sharing off meanwhile.
+    status_sent = telegram.hold("sendMessage")
+    copy = telegram.user_message(TEAM, voice=telegram.forwarded(original["voice"]))
+
+    async def marked_for_reuse() -> bool:
+        job = await Job.get_or_none(chat_id=TEAM, message_id=copy["message_id"])
+        return job is not None and job.reused_from is not None
+
+    await eventually(marked_for_reuse, what="the copy's job marked to reuse CLINIC's result")
+    await save_preferences(CLINIC, replace(ChatPreferences.default(), reuse_results=False))
+    status_sent.release()
+    await telegram.wait_for(lambda: bool(transcript_replies(telegram, TEAM)))
+    assert len(intron.uploads) == 2, "transcribed afresh, not copied"
 
 
 async def test_transcribe_on_a_note_already_answered_here_offers_the_result_again(

@@ -67,9 +67,7 @@ async def new_job() -> Job:
 
 async def test_wake_during_a_tick_starts_the_job_at_once(database: None) -> None:
     pipeline = RecordingPipeline()
-    scheduler = WokenDuringTick(
-        pipeline, owner="test", retention_days=30
-    )
+    scheduler = WokenDuringTick(pipeline, owner="test", retention_days=30)
     await scheduler.start()
     try:
         await asyncio.wait_for(pipeline.any_started.wait(), 3 * IDLE_WAKE_SECONDS)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import socket
 import time
 from collections.abc import AsyncIterator, Callable
@@ -142,10 +143,24 @@ async def test_body_that_is_not_an_update_gets_400_and_oversize_is_refused(
     telegram: FakeTelegram, webhook_bot: RunningBot, port: int, database_url: str
 ) -> None:
     headers = {SECRET_HEADER: WEBHOOK_SECRET}
+    # Nested past Python's recursion limit (was a 500), and a real update carrying a field
+    # nested deeper than any update does (it would parse, but might not parse again when
+    # read back from the inbox).
+    too_deep = b'{"update_id": 9, "message": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+    update = voice_update(telegram, 10)
+    nested = json.loads("[" * 200 + "]" * 200)
+    deep = json.dumps({**update, "message": {**update["message"], "extra": nested}}).encode()
     async with httpx.AsyncClient() as client:
         answers = [
             await client.post(webhook_url(port), content=body, headers=headers)
-            for body in (b"not json", b"[1, 2]", b'{"message": {}}', b'{"update_id": "7"}')
+            for body in (
+                b"not json",
+                b"[1, 2]",
+                b'{"message": {}}',
+                b'{"update_id": "7"}',
+                too_deep,
+                deep,
+            )
         ]
         answers.append(
             await client.post(
@@ -155,7 +170,7 @@ async def test_body_that_is_not_an_update_gets_400_and_oversize_is_refused(
         huge = {"update_id": 6, "message": {"text": "x" * (1024 * 1024)}}
         too_big = await client.post(webhook_url(port), json=huge, headers=headers)
         streamed = await client.post(webhook_url(port), content=chunked(), headers=headers)
-    assert [a.status_code for a in answers] == [400] * 5
+    assert [a.status_code for a in answers] == [400] * 7
     assert too_big.status_code == 413 and streamed.status_code == 413
     assert await count_rows(database_url, "inbox_updates") == 0
 

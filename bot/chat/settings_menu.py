@@ -25,6 +25,7 @@ from bot.intron.options import (
     flag_label,
     spoken_language_name,
 )
+from bot.telegram_io.callback_data import parse_id
 
 PREFIX = "set"
 LANGUAGES_PER_PAGE = 12
@@ -291,8 +292,8 @@ def apply_action(
                 "home",
                 tr.gettext("Speaker separation: {state}", state=state),
             )
-        case "lang", [arg] if arg.isdigit():
-            return stay(_language_screen(prefs, tr, int(arg)))
+        case "lang", [arg] if (page := parse_id(arg)) is not None:
+            return stay(_language_screen(prefs, tr, page))
         case "lang", [arg] if arg == "-" or arg in LANGUAGE_NAMES:
             language = None if arg == "-" else arg
             new_options = options.model_copy(update={"language": language})

@@ -6,14 +6,17 @@ stored result: no download, no upload, no wait. Only a job that was itself trans
 source, and only while it holds its text, so erasing it (/forget in its chat, or retention)
 ends its reuse everywhere. What a copy receives is the transcript of the audio its sender
 already has, so nothing passes between chats that they did not share.
+
+"Forwarded copies" off in a chat's settings works both ways: its copies are transcribed
+afresh (the caller does not ask), and its own results answer no other chat's copies.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from bot.telegram_io.migration import chat_family
-from storage.models import FINAL_STATES, Job, JobState
+from bot.telegram_io.migration import chat_family, current_chat_id
+from storage.models import FINAL_STATES, ChatSettings, Job, JobState
 
 # Recent candidates looked at: the same audio with other options is rare beyond that.
 CANDIDATES = 20
@@ -36,16 +39,31 @@ async def reusable_source(file_unique_id: str | None, options: dict[str, Any]) -
         await Job.filter(file_unique_id=file_unique_id, **_holding_its_text())
         .order_by("-id")
         .limit(CANDIDATES)
-        .values_list("id", "options")
+        .values_list("id", "chat_id", "options")
     )
-    return next((int(i) for i, stored in candidates if stored == options), None)
+    for job_id, chat_id, stored in candidates:
+        if stored == options and await _shares_results(int(chat_id)):
+            return int(job_id)
+    return None
 
 
 async def earlier_result(job_id: int | None) -> Job | None:
-    """The source job, read again when its result is copied: still holding its text?"""
+    """The source job, read again when its result is copied: still holding its text, and its
+    chat still sharing it (the setting may have changed since the copy arrived)?"""
     if job_id is None:
         return None
-    return await Job.get_or_none(id=job_id, **_holding_its_text())
+    source = await Job.get_or_none(id=job_id, **_holding_its_text())
+    if source is None or not await _shares_results(source.chat_id):
+        return None
+    return source
+
+
+async def _shares_results(chat_id: int) -> bool:
+    """Whether the chat a result was transcribed in lets it answer other chats' copies. Its
+    settings are kept under its current id when a group was upgraded since; a chat without
+    settings has the default (on)."""
+    settings = await ChatSettings.get_or_none(chat_id=await current_chat_id(chat_id))
+    return settings is None or settings.reuse_results
 
 
 async def answered_in_chat(

@@ -146,9 +146,7 @@ class InboxDispatcher:
         self._in_hand.add(row.update_id)
         try:
             if row.attempts > MAX_ATTEMPTS:
-                log.error(
-                    "inbox: update %s dropped after %d attempts", row.update_id, MAX_ATTEMPTS
-                )
+                log.error("inbox: update %s dropped after %d attempts", row.update_id, MAX_ATTEMPTS)
             else:
                 await self._handle_row(row)
             await self._mark_handled(row.update_id)

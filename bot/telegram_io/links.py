@@ -3,6 +3,11 @@
 Intron reads a link's audio itself; the bot never fetches or resolves it. So every check here
 is on the URL alone and works offline: no link to Telegram (its file URLs carry the bot token),
 none to this machine or a private network, none with credentials in it, http(s) only.
+
+The checks read the host as an HTTP client would before connecting: percent-decoded,
+IDNA-normalised, and any host that is a number read as the address it names (whatever way it
+is written, and with an IPv4 address embedded in an IPv6 one taken out). An accepted link is
+handed on with that host written plainly, so what Intron fetches is what was checked.
 """
 
 from __future__ import annotations
@@ -10,18 +15,40 @@ from __future__ import annotations
 import ipaddress
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import PurePosixPath
-from urllib.parse import unquote, urlsplit, urlunsplit
+from urllib.parse import SplitResult, unquote, urlsplit, urlunsplit
 
+import idna
 from telegram import Message, MessageEntity
 
 from bot.i18n import N_
 
+Address = ipaddress.IPv4Address | ipaddress.IPv6Address
+
 MAX_URL_LENGTH = 2048
-_HEX = re.compile("0[xX][0-9a-fA-F]*")
-_OCTAL = re.compile("0[0-7]+")
-_DECIMAL = re.compile("[0-9]+")
-NAT64 = ipaddress.IPv6Network("64:ff9b::/96")  # IPv4 addresses reached through a NAT64 gateway
+MAX_HOST_LENGTH = 253  # DNS's limit on a name
+# The pieces of an IPv4 address written the old way (as inet_aton and the WHATWG URL parser
+# read them): hex with 0x, octal with a leading 0, decimal otherwise. Hosts are lower-cased
+# before they are read.
+_HEX = re.compile("0x[0-9a-f]*")
+_OCTAL = re.compile("0[0-7]*")
+_DECIMAL = re.compile("[1-9][0-9]*")
+# A host name's label once in ASCII. The underscore is not LDH, but real hosts carry it
+# (older storage buckets, say) and it cannot disguise an address or another host.
+_LABEL = re.compile("[a-z0-9_-]{1,63}")
+# IPv6 ranges that carry an IPv4 address in their last 32 bits: a client connecting to one
+# reaches (or, through a gateway, is translated to) that IPv4 address.
+EMBEDDING_IPV4 = (
+    ipaddress.IPv6Network("::ffff:0:0/96"),  # IPv4-mapped (RFC 4291)
+    ipaddress.IPv6Network("::ffff:0:0:0/96"),  # IPv4-translated (RFC 2765)
+    ipaddress.IPv6Network("::/96"),  # IPv4-compatible, deprecated but still parsed (RFC 4291)
+    ipaddress.IPv6Network("64:ff9b::/96"),  # NAT64 well-known prefix (RFC 6052)
+)
+# NAT64's local-use prefix (RFC 8215): each network decides which prefix length within it it
+# uses, so where the IPv4 address sits, and which gateway translates it, is known only on the
+# fetcher's own network. IANA lists it as not globally reachable: refused whatever it embeds.
+LOCAL_NAT64 = ipaddress.IPv6Network("64:ff9b:1::/48")
 # Telegram's own hosts and their subdomains (api.telegram.org, t.me, ...).
 TELEGRAM_DOMAINS = ("t.me", "telegram.me", "telegram.org", "telegram.dog")
 # Names that only ever mean this machine or a local network.
@@ -120,27 +147,23 @@ def _refusal(link: str, refused_hosts: frozenset[str]) -> tuple[str | None, str]
         return NOT_HTTP, link
     if "@" in parts.netloc or parts.username is not None or parts.password is not None:
         return HAS_CREDENTIALS, link
-    raw_host = (parts.hostname or "").rstrip(".")
-    if not raw_host:
+    host = _host_as_fetched(parts)
+    if host is None:
         return MALFORMED, link
-    address = _ip_literal(raw_host)
-    if address is not None:
-        if not address.is_global or address.is_multicast:
-            return LOCAL_ADDRESS, link
-        host = f"[{address}]" if address.version == 6 else str(address)
-    else:
-        try:
-            # IDNA also folds look-alike dots (`t。me`) the way a resolver would.
-            host = raw_host.encode("idna").decode("ascii").lower()
-        except UnicodeError:
-            return MALFORMED, link
-        if _within(host, TELEGRAM_DOMAINS) or host in refused_hosts:
+    bot_api_names, bot_api_addresses = _bot_api_targets(refused_hosts)
+    if isinstance(host, str):
+        if _within(host, TELEGRAM_DOMAINS) or host in bot_api_names:
             return TELEGRAM_LINK, link
         if _within(host, LOCAL_NAMES) or "." not in host:
             return LOCAL_ADDRESS, link
-        if all(c.isdigit() or c in ".x" for c in host):
-            return MALFORMED, link  # numeric but not an address: no resolver agrees on it
-    netloc = host if port is None else f"{host}:{port}"
+        shown = host
+    else:
+        if not _is_public(host):
+            return LOCAL_ADDRESS, link
+        if _reached(host) & bot_api_addresses:
+            return TELEGRAM_LINK, link
+        shown = f"[{host}]" if host.version == 6 else str(host)
+    netloc = shown if port is None else f"{shown}:{port}"
     return None, urlunsplit((parts.scheme.lower(), netloc, parts.path or "/", parts.query, ""))
 
 
@@ -148,24 +171,60 @@ def _within(host: str, domains: tuple[str, ...]) -> bool:
     return any(host == d or host.endswith("." + d) for d in domains)
 
 
-def _ip_literal(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
-    """The address a host names by itself, in any form an HTTP client may accept: IPv6,
-    dotted IPv4, and the old short, decimal, octal and hex forms (`127.1`, `2130706433`,
-    `0x7f.0.0.1`), which resolvers still read as addresses."""
+def _host_as_fetched(parts: SplitResult) -> Address | str | None:
+    """The host an HTTP client connects to for this link: an address, or a lower-case ASCII
+    name. None when it is no host at all, or clients would not agree on which it is."""
+    raw = parts.hostname or ""
+    if parts.netloc.startswith("["):
+        # An IPv6 literal is never percent-decoded (a `%` there starts a zone id, which names
+        # a network interface of the fetcher's own machine: dropped).
+        try:
+            return ipaddress.IPv6Address(raw.split("%", 1)[0])
+        except ValueError:
+            return None
     try:
-        address = ipaddress.ip_address(host.split("%", 1)[0])
-    except ValueError:
-        address = _legacy_ipv4(host)
-    if isinstance(address, ipaddress.IPv6Address):
-        embedded = address.ipv4_mapped or address.sixtofour
-        if embedded is None and address in NAT64:
-            embedded = ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
-        if embedded is not None and not embedded.is_global:
-            return embedded
-    return address
+        # Clients decode the host before they look it up: `127%2e0.0.1` is 127.0.0.1.
+        decoded = unquote(raw, errors="strict")
+    except UnicodeDecodeError:
+        return None
+    return _name_or_address(decoded)
+
+
+def _name_or_address(host: str) -> Address | str | None:
+    """A host as written (decoded), read the way a URL parser does: IDNA first (which also
+    folds full-width digits and look-alike dots such as `t。me`), then, if its last label is
+    a number, as an IPv4 address."""
+    name = _ascii_name(host)
+    if name is None:
+        return None
+    last = name.rsplit(".", 1)[-1]
+    if last.isdigit() or _HEX.fullmatch(last):
+        # Numeric but not an address (`1.2.3.4.5`, `0x7g.1`): parsers refuse such a host, and
+        # a resolver given it would do what no check here can foresee.
+        return _legacy_ipv4(name)
+    return name
+
+
+def _ascii_name(host: str) -> str | None:
+    if host.isascii():
+        name = host.lower()
+    else:
+        try:
+            # UTS 46, non-transitional: how browsers and current HTTP clients map a name.
+            name = idna.encode(host, uts46=True, transitional=False).decode("ascii")
+        except UnicodeError:  # idna.IDNAError is one
+            return None
+    name = name.removesuffix(".")  # the root's dot: `localhost.` is localhost
+    if not name or len(name) > MAX_HOST_LENGTH:
+        return None
+    if not all(_LABEL.fullmatch(label) for label in name.split(".")):
+        return None  # an empty label, or `%`, `/`, `@`, a NUL... left after decoding
+    return name
 
 
 def _legacy_ipv4(host: str) -> ipaddress.IPv4Address | None:
+    """`127.1`, `2130706433`, `0x7f.0.0.1`, `0177.0.0.1`: the short, decimal, hex and octal
+    forms resolvers and URL parsers still read as IPv4 addresses."""
     pieces = host.split(".")
     if not 1 <= len(pieces) <= 4:
         return None
@@ -178,7 +237,7 @@ def _legacy_ipv4(host: str) -> ipaddress.IPv4Address | None:
         elif _DECIMAL.fullmatch(piece):
             numbers.append(int(piece, 10))
         else:
-            return None
+            return None  # `08` is neither octal nor decimal to them
     *leading, last = numbers
     if any(n > 255 for n in leading) or last >= 256 ** (5 - len(numbers)):
         return None
@@ -186,3 +245,46 @@ def _legacy_ipv4(host: str) -> ipaddress.IPv4Address | None:
     for i, n in enumerate(leading):
         value += n << (8 * (3 - i))
     return ipaddress.IPv4Address(value)
+
+
+def _embedded_ipv4(address: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    """The IPv4 address a connection to this IPv6 address ends up at, if it carries one."""
+    if any(address in network for network in EMBEDDING_IPV4):
+        return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+    return address.sixtofour  # 2002::/16 carries it in bits 16 to 48
+
+
+def _reached(address: Address) -> set[Address]:
+    """The address and the IPv4 address inside it, if any: each may be the one reached."""
+    embedded = _embedded_ipv4(address) if isinstance(address, ipaddress.IPv6Address) else None
+    return {address} if embedded is None else {address, embedded}
+
+
+def _is_public(address: Address) -> bool:
+    """Reachable on the public internet. An IPv6 address carrying an IPv4 one is judged by the
+    IPv4 address, not by Python's view of the IPv6 range (which differs between versions)."""
+    if isinstance(address, ipaddress.IPv6Address):
+        if address in LOCAL_NAT64:
+            return False
+        embedded = _embedded_ipv4(address)
+        if embedded is not None:
+            return _is_public(embedded)
+    return address.is_global and not address.is_multicast
+
+
+@lru_cache(maxsize=8)
+def _bot_api_targets(hosts: frozenset[str]) -> tuple[frozenset[str], frozenset[Address]]:
+    """The configured Bot API hosts read like a link's host: names, and addresses with any
+    IPv4 address inside them, so a link naming the same server another way is caught."""
+    names: set[str] = set()
+    addresses: set[Address] = set()
+    for host in hosts:
+        try:
+            target: Address | str | None = ipaddress.ip_address(host.split("%", 1)[0])
+        except ValueError:
+            target = _name_or_address(host)
+        if isinstance(target, str):
+            names.add(target)
+        elif target is not None:
+            addresses |= _reached(target)
+    return frozenset(names), frozenset(addresses)

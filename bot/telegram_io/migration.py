@@ -40,6 +40,7 @@ async def record_migration(old_chat_id: int, new_chat_id: int) -> bool:
                     options=settings.options,
                     on_request=settings.on_request,
                     bot_language=settings.bot_language,
+                    reuse_results=settings.reuse_results,
                 )
             await settings.delete()
     if created:

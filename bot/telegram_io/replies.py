@@ -178,4 +178,3 @@ class ChatReplier:
             **self._timeouts,
         )
         return sent.message_id
-

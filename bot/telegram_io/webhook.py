@@ -2,8 +2,10 @@
 
 Telegram forgets an update it got a 2xx for, and delivers it again later after any other
 answer. So: a wrong secret is refused (403) before anything is read, a body that is not an
-update is refused (400, no point in sending it again), and when the database cannot take the
-update in time the answer is 503, which makes Telegram try again later.
+update is refused (400, no point in sending it again; that includes JSON nested deeper than
+any update, which Python cannot parse or could not parse again when the stored update is
+handled), and when the database cannot take the update in time the answer is 503, which
+makes Telegram try again later.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import hmac
 import json
 import logging
+from collections.abc import Iterable
 from typing import Any
 
 from starlette.requests import Request
@@ -24,6 +27,11 @@ log = logging.getLogger(__name__)
 
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 MAX_BODY_BYTES = 1024 * 1024
+# Telegram's updates nest about ten levels deep (an update, its message, the message it
+# replies to, a keyboard's rows and buttons...). Far deeper JSON is no update, and near
+# Python's recursion limit it parses here yet may fail when read back from the inbox, where
+# the stack is deeper: a row that could never be handled.
+MAX_NESTING = 64
 STORE_TIMEOUT_SECONDS = 5.0
 
 
@@ -65,15 +73,35 @@ class TelegramWebhook:
     def _parse(self, body: bytes) -> tuple[dict[str, Any], Update] | None:
         try:
             payload = json.loads(body)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: nested past Python's limit
             return None
         if not isinstance(payload, dict) or type(payload.get("update_id")) is not int:
+            return None
+        if _nesting(payload) > MAX_NESTING:
             return None
         try:
             update = Update.de_json(payload, self._bot)
         except Exception:
             return None
         return payload, update
+
+
+def _nesting(value: object) -> int:
+    """How deep a parsed JSON value nests, counted without recursion (stopping once past
+    MAX_NESTING)."""
+    deepest = 0
+    stack: list[tuple[object, int]] = [(value, 1)]
+    while stack and deepest <= MAX_NESTING:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            children: Iterable[object] = item.values()
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        deepest = max(deepest, depth)
+        stack.extend((child, depth + 1) for child in children)
+    return deepest
 
 
 async def _read_body(request: Request) -> bytes:
