@@ -20,6 +20,7 @@ from bot.intron import (
     IntronTransientError,
     parse_retry_after,
 )
+from bot.intron.client import MAX_RETRY_AFTER
 from bot.metrics import BotMetrics
 from tests.conftest import FIXTURES
 from tests.fakes.intron_api import FakeIntron, Fault
@@ -159,6 +160,13 @@ def test_retry_after_forms() -> None:
     assert parse_retry_after(None) == 60
     assert parse_retry_after("Wed, 21 Oct 2015 07:28:10 GMT", now=1445412480.0) == 10
     assert parse_retry_after("soon") == 60
+
+
+def test_retry_after_that_would_pause_for_ever_is_bounded() -> None:
+    for endless in ("inf", "1e12", "Infinity", "Fri, 01 Jan 2100 00:00:00 GMT"):
+        assert parse_retry_after(endless, now=1445412480.0) == MAX_RETRY_AFTER
+    assert parse_retry_after("nan") == 60
+    assert parse_retry_after("-inf") == 0
 
 
 @contextlib.asynccontextmanager

@@ -78,14 +78,25 @@ async def database(tmp_path: Path) -> AsyncIterator[None]:
     await close_database()
 
 
-def pipeline(answer: Answer, chat: RecordedChat) -> JobPipeline:
+class RecordedPace(PollPacer):
+    """The poll pacer, noting what each finished job taught it."""
+
+    def __init__(self, budget: RateBudget) -> None:
+        super().__init__(budget, window=60.0)
+        self.taught: list[tuple[float | None, float]] = []
+
+    async def learn(self, audio_seconds: float | None, intron_seconds: float) -> None:
+        self.taught.append((audio_seconds, intron_seconds))
+
+
+def pipeline(answer: Answer, chat: RecordedChat, pacer: RecordedPace | None = None) -> JobPipeline:
     budget = RateBudget({UPLOAD: 60, STATUS: 100, SYNC_UPLOAD: 1})
     return JobPipeline(
         intron=intron_answering(answer),
         budget=budget,
         fetcher=NoDownloads(),
         replier=chat,
-        pacer=PollPacer(budget, window=60.0),
+        pacer=pacer or RecordedPace(budget),
         config=PipelineConfig(max_download_bytes=20_000_000, job_timeout_seconds=3600),
         clock=time.time,
         locales=Locales.load(),
@@ -126,7 +137,11 @@ async def test_a_poll_not_done_yet_rests_the_job_and_sends_nothing(database: Non
 
 async def test_a_finished_poll_is_answered_in_the_same_advance(database: None) -> None:
     chat = RecordedChat()
-    job = await link_job(state=JobState.AT_INTRON, intron_file_id="f2", uploaded_at=time.time())
+    pace = RecordedPace(RateBudget({STATUS: 100}))
+    # The message claimed 1 s of audio (a client sets Telegram's duration at will).
+    job = await link_job(
+        state=JobState.AT_INTRON, intron_file_id="f2", uploaded_at=time.time(), duration=1
+    )
 
     def answer(request: httpx.Request) -> httpx.Response:
         data = {
@@ -137,10 +152,12 @@ async def test_a_finished_poll_is_answered_in_the_same_advance(database: None) -
         }
         return reply(200, {"status": "Ok", "data": data})
 
-    await pipeline(answer, chat).advance(job)
+    await pipeline(answer, chat, pace).advance(job)
 
     assert (await Job.get(id=job.id)).state == JobState.DELIVERED
     assert any("cough for three days" in text for text in chat.sent)
+    # The pace learns the length Intron measured, not the one claimed.
+    assert [audio for audio, _ in pace.taught] == [12]
 
 
 async def test_a_rate_limited_upload_waits_out_retry_after_and_is_not_a_failure(

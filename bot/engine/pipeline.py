@@ -349,7 +349,10 @@ class JobPipeline:
 
     async def _transcribed(self, job: Job, status: JobStatus, intron_seconds: float) -> None:
         """Intron's transcript is in: learn its pace, store the answer, reply next."""
-        await self._pacer.learn(job.duration, intron_seconds)
+        # The length Intron measured, not the one the message claimed: a client may set
+        # Telegram's duration at will, and a lie must not teach the pace for everyone.
+        audio_seconds = status.processed_audio_duration_in_seconds or job.duration
+        await self._pacer.learn(audio_seconds, intron_seconds)
         self._pacer.wake()
         now = self._clock()
         self._metrics.stage_finished("intron", now - (job.uploaded_at or now))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import email.utils
+import math
 import time
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
@@ -36,6 +37,8 @@ SYNC_TIMEOUT = httpx.Timeout(130.0, connect=10.0)
 STATUS_PATH = "/file/v1/status/{file_id}"
 DEFAULT_TIMEOUT = httpx.Timeout(60.0, connect=10.0)
 DEFAULT_RETRY_AFTER = 60.0
+# The longest pause an answer may impose; a longer one is a fault, not a schedule.
+MAX_RETRY_AFTER = 300.0  # five rate windows
 
 
 class IntronClient:
@@ -225,19 +228,23 @@ def _error_message(response: httpx.Response) -> str:
 
 
 def parse_retry_after(value: str | None, *, now: float | None = None) -> float:
-    """Seconds to wait, from either form HTTP allows: delta-seconds or an HTTP date."""
+    """Seconds to wait, from either form HTTP allows: delta-seconds or an HTTP date. Bounded
+    to [0, MAX_RETRY_AFTER]: `inf`, `nan`, 1e12 or a date years ahead would otherwise pause
+    every upload for ever."""
     if not value:
         return DEFAULT_RETRY_AFTER
     value = value.strip()
     try:
-        return max(0.0, float(value))
+        seconds = float(value)
     except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return DEFAULT_RETRY_AFTER
+        seconds = when.timestamp() - (time.time() if now is None else now)
+    if math.isnan(seconds):
         return DEFAULT_RETRY_AFTER
-    return max(0.0, when.timestamp() - (time.time() if now is None else now))
+    return min(MAX_RETRY_AFTER, max(0.0, seconds))
 
 
 def _file_id(payload: Mapping[str, Any]) -> str:
