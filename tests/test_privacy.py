@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import time
+from pathlib import Path
 
 import pytest
 from tortoise import Tortoise, connections
@@ -106,3 +107,24 @@ async def test_forget_while_the_reply_is_being_sent_stops_it_before_the_next_par
     assert not any("document" in m for m in telegram.bot_messages(CHAT))
     for needle in (PATIENT_FILE, audio["file_id"], intron.transcript[:40]):
         assert await stored_anywhere(needle) == [], needle
+
+
+async def test_after_forget_the_database_files_hold_no_transcript_or_file_name(
+    telegram: FakeTelegram, intron: FakeIntron, bot: RunningBot, database_url: str
+) -> None:
+    """Read byte by byte, as a copied file would be: the SQLite file and its write-ahead log
+    (PostgreSQL's old row versions are VACUUM's, see docs/)."""
+    if not database_url.startswith("sqlite://"):
+        pytest.skip("the files of a SQLite database")
+    intron.transcript = "Mama Neema reports fever and a rash since Tuesday"
+    audio = telegram.audio(fixture_bytes("call_center.mp3"), file_name=PATIENT_FILE)
+    telegram.user_message(CHAT, audio=audio)
+    await telegram.wait_for(lambda: bool(transcript_replies(telegram, CHAT)))
+
+    await forget(telegram, CHAT)
+
+    database = Path(database_url.removeprefix("sqlite://"))
+    files = [database, *database.parent.glob(database.name + "-*")]
+    for needle in (intron.transcript, PATIENT_FILE, "Mama Neema"):
+        holding = [f.name for f in files if f.exists() and needle.encode() in f.read_bytes()]
+        assert holding == [], needle

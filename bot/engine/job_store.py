@@ -31,10 +31,12 @@ log = logging.getLogger(__name__)
 
 # Erasing a job: its text, and what could name the patient or fetch the audio again (the file
 # name, Telegram's file id, Intron's file id, a link's URL, and the audio's unique id, which
-# would let a later copy be answered from it). Date, duration and state stay, for /usage.
+# would let a later copy be answered from it), and a failure's text (it may quote Intron's
+# message about the file). Date, duration and state stay, for /usage.
 ERASED: dict[str, Any] = {
     "result": None,
     "reply": None,
+    "failure": None,
     "file_name": "",
     "telegram_file_id": "",
     "intron_file_id": None,
@@ -385,6 +387,7 @@ async def forget_chats(chats: Sequence[int]) -> Erasure:
     """Erase these chats' texts, file names and ids; stop their jobs in progress (a stage
     already running notices at its next write, before it sends anything)."""
     now = datetime.now(UTC)
+    await _erase_for_good()
     jobs = Job.filter(chat_id__in=list(chats))
     running = await jobs.filter(state__in=ACTIVE_STATES).values_list("chat_id", "status_message_id")
     # One update per row, so a stage saving meanwhile either lands before it (and is then
@@ -399,6 +402,7 @@ async def forget_chats(chats: Sequence[int]) -> Erasure:
     )
     erased = cancelled + await jobs.filter(purged_at__isnull=True).update(**ERASED, purged_at=now)
     await jobs.exclude(telegram_file_id="").update(**ERASED)  # purged earlier, names kept
+    await _checkpoint()
     return Erasure(
         erased=erased,
         cancelled=cancelled,
@@ -410,7 +414,29 @@ async def purge_expired(cutoff: datetime) -> int:
     """Erase what could identify a patient in jobs finished before `cutoff` (text, file name,
     file ids); keep the metadata usage is counted from."""
     old = Job.filter(state__in=FINAL_STATES, finished_at__lt=cutoff)
+    await _erase_for_good()
     purged = await old.filter(purged_at__isnull=True).update(**ERASED, purged_at=datetime.now(UTC))
     # Rows purged by a version that kept file names and ids.
     await old.exclude(telegram_file_id="").update(**ERASED)
+    if purged:
+        await _checkpoint()
     return purged
+
+
+# SQLite leaves an erased row's old bytes in free pages and in its write-ahead log until they
+# are reused: `secure_delete` zeroes freed content, and a truncating checkpoint empties the log.
+# PostgreSQL keeps the old row versions until VACUUM (autovacuum) reclaims them; docs/ says so.
+
+
+def _on_sqlite() -> bool:
+    return connections.get("default").capabilities.dialect == "sqlite"
+
+
+async def _erase_for_good() -> None:
+    if _on_sqlite():
+        await connections.get("default").execute_script("PRAGMA secure_delete = ON;")
+
+
+async def _checkpoint() -> None:
+    if _on_sqlite():
+        await connections.get("default").execute_script("PRAGMA wal_checkpoint(TRUNCATE);")

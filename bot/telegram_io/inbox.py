@@ -115,8 +115,9 @@ class UpdateInbox:
         return [chat for chat in await self.pending_chats() if chat not in held]
 
     async def mark_handled(self, update_id: int) -> None:
+        # The update_id alone refuses a duplicate: what people wrote and sent is not kept.
         await InboxUpdate.filter(update_id=update_id).update(
-            handled_at=self._clock(), claimed_by=None, claim_until=None
+            handled_at=self._clock(), claimed_by=None, claim_until=None, payload={}
         )
 
     async def purge_handled(self, older_than_seconds: float) -> int:
