@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from bot.engine.budget import RateBudget
+from bot.intron.client import MAX_RETRY_AFTER
 from storage.db import close_database, init_database
 from storage.models import ApiCall, EndpointPause
 
@@ -151,3 +152,14 @@ async def test_a_slow_call_holds_its_slot_until_it_is_answered(database: None) -
     assert answered - clock.readings[0] >= 0.3 - ROUNDING
     following = await spend(budget, clock, "upload")
     assert following - answered >= WINDOW + MARGIN - ROUNDING
+
+
+async def test_a_pause_stored_for_ever_is_read_back_bounded(database: None) -> None:
+    """A row written by an older version that stored Retry-After: inf or 1e12 as given."""
+    now = time.time()
+    await EndpointPause.create(endpoint="upload", until=now + 1e12)
+    budget = RateBudget({"upload": 60, "status": 100})
+    await budget.load()
+    assert now < budget.paused_until("upload") <= time.time() + MAX_RETRY_AFTER
+    await budget.pause("status", float("inf"))
+    assert budget.paused_until("status") <= time.time() + MAX_RETRY_AFTER

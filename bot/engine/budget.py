@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator, Callable, Mapping
 
 from tortoise.transactions import in_transaction
 
+from bot.intron.client import MAX_RETRY_AFTER
 from storage.models import ApiCall, EndpointPause
 
 log = logging.getLogger(__name__)
@@ -79,10 +80,16 @@ class RateBudget:
             calls.extend(float(t) for t in times)
         for pause in await EndpointPause.filter(until__gt=now):
             if pause.endpoint in self._paused_until:
-                self._paused_until[pause.endpoint] = pause.until
+                # Bounded as a fresh Retry-After is: a row written by an older version (or
+                # by hand) must not pause an endpoint for ever.
+                self._paused_until[pause.endpoint] = min(pause.until, now + MAX_RETRY_AFTER)
         for endpoint, calls in self._calls.items():
             if calls:
                 log.info("budget %s: %d calls already spent in this window", endpoint, len(calls))
+
+    def paused_until(self, endpoint: str) -> float:
+        """When this process may call `endpoint` again after a Retry-After (0: not paused)."""
+        return self._paused_until[endpoint]
 
     @property
     def limits(self) -> Mapping[str, int]:
@@ -138,7 +145,7 @@ class RateBudget:
 
     async def pause(self, endpoint: str, seconds: float) -> None:
         """Intron said 429: nobody calls this endpoint until the Retry-After has passed."""
-        until = self._clock() + max(0.0, seconds)
+        until = self._clock() + min(MAX_RETRY_AFTER, max(0.0, seconds))
         if until <= self._paused_until[endpoint]:
             return
         self._paused_until[endpoint] = until
@@ -169,7 +176,7 @@ class RateBudget:
                 [endpoint, now],
             )
             if paused:
-                until = float(paused[0]["until"])
+                until = min(float(paused[0]["until"]), now + MAX_RETRY_AFTER)
                 self._paused_until[endpoint] = max(self._paused_until[endpoint], until)
                 return until - now
             _, rows = await connection.execute_query(
