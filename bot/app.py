@@ -220,7 +220,11 @@ async def assemble(config: Config, stack: contextlib.AsyncExitStack) -> Parts:
         metrics=metrics,
     )
     scheduler = JobScheduler(
-        pipeline, owner=owner, retention_days=config.retention_days, skip_locked=postgres
+        pipeline,
+        owner=owner,
+        retention_days=config.retention_days,
+        skip_locked=postgres,
+        transfer_slots=config.max_concurrent_transfers,
     )
     app.bot_data["services"] = Services(
         config=config,

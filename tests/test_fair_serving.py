@@ -4,6 +4,7 @@ leaves every other chat's "Received" prompt."""
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 from tests.conftest import RunningBot, fixture_bytes, replies_to, send_voice
 from tests.fakes.intron_api import FakeIntron
@@ -11,6 +12,7 @@ from tests.fakes.telegram import FakeTelegram
 
 GROUP = -1009001
 PRIVATE = 9501
+BUSY = 9502
 PROMPT_SECONDS = 2.0
 
 
@@ -61,3 +63,43 @@ async def test_a_429_in_one_group_pauses_that_group_only(
     assert await received_within(telegram, PRIVATE, private["message_id"]) < PROMPT_SECONDS
     await telegram.wait_for(lambda: bool(replies_to(telegram, GROUP, in_group["message_id"])))
     assert time.monotonic() - refused_at >= 2.9, "the group waited out its retry_after"
+
+
+async def test_a_quiet_chats_upload_comes_before_a_busy_chats_backlog(
+    telegram: FakeTelegram, intron: FakeIntron, bot_factory: Callable[..., RunningBot]
+) -> None:
+    """Intron's upload budget is the queue: one chat's batch takes a turn in each round, so a
+    note from another chat waits for a round, not for the batch."""
+    running = bot_factory(
+        intron_upload_per_minute=4, intron_rate_window_seconds=1.0, max_concurrent_transfers=2
+    )
+    await running.start()
+    try:
+        data = fixture_bytes("voice_consultation.ogg")
+        busy = [
+            telegram.user_message(
+                BUSY, audio=telegram.audio(data, mime_type="audio/ogg", file_name=f"busy-{n}.ogg")
+            )
+            for n in range(30)
+        ]
+        await telegram.wait_for(
+            lambda: all(replies_to(telegram, BUSY, m["message_id"]) for m in busy), timeout=60
+        )
+        quiet = telegram.user_message(
+            PRIVATE, audio=telegram.audio(data, mime_type="audio/ogg", file_name="quiet.ogg")
+        )
+        await telegram.wait_for(lambda: bool(replies_to(telegram, PRIVATE, quiet["message_id"])))
+        sent_after = len(intron.uploads)
+        await intron.wait_for(lambda: "quiet.ogg" in uploaded_names(intron), timeout=60)
+
+        names = uploaded_names(intron)
+        ahead = names.index("quiet.ogg") - sent_after
+        # At most the transfers already claimed when it arrived (twice the slots) go first.
+        assert ahead <= 2 * 2, names
+        assert len(names) - 1 < len(busy), "the busy chat's backlog was still waiting"
+    finally:
+        await running.stop()
+
+
+def uploaded_names(intron: FakeIntron) -> list[str]:
+    return [upload.fields["audio_file_name"] for upload in intron.uploads]

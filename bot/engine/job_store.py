@@ -122,6 +122,16 @@ async def get(job_id: int) -> Job:
     return await Job.get(id=job_id)
 
 
+@dataclass(frozen=True)
+class Claimed:
+    transfers: list[int]  # jobs whose audio is still to reach Intron
+    others: list[int]
+
+
+TRANSFER_STATES = (JobState.RECEIVED, JobState.DOWNLOADING, JobState.UPLOADING)
+_AFTER_TRANSFER = tuple(state for state in ACTIVE_STATES if state not in TRANSFER_STATES)
+
+
 async def claim_due(
     owner: str,
     now: float,
@@ -129,20 +139,94 @@ async def claim_due(
     lease_until: float,
     running: Collection[int],
     limit: int,
+    transfer_room: int,
     postgres: bool,
-) -> list[int]:
-    """Lease up to `limit` due jobs not running here, oldest due first."""
+) -> Claimed:
+    """Lease due jobs not running here: up to `transfer_room` that still need their audio sent
+    to Intron, in fair turns between chats (`_FAIR_TURNS`), and up to `limit` others (polls
+    due as a safety net, replies), oldest due first."""
+    transfers: list[int] = []
+    if transfer_room > 0:
+        transfers = await _claim_in_turns(owner, now, lease_until, running, transfer_room, postgres)
     if postgres:
-        return await _claim_batch(owner, now, lease_until, running, limit)
+        others = await _claim_batch(owner, now, lease_until, [*running, *transfers], limit)
+        return Claimed(transfers, others)
     due = (
-        await Job.filter(state__in=ACTIVE_STATES, next_run_at__lte=now)
+        await Job.filter(state__in=_AFTER_TRANSFER, next_run_at__lte=now)
         .filter(_unleased(now))
-        .exclude(id__in=list(running))
+        .exclude(id__in=[*running, *transfers])
         .order_by("next_run_at")
         .limit(limit)
         .values_list("id", flat=True)
     )
-    return [job_id for job_id in due if await claim(job_id, owner, now, lease_until)]
+    others = [job_id for job_id in due if await claim(job_id, owner, now, lease_until)]
+    return Claimed(transfers, others)
+
+
+# The due jobs that still need a transfer, in the order they get one: each chat's jobs in turn
+# (its oldest first), a chat with jobs in transfer already counted as that far into its turns,
+# and between chats at the same turn the one waiting longest first. One chat's batch of a
+# hundred then takes one slot in each round, not the next hundred. The database is the queue,
+# so the turns hold across instances.
+_FAIR_TURNS = """
+SELECT id FROM (
+    SELECT due.id, due.next_run_at,
+        ROW_NUMBER() OVER (PARTITION BY due.chat_id ORDER BY due.next_run_at, due.id) AS turn,
+        MIN(due.next_run_at) OVER (PARTITION BY due.chat_id) AS waiting_since,
+        (SELECT COUNT(*) FROM jobs busy
+            WHERE busy.chat_id = due.chat_id AND busy.state IN ({states})
+            AND busy.lease_until >= {now}) AS in_transfer
+    FROM jobs due
+    WHERE due.state IN ({states}) AND due.next_run_at <= {now}
+        AND (due.lease_until IS NULL OR due.lease_until < {now}) AND {not_running}
+) ranked
+ORDER BY turn + in_transfer, waiting_since, next_run_at, id
+LIMIT {limit}
+"""
+
+
+async def _claim_in_turns(
+    owner: str,
+    now: float,
+    lease_until: float,
+    running: Collection[int],
+    room: int,
+    postgres: bool,
+) -> list[int]:
+    connection = connections.get("default")
+    states = ", ".join(f"'{state.value}'" for state in TRANSFER_STATES)  # constants, not input
+    if postgres:
+        ranked = _FAIR_TURNS.format(
+            states=states, now="$3", not_running="NOT (due.id = ANY($4::int[]))", limit="$5"
+        )
+        # Rows another instance is claiming at this moment are skipped, not waited for.
+        rows = await connection.execute_query_dict(
+            "UPDATE jobs SET lease_owner = $1, lease_until = $2 WHERE id IN ("
+            f" SELECT j.id FROM jobs j JOIN ({ranked}) r ON r.id = j.id"
+            " FOR UPDATE OF j SKIP LOCKED) RETURNING id",
+            [owner, lease_until, now, list(running), room],
+        )
+        return [int(row["id"]) for row in rows]
+    # One process (SQLite, or a PostgreSQL test without batches): read the order, then claim
+    # each with a conditional update; candidates beyond the room, as one may go meanwhile.
+    if connection.capabilities.dialect == "postgres":
+        query = _FAIR_TURNS.format(
+            states=states, now="$1", not_running="NOT (due.id = ANY($2::int[]))", limit="$3"
+        )
+        values: list[Any] = [now, list(running), room * 2]
+    else:
+        ids = list(running)
+        not_running = f"due.id NOT IN ({', '.join('?' * len(ids))})" if ids else "1 = 1"
+        query = _FAIR_TURNS.format(states=states, now="?", not_running=not_running, limit="?")
+        values = [now, now, now, *ids, room * 2]
+    rows = await connection.execute_query_dict(query, values)
+    claimed: list[int] = []
+    for row in rows:
+        if len(claimed) == room:
+            break
+        if await claim(int(row["id"]), owner, now, lease_until):
+            claimed.append(int(row["id"]))
+    return claimed
 
 
 async def _claim_batch(
@@ -150,7 +234,7 @@ async def _claim_batch(
 ) -> list[int]:
     """PostgreSQL: rows another instance is claiming at this moment are skipped, not waited
     for; it gets them."""
-    states = [state.value for state in ACTIVE_STATES]
+    states = [state.value for state in _AFTER_TRANSFER]
     # execute_query_dict: Tortoise's execute_query drops an UPDATE's RETURNING rows.
     rows = await connections.get("default").execute_query_dict(
         "UPDATE jobs SET lease_owner = $1, lease_until = $2 WHERE id IN ("
@@ -174,10 +258,13 @@ async def claim(job_id: int, owner: str, now: float, lease_until: float) -> bool
     return won == 1
 
 
-async def next_due_at(now: float, *, running: Collection[int]) -> float | None:
-    """When the next job not running here falls due (None: none waits)."""
+async def next_due_at(
+    now: float, *, running: Collection[int], transfers: bool = True
+) -> float | None:
+    """When the next job not running here falls due (None: none waits); without `transfers`,
+    jobs waiting for a transfer slot are left out (a slot freeing wakes the scheduler)."""
     upcoming = (
-        await Job.filter(state__in=ACTIVE_STATES)
+        await Job.filter(state__in=ACTIVE_STATES if transfers else _AFTER_TRANSFER)
         .filter(_unleased(now))
         .exclude(id__in=list(running))
         .order_by("next_run_at")

@@ -14,7 +14,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 
-from tortoise.exceptions import DBConnectionError, OperationalError
+from tortoise.exceptions import DBConnectionError
 
 log = logging.getLogger(__name__)
 
@@ -22,9 +22,29 @@ RETRY_AFTER_ERROR_SECONDS = 1.0
 OUTAGE_REMINDER_SECONDS = 60.0
 
 
+# How drivers say the server is gone rather than the query wrong: PostgreSQL's SQLSTATE
+# classes 08 (connection exception) and 57P (operator intervention: shutdown, cannot connect
+# now), and SQLite's messages for a file it cannot reach or a lock it cannot take.
+_GONE_SQLSTATES = ("08", "57P")
+_GONE_SQLITE = ("unable to open", "disk i/o", "locked", "readonly", "no such file")
+
+
 def is_outage(error: BaseException) -> bool:
-    """The database (or the network under it) failing, as opposed to a bug."""
-    return isinstance(error, (DBConnectionError, OperationalError, OSError, ConnectionError))
+    """The database (or the network under it) failing, as opposed to a bug: a syntax error or
+    a constraint is a bug worth a traceback even though the driver raises it the same way."""
+    seen: BaseException | None = error
+    while seen is not None:
+        if isinstance(seen, (OSError, ConnectionError, DBConnectionError)):
+            return True
+        sqlstate = getattr(seen, "sqlstate", None)
+        if isinstance(sqlstate, str):
+            return sqlstate.startswith(_GONE_SQLSTATES)
+        if type(seen).__module__.startswith("asyncpg") and "Connection" in type(seen).__name__:
+            return True  # e.g. ConnectionDoesNotExistError: the server went away mid-query
+        if type(seen).__module__ == "sqlite3":
+            return any(words in str(seen).lower() for words in _GONE_SQLITE)
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 class OutageLog:

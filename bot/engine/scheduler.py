@@ -52,6 +52,7 @@ class JobScheduler:
         retention_days: int,
         clock: Callable[[], float] = time.time,
         skip_locked: bool = False,
+        transfer_slots: int = 4,
     ) -> None:
         self._stages = stages
         self._owner = owner
@@ -60,6 +61,10 @@ class JobScheduler:
         self._clock = clock
         self._wake = asyncio.Event()
         self._running: dict[int, asyncio.Task[None]] = {}
+        # Jobs claimed to send their audio to Intron, at most twice the transfer slots: the
+        # rest wait in the database, in fair turns between chats, and not in this process.
+        self._transfers: set[int] = set()
+        self._transfer_room = 2 * transfer_slots
         # Polls the pacer handed over that have not ended yet; of them, those handed while
         # another stage of the job ran here, to run as soon as it ends.
         self._polls_handed: set[int] = set()
@@ -155,16 +160,22 @@ class JobScheduler:
             lease_until=now + LEASE_SECONDS,
             running=list(self._running),
             limit=BATCH,
+            transfer_room=self._transfer_room - len(self._transfers),
             postgres=self._postgres,
         )
-        for job_id in claimed:
+        self._transfers.update(claimed.transfers)
+        for job_id in [*claimed.transfers, *claimed.others]:
             self._start(job_id)
         self._last_tick = self._clock()
         return await self._until_next_due()
 
     async def _until_next_due(self) -> float:
         now = self._clock()
-        upcoming = await job_store.next_due_at(now, running=list(self._running))
+        upcoming = await job_store.next_due_at(
+            now,
+            running=list(self._running),
+            transfers=len(self._transfers) < self._transfer_room,
+        )
         if upcoming is None:
             return IDLE_WAKE_SECONDS
         return min(IDLE_WAKE_SECONDS, max(0.02, upcoming - now))
@@ -222,6 +233,7 @@ class JobScheduler:
             log.exception("job %s: could not be advanced", job_id)
         finally:
             self._running.pop(job_id, None)
+            self._transfers.discard(job_id)
             self._polls_handed.discard(job_id)
             self._polls_queued.discard(job_id)
             self._wake.set()
