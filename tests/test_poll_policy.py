@@ -168,3 +168,17 @@ async def test_a_restart_keeps_what_was_learned(database: None) -> None:
     busy = BudgetState(LIMIT, 40, WINDOW)
     assert choose_poll(waiting, busy, after.pace, 20.0).job_id is None
     assert choose_poll(waiting, busy, Pace(), 20.0).job_id is not None  # a fresh start would
+
+
+def test_between_jobs_worth_a_call_the_chat_waiting_longest_for_its_turn_goes_first() -> None:
+    """A call center's batch at Intron beside one clinician's note: the note's chat had no
+    poll yet, so among equally likely jobs its note is asked about first."""
+    batch = [
+        WaitingJob(job, 0.0, 30.0, None, chat_id=1, chat_turn_at=19.0) for job in range(1, 6)
+    ]
+    note = WaitingJob(99, 0.0, 30.0, None, chat_id=2)
+    budget = BudgetState(LIMIT, 10, WINDOW)
+    assert choose_poll([*batch, note], budget, learned(), 20.0).job_id == 99
+    # The same jobs with no turns recorded: the order of the list decides, as before.
+    plain = [WaitingJob(j.job_id, 0.0, 30.0, None) for j in [*batch, note]]
+    assert choose_poll(plain, budget, learned(), 20.0).job_id == 1

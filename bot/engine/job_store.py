@@ -54,6 +54,7 @@ class AtIntron:
     """A job waiting for Intron, as the poll policy sees it."""
 
     job_id: int
+    chat_id: int
     uploaded_at: float | None
     duration: int | None
     polled_at: float | None
@@ -308,7 +309,14 @@ async def count_at_intron() -> int:
 
 async def at_intron_jobs() -> list[AtIntron]:
     rows = await Job.filter(state=JobState.AT_INTRON).values_list(
-        "id", "uploaded_at", "duration", "polled_at", "next_run_at", "lease_owner", "lease_until"
+        "id",
+        "chat_id",
+        "uploaded_at",
+        "duration",
+        "polled_at",
+        "next_run_at",
+        "lease_owner",
+        "lease_until",
     )
     return [AtIntron(*row) for row in rows]
 

@@ -73,6 +73,7 @@ class PollPacer:
         self._last_dispatch_at: float | None = None
         # Polls handed over and not answered yet: job -> (its `polled_at` then, when handed).
         self._handed: dict[int, tuple[float | None, float]] = {}
+        self._chat_turns: dict[int, float] = {}  # chat -> when it last had a poll handed
 
     async def load(self) -> None:
         stored = await PollPace.get_or_none(name=PACE_NAME)
@@ -129,6 +130,8 @@ class PollPacer:
                     or job.next_run_at <= now + DUE_SLACK_SECONDS
                     or _polled_elsewhere(job, self._target.owner, now)
                 ),
+                chat_id=job.chat_id,
+                chat_turn_at=self._chat_turns.get(job.chat_id, 0.0),
             )
             for job in jobs
         ]
@@ -147,6 +150,8 @@ class PollPacer:
         self._last_dispatch_at = now
         chosen = next(job for job in jobs if job.job_id == choice.job_id)
         self._handed[choice.job_id] = (chosen.polled_at, now)
+        self._chat_turns = {job.chat_id: self._chat_turns.get(job.chat_id, 0.0) for job in jobs}
+        self._chat_turns[chosen.chat_id] = now
         return 0.0
 
 

@@ -131,6 +131,10 @@ class WaitingJob:
     audio_seconds: float | None
     asked_at: float | None  # the last status call; None before the first
     due: bool = False  # already handed a poll that has not been answered yet
+    chat_id: int = 0
+    # When the job's chat last had a poll: between jobs worth a call, the chat that waited
+    # longest for its turn goes first, so one chat's batch cannot take every call.
+    chat_turn_at: float = 0.0
 
     @property
     def last_known_unfinished(self) -> float:
@@ -213,6 +217,7 @@ def choose_poll(
 
     best: WaitingJob | None = None
     best_score = -1.0
+    best_turn: tuple[float, float] = (-1.0, 0.0)
     next_ready = now + unasked_cap
     for job in candidates:
         since = job.last_known_unfinished
@@ -225,8 +230,11 @@ def choose_poll(
             score = 1.0 + (now - since)  # overdue: before anything else, oldest first
         else:
             score = _chance_finished_since(pace, job, now)
-        if score > best_score:
-            best, best_score = job, score
+        # Overdue first (by age); then, among jobs worth a call, the chat whose turn is oldest,
+        # and in it the job most likely done. Below the bar a job competes on chance alone.
+        turn = (score, 0.0) if score > 1.0 else (1.0 if score >= bar else 0.0, -job.chat_turn_at)
+        if (turn, score) > (best_turn, best_score):
+            best, best_score, best_turn = job, score, turn
     if best is None or best_score < bar:
         return PollChoice(None, min(next_ready, now + rules.recheck))
     return PollChoice(best.job_id, earliest)
