@@ -58,6 +58,11 @@ class Config(BaseSettings):
     # How many downloads/uploads run at once: bounds disk, sockets and memory, not throughput
     # (Intron's upload budget is the real limit).
     max_concurrent_transfers: int = Field(4, ge=1)
+    # Audio minutes a chat may send to Intron per day (UTC); unset = no limit. An operator can
+    # give one chat another allowance with /allowance.
+    chat_daily_audio_minutes: float | None = Field(None, gt=0)
+    # A longer recording is refused before anything is downloaded; unset = no limit.
+    max_recording_minutes: float | None = Field(None, gt=0)
     log_level: str = "INFO"
     # "json": one JSON object per line, for log collectors; the same secrets are blanked.
     log_format: Literal["text", "json"] = "text"
@@ -125,10 +130,12 @@ class Config(BaseSettings):
     def _empty_contact(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
 
-    @field_validator("metrics_port", mode="before")
+    @field_validator(
+        "metrics_port", "chat_daily_audio_minutes", "max_recording_minutes", mode="before"
+    )
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
-        """`METRICS_PORT=` in .env (as .env.example has it) means not set."""
+        """`METRICS_PORT=` (and the like) in .env, as .env.example has it, means not set."""
         return None if isinstance(value, str) and not value.strip() else value
 
     @field_validator("allowed_chat_ids", mode="before")

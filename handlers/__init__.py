@@ -28,7 +28,7 @@ from handlers.common import BUTTON_EXPIRED, Context, answer, chat_translator
 from handlers.errors import on_error
 from handlers.history import on_forget, on_forget_button, on_history, on_resend, on_usage
 from handlers.settings_menu import on_settings, on_settings_button
-from handlers.status import on_status
+from handlers.status import on_allowance, on_status
 
 
 class _CarriesAudio(filters.MessageFilter):
@@ -95,6 +95,7 @@ def register_handlers(app: Application) -> None:
     app.add_handler(CommandHandler("forget", on_forget))
     app.add_handler(CommandHandler("privacy", on_privacy))
     app.add_handler(CommandHandler("status", on_status))  # operators only: not in COMMANDS
+    app.add_handler(CommandHandler("allowance", on_allowance))  # operators only, likewise
     app.add_handler(CallbackQueryHandler(on_settings_button, pattern=r"^set:"))
     app.add_handler(CallbackQueryHandler(on_resend, pattern=r"^hist:"))
     app.add_handler(CallbackQueryHandler(on_forget_button, pattern=r"^forget:"))

@@ -4,11 +4,13 @@ the scheduler."""
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
 from telegram.error import TelegramError
 
 from bot.chat.preferences import ChatPreferences, load_preferences
+from bot.engine.allowance import OverAllowance
 from bot.engine.intake import create_job, release_job
 from bot.engine.reuse import answered_in_chat
 from bot.i18n import N_, Translator
@@ -42,6 +44,10 @@ IN_PROGRESS_OR_DONE = N_("This recording is already transcribed or in progress."
 ALREADY_ANSWERED = N_("✅ This recording was already transcribed in this chat.")
 SEND_AGAIN = N_("🔁 Send the result again")
 SHOWN_LINK_LENGTH = 60
+OVER_ALLOWANCE = N_(
+    "⏳ This chat has used its audio minutes for today: {left} of {allowed} left, not enough "
+    "for this recording. The allowance renews at midnight UTC, in {renews}."
+)
 
 
 async def on_audio(update: Update, context: Context) -> None:
@@ -122,11 +128,16 @@ async def _transcribe(
     if audio is None:
         await message.reply_text(tr.gettext(ACCEPTED_TEXT), do_quote=True)
         return
-    problem = audio.problem(svc.config.max_download_bytes)
+    problem = audio.problem(svc.config.max_download_bytes, svc.config.max_recording_minutes)
     if problem is not None:
         await message.reply_text(f"❌ {tr.phrase(problem)}", do_quote=True)
         return
-    job = await _create(message, audio, prefs, tr)
+    job = await _create(
+        message, audio, prefs, tr, daily_minutes=svc.config.chat_daily_audio_minutes
+    )
+    if isinstance(job, OverAllowance):
+        await message.reply_text(_over_allowance(job, tr), do_quote=True)
+        return
     if job is None:
         # The same message again (Telegram redelivers updates): it already has its job.
         if explicit:
@@ -151,11 +162,23 @@ async def _transcribe_links(
         links_in(message), limit=config.max_links_per_message, refused_hosts=config.bot_api_hosts
     )
     jobs = []
+    over: OverAllowance | None = None
     for index, url in enumerate(links.taken):
-        job = await _create(message, AudioInput.of_link(url), prefs, tr, link_index=index)
-        if job is not None:
+        job = await _create(
+            message,
+            AudioInput.of_link(url),
+            prefs,
+            tr,
+            link_index=index,
+            daily_minutes=config.chat_daily_audio_minutes,
+        )
+        if isinstance(job, OverAllowance):
+            over = job
+        elif job is not None:
             jobs.append(job)
-    if links.taken and not jobs:
+    if over is not None:
+        await message.reply_text(_over_allowance(over, tr), do_quote=True)
+    if links.taken and not jobs and over is None:
         # The same message again (redelivered, or asked twice): its jobs exist.
         if explicit:
             await message.reply_text(tr.gettext(IN_PROGRESS_OR_DONE), do_quote=True)
@@ -195,6 +218,21 @@ def _refusals(links: LinkSelection, tr: Translator) -> list[str]:
     return notes
 
 
+def _over_allowance(refused: OverAllowance, tr: Translator) -> str:
+    use = refused.use
+    wait = max(0, int((use.renews_at - datetime.now(UTC)).total_seconds()))
+    return tr.gettext(
+        OVER_ALLOWANCE,
+        left=_minutes(use.left_minutes or 0.0),
+        allowed=_minutes(use.allowed_minutes or 0.0),
+        renews=f"{wait // 3600} h {wait % 3600 // 60:02d} min",
+    )
+
+
+def _minutes(value: float) -> str:
+    return f"{round(value, 1):g}"
+
+
 def _reason(check: LinkCheck, tr: Translator) -> str:
     return tr.gettext(check.refusal) if check.refusal else ""
 
@@ -210,7 +248,8 @@ async def _create(
     tr: Translator,
     *,
     link_index: int = 0,
-) -> Job | None:
+    daily_minutes: float | None = None,
+) -> Job | OverAllowance | None:
     return await create_job(
         chat_id=message.chat_id,
         chat_type=message.chat.type,
@@ -222,6 +261,7 @@ async def _create(
         reuse=prefs.reuse_results,
         link_index=link_index,
         language=tr.language,
+        daily_minutes=daily_minutes,
     )
 
 

@@ -13,6 +13,7 @@ from bot.chat.history import (
     resend,
     total_usage,
 )
+from bot.engine.allowance import daily_use
 from bot.i18n import N_, Translator
 from bot.intron.options import CATEGORIES
 from bot.telegram_io.callback_data import parse_id
@@ -41,6 +42,9 @@ def _state(job: Job, tr: Translator) -> str:
     return state
 
 
+TODAY_OF_ALLOWANCE = N_(
+    "⏳ Today (UTC): {used} of this chat's {allowed} audio minutes; renews at midnight UTC."
+)
 REUSED_USAGE = N_(
     "♻️ Answered from an earlier result: {count} (no audio minutes used, not counted above)."
 )
@@ -116,6 +120,13 @@ async def on_usage(update: Update, context: Context) -> None:
     text = tr.gettext("🎙 This chat: {usage}.", usage=_audio_minutes(usage.minutes, usage.jobs, tr))
     if usage.reused:
         text += "\n" + tr.gettext(REUSED_USAGE, count=tr.integer(usage.reused))
+    today = await daily_use(message.chat_id, services(context).config.chat_daily_audio_minutes)
+    if today.allowed_minutes is not None:
+        text += "\n" + tr.gettext(
+            TODAY_OF_ALLOWANCE,
+            used=tr.decimal(round(today.used_seconds / 60, 1)),
+            allowed=tr.decimal(today.allowed_minutes),
+        )
     # Every chat's totals are the operator's business, not a group's: in a group the operator
     # sees what any member sees (a hint to ask in private would tell the group who operates
     # the bot).

@@ -121,6 +121,18 @@ class ChatSettings(Model):
         table = "chat_settings"
 
 
+class ChatAllowance(Model):
+    """Audio minutes a day an operator gave one chat, instead of CHAT_DAILY_AUDIO_MINUTES. The
+    operator's, not the chat's: /forget leaves it."""
+
+    chat_id = fields.BigIntField(primary_key=True, generated=False)
+    daily_minutes = fields.FloatField()
+    updated_at = fields.DatetimeField(auto_now=True)
+
+    class Meta:
+        table = "chat_allowances"
+
+
 class ChatMigration(Model):
     """A group upgraded to a supergroup: Telegram gave it a new id. Its jobs keep the id their
     recording was sent under; everything addressed to the chat follows it to the new one."""

@@ -75,11 +75,11 @@ async def test_status_shows_the_admin_what_waits_fails_and_how_fast(
 async def test_status_is_refused_to_others_and_in_groups(
     telegram: FakeTelegram, admin_bot: RunningBot
 ) -> None:
-    assert await ask_status(telegram, MEMBER) == NOT_AN_OPERATOR
+    assert await ask_status(telegram, MEMBER) == NOT_AN_OPERATOR.format(command="/status")
     member_in_group = await ask_status(telegram, GROUP, user_id=MEMBER, chat_type="supergroup")
-    assert member_in_group == NOT_AN_OPERATOR
+    assert member_in_group == NOT_AN_OPERATOR.format(command="/status")
     admin_in_group = await ask_status(telegram, GROUP, user_id=ADMIN, chat_type="supergroup")
-    assert admin_in_group == PRIVATE_ONLY
+    assert admin_in_group == PRIVATE_ONLY.format(command="/status")
     # Operators only: /status is not offered in the public command menu.
     assert "status" not in [c["command"] for c in telegram.my_commands]
 

@@ -6,6 +6,7 @@ import logging
 import time
 
 from bot.engine import job_store
+from bot.engine.allowance import OverAllowance, admits
 from bot.engine.reuse import reusable_source
 from bot.intron.options import TranscriptionOptions
 from bot.telegram_io.audio_input import AudioInput
@@ -29,19 +30,27 @@ async def create_job(
     language: str,
     reuse: bool = False,
     link_index: int = 0,
-) -> Job | None:
+    daily_minutes: float | None = None,
+) -> Job | OverAllowance | None:
     """Store the job before any network call. None if this message (or this link of it)
     already has a job: Telegram delivers updates at least once. A job whose handler was cut
     short before it released it (the process died, and the update is now handled again) is
     returned again, so the user still gets the status message and the job starts without
     waiting out the grace. With `reuse`, a copy of audio already transcribed with the same
     options is marked to be answered from that result (`reused_from`). `language` is the bot
-    language the job will be answered in."""
+    language the job will be answered in. `daily_minutes` is the configured allowance: a
+    recording that would take the chat past its minutes for today is refused (OverAllowance)
+    and stored as nothing; a copy answered from an earlier result costs nothing."""
     existing = await job_store.find(chat_id, message_id, link_index)
     if existing is not None:
         return existing if _awaiting_release(existing) else None
     stored_options = options.model_dump(mode="json")
     source = await reusable_source(audio.unique_id, stored_options) if reuse else None
+    if source is None:
+        refused = await admits(chat_id, audio.duration, daily_minutes)
+        if refused is not None:
+            log.info("chat's daily audio allowance reached; recording refused")
+            return refused
     job = await job_store.create(
         chat_id=chat_id,
         chat_type=chat_type,

@@ -478,6 +478,33 @@ async def usage(chats: Sequence[int] | None) -> Usage:
     )
 
 
+async def audio_seconds_since(chats: Sequence[int], since: datetime) -> float:
+    """Audio these chats sent to Intron since `since`: Intron's processed seconds where known,
+    the reported length of jobs still in flight, nothing for copies answered from a result or
+    jobs that ended before Intron had them."""
+    rows = await Job.filter(
+        chat_id__in=list(chats), created_at__gte=since, reused_from__isnull=True
+    ).values_list("processed_seconds", "duration", "state")
+    return sum(
+        processed if processed is not None else float(duration or 0)
+        for processed, duration, state in rows
+        if processed is not None or state in ACTIVE_STATES
+    )
+
+
+async def busiest_chats_since(since: datetime, limit: int) -> list[tuple[int, float]]:
+    """The chats that sent the most audio since `since`: (chat, seconds), most first."""
+    rows = await Job.filter(created_at__gte=since, reused_from__isnull=True).values_list(
+        "chat_id", "processed_seconds", "duration", "state"
+    )
+    seconds: dict[int, float] = {}
+    for chat_id, processed, duration, state in rows:
+        if processed is not None or state in ACTIVE_STATES:
+            used = processed if processed is not None else float(duration or 0)
+            seconds[int(chat_id)] = seconds.get(int(chat_id), 0.0) + used
+    return sorted(seconds.items(), key=lambda item: -item[1])[:limit]
+
+
 async def forget_chats(chats: Sequence[int]) -> Erasure:
     """Erase these chats' texts, file names and ids; stop their jobs in progress (a stage
     already running notices at its next write, before it sends anything)."""

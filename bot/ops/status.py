@@ -10,10 +10,13 @@ from datetime import datetime, timedelta
 
 from tortoise.functions import Count
 
+from bot.engine import job_store
+from bot.engine.allowance import day_started
 from storage.models import ACTIVE_STATES, Job, JobState
 
 WAITING_STATES = (JobState.RECEIVED, JobState.DOWNLOADING, JobState.UPLOADING)
 FAILURE_WINDOW = timedelta(hours=24)
+BUSIEST = 5  # chats /status lists by today's audio
 LATENCY_WINDOW = timedelta(hours=1)
 
 
@@ -47,6 +50,7 @@ class StatusReport:
     median_added_latency: float | None  # seconds, over the last hour's deliveries
     latency_samples: int
     budget: tuple[BudgetUse, ...]
+    busiest_today: tuple[tuple[int, float], ...] = ()  # (chat, audio seconds) since 00:00 UTC
 
 
 async def collect_status(
@@ -71,4 +75,5 @@ async def collect_status(
         median_added_latency=statistics.median(latencies) if latencies else None,
         latency_samples=len(latencies),
         budget=tuple(BudgetUse(e, budget_used(e), limit) for e, limit in limits.items()),
+        busiest_today=tuple(await job_store.busiest_chats_since(day_started(now), BUSIEST)),
     )

@@ -55,7 +55,7 @@ class AudioInput:
     def of_link(cls, url: str) -> AudioInput:
         return cls(LINK, "", link_file_name(url), None, None, None, url=url)
 
-    def problem(self, max_bytes: int) -> Phrase | None:
+    def problem(self, max_bytes: int, max_minutes: float | None = None) -> Phrase | None:
         """Why this audio cannot be transcribed, if that is clear before downloading it."""
         if self.size == 0:
             return EMPTY_FILE
@@ -63,6 +63,18 @@ class AudioInput:
             return Phrase(N_("This recording is empty (0 seconds). Please record it again."))
         if self.size is not None and self.size > max_bytes:
             return too_big(max_bytes)
+        if (
+            max_minutes is not None
+            and self.duration is not None
+            and self.duration > max_minutes * 60
+        ):
+            return Phrase(
+                N_(
+                    "This recording is {minutes} minutes long; this bot takes recordings of at "
+                    "most {limit} minutes. Please send a shorter one, or split it into parts."
+                ),
+                {"minutes": round(self.duration / 60), "limit": f"{max_minutes:g}"},
+            )
         return None
 
 
