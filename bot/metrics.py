@@ -86,6 +86,9 @@ class BotMetrics:
         self._failed = Counter(
             "bot_recordings_failed", "Jobs that ended in a failure", registry=registry
         )
+        self._resent = Counter(
+            "bot_results_resent", "Stored results sent again from /history", registry=registry
+        )
         self._stage = Histogram(
             "bot_stage_duration_seconds",
             "Time a stage took each time it completed: download (Telegram to disk), upload "
@@ -169,6 +172,9 @@ class BotMetrics:
         self._turnaround.observe(max(0.0, now - job.created_at.timestamp()))
         if job.transcribed_at is not None:
             self._added_latency.observe(max(0.0, now - job.transcribed_at))
+
+    def result_resent(self) -> None:
+        self._resent.inc()
 
     # -- Intron -----------------------------------------------------------------------------
 

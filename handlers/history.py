@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from telegram import Chat, InlineKeyboardButton, InlineKeyboardMarkup, Update
 
 from bot.chat.history import (
@@ -94,12 +96,15 @@ async def on_resend(update: Update, context: Context) -> None:
         return
     chat_id = query.message.chat.id
     job = await job_of_chat(chat_id, job_id)
-    if job is None or not can_resend(job):
+    if job is None or job.result is None:
         await answer(query, tr.gettext("That result is no longer stored."), alert=True)
         return
-    await answer(query, tr.gettext("Sending it again…"))
     # Headings in the language of whoever asks now (the chat may have changed its language).
-    await resend(job, services(context).replier, chat_id, tr)
+    if not can_resend(job) or not await resend(job, tr, now=time.time()):
+        await answer(query, tr.gettext("⏳ That result is already on its way."))
+        return
+    services(context).scheduler.wake()
+    await answer(query, tr.gettext("Sending it again…"))
 
 
 def _audio_minutes(minutes: float, recordings: int, tr: Translator) -> str:

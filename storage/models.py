@@ -79,6 +79,9 @@ class Job(Model):
     # a crash, it says that part may already be in the chat.
     part_in_flight = fields.IntField(null=True)
     attempts = fields.IntField(default=0)  # transient failures of the current step
+    # The last time someone asked /history to send the result again (the reply then goes out
+    # once more through the engine, in the chat's turn).
+    resend_asked_at = fields.FloatField(null=True)
 
     next_run_at = fields.FloatField(default=0.0)
     lease_owner = fields.CharField(max_length=64, null=True)

@@ -281,3 +281,32 @@ async def test_part_cut_short_by_a_stop_is_sent_after_the_restart(
 def result_sends(telegram: FakeTelegram) -> list[dict[str, Any]]:
     """Every result send the fake received, answered or not (a held one is not)."""
     return [p for p in telegram.calls("sendMessage") if "📝 Transcript" in str(p.get("text"))]
+
+
+async def test_three_presses_on_resend_send_the_result_once_more_through_the_engine(
+    telegram: FakeTelegram, intron: FakeIntron, bot: RunningBot
+) -> None:
+    intron.transcript = long_transcript()  # a result of several parts
+    sent = send_voice(telegram, CHAT)
+    await telegram.wait_for(lambda: bool(transcript_replies(telegram, CHAT)))
+    await eventually(lambda: has_state(CHAT, JobState.DELIVERED), what="delivered")
+    parts = len(result_texts(telegram, CHAT, sent["message_id"]))
+    assert parts > 1
+
+    telegram.user_message(CHAT, text="/history")
+    await telegram.wait_for(lambda: "Recent recordings" in texts(telegram, CHAT)[-1])
+    history = telegram.bot_messages(CHAT)[-1]["message_id"]
+    answers = [await press(telegram, CHAT, history, "Resend") for _ in range(3)]
+    assert [a.get("text") for a in answers] == [
+        "Sending it again…",
+        "⏳ That result is already on its way.",
+        "⏳ That result is already on its way.",
+    ]
+    await telegram.wait_for(
+        lambda: len(result_texts(telegram, CHAT, sent["message_id"])) >= 2 * parts
+    )
+    await eventually(lambda: has_state(CHAT, JobState.DELIVERED), what="resent")
+    # A later note's answer shows the engine has been through its queue: no third copy.
+    later = send_voice(telegram, CHAT)
+    await telegram.wait_for(lambda: bool(result_texts(telegram, CHAT, later["message_id"])))
+    assert len(result_texts(telegram, CHAT, sent["message_id"])) == 2 * parts

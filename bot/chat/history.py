@@ -6,16 +6,17 @@ from __future__ import annotations
 import logging
 
 from bot.engine import job_store
-from bot.engine.delivery import result_parts, threading_in
+from bot.engine.delivery import parts_to_json, result_parts
 from bot.engine.job_store import Erasure, Usage
 from bot.i18n import Translator
 from bot.telegram_io.migration import chat_family
-from bot.telegram_io.replies import ChatReplier
 from storage.models import ACTIVE_STATES, ChatSettings, InboxUpdate, Job
 
 log = logging.getLogger(__name__)
 
 HISTORY_SIZE = 10
+# A second press on the same result within this long is told the first is on its way.
+RESEND_COOLDOWN_SECONDS = 60.0
 
 
 async def recent_jobs(chat_id: int, limit: int = HISTORY_SIZE) -> list[Job]:
@@ -31,14 +32,18 @@ def can_resend(job: Job) -> bool:
     return job.result is not None and job.state not in ACTIVE_STATES
 
 
-async def resend(job: Job, replier: ChatReplier, chat_id: int, tr: Translator) -> None:
-    """Send a stored result again to `chat_id`, threaded to its recording if it is there, with
-    headings in `tr`'s language."""
-    reply_to_id, thread_id = threading_in(job, chat_id)
-    for part in result_parts(job, tr):
-        await replier.send_part(chat_id, part, reply_to_id=reply_to_id, thread_id=thread_id)
-    if await job_store.mark_resent(job.id):
-        log.info("job %s: delivered from /history", job.id)
+async def resend(job: Job, tr: Translator, *, now: float) -> bool:
+    """Send a stored result again, threaded to its recording, with headings in `tr`'s
+    language: the engine sends it in the chat's turn, so the chat's other updates never wait
+    for it. False when it is on its way already (being sent, or asked for within the
+    cooldown)."""
+    reply = parts_to_json(result_parts(job, tr))
+    asked = await job_store.resend(
+        job.id, reply=reply, language=tr.language, now=now, cooldown=RESEND_COOLDOWN_SECONDS
+    )
+    if asked:
+        log.info("job %s: sending the result again from /history", job.id)
+    return asked
 
 
 async def chat_usage(chat_id: int) -> Usage:

@@ -444,16 +444,31 @@ async def of_chats(chats: Sequence[int], job_id: int) -> Job | None:
     return await Job.get_or_none(id=job_id, chat_id__in=list(chats))
 
 
-async def mark_resent(job_id: int) -> bool:
-    """A stored result was sent again from /history: it counts as delivered now. True when
-    this changed the job's state."""
-    changed = (
-        await Job.filter(id=job_id)
-        .exclude(state=JobState.DELIVERED)
-        .exclude(state__in=ACTIVE_STATES)
-        .update(state=JobState.DELIVERED, failure=None)
+async def resend(job_id: int, *, reply: Any, language: str, now: float, cooldown: float) -> bool:
+    """Send a finished job's stored result again: the job replies once more, from its first
+    part, through the scheduler like any reply. False while it is being sent, when it holds no
+    result any more, or when it was asked for less than `cooldown` seconds ago."""
+    asked = (
+        await Job.filter(
+            id=job_id, state__in=FINAL_STATES, purged_at__isnull=True, result__isnull=False
+        )
+        .filter(Q(resend_asked_at__isnull=True) | Q(resend_asked_at__lt=now - cooldown))
+        .update(
+            state=JobState.REPLYING,
+            reply=reply,
+            language=language,
+            failure=None,
+            parts_sent=0,
+            part_in_flight=None,
+            attempts=0,
+            reply_since=now,
+            next_run_at=now,
+            resend_asked_at=now,
+            lease_owner=None,
+            lease_until=None,
+        )
     )
-    return changed > 0
+    return asked > 0
 
 
 async def usage(chats: Sequence[int] | None) -> Usage:

@@ -529,7 +529,10 @@ class JobPipeline:
     async def _finish(self, job: Job, state: JobState) -> None:
         await job_store.finish(job, state)
         self._progress_shown_at.pop(job.id, None)
-        self._metrics.job_finished(job, self._clock())
+        if job.resend_asked_at is None:
+            self._metrics.job_finished(job, self._clock())
+        else:
+            self._metrics.result_resent()  # not a new result: its latency was counted
         log.info("job %s: %s", job.id, state.value)
 
     async def _retry_later(

@@ -39,6 +39,9 @@ BEFORE_SENDING: ContextVar[Callable[[], Awaitable[None]] | None] = ContextVar(
 
 OVERALL_PER_SECOND = 30
 GROUP_PER_MINUTE = 20
+# Of a group's minute, what result parts (sent with BEFORE_SENDING) may not take: kept for the
+# answers people wait for ("Received", a menu), so a long result or a resend never holds them.
+INTERACTIVE_RESERVE = 3
 # Methods that put something in a chat, and so count towards a group's 20 a minute.
 COUNTED_PREFIXES = ("send", "edit", "copy", "forward")
 _EVERY_CHAT = "*"  # the key of a pause that came from a request without a chat
@@ -51,7 +54,7 @@ class _Window:
 
     def __init__(self) -> None:
         self.times: deque[float] = deque()
-        self.lock = asyncio.Lock()  # one waiter at a time, so the group's requests keep order
+        self.lock = asyncio.Lock()  # the count and the append as one step
 
 
 class ChatRateLimiter(BaseRateLimiter[int]):
@@ -61,12 +64,14 @@ class ChatRateLimiter(BaseRateLimiter[int]):
         *,
         max_retries: int = 3,
         group_per_minute: int = GROUP_PER_MINUTE,
+        interactive_reserve: int = INTERACTIVE_RESERVE,
         window_seconds: float = 60.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._metrics = metrics
         self._max_retries = max_retries
         self._group_limit = group_per_minute
+        self._bulk_limit = max(1, group_per_minute - interactive_reserve)
         self._window_seconds = window_seconds
         self._clock = clock
         self._overall = AsyncLimiter(OVERALL_PER_SECOND, 1)
@@ -114,7 +119,8 @@ class ChatRateLimiter(BaseRateLimiter[int]):
             return
         await self._wait_pause(chat)
         if _is_group(chat) and endpoint.startswith(COUNTED_PREFIXES):
-            await self._group_turn(chat)
+            bulk = BEFORE_SENDING.get() is not None
+            await self._group_turn(chat, self._bulk_limit if bulk else self._group_limit)
         await self._overall.acquire()
 
     async def _wait_pause(self, key: ChatKey) -> None:
@@ -127,20 +133,24 @@ class ChatRateLimiter(BaseRateLimiter[int]):
         if self._paused_until.get(key) == until:
             del self._paused_until[key]
 
-    async def _group_turn(self, chat: ChatKey) -> None:
+    async def _group_turn(self, chat: ChatKey, limit: int) -> None:
+        """Wait until the group's last minute holds fewer than `limit` messages. The wait is
+        outside the lock, so an answer with a higher limit passes a result part waiting."""
         window = self._windows.get(chat)
         if window is None:
             self._forget_quiet_groups()
             window = self._windows[chat] = _Window()
-        async with window.lock:
-            while True:
+        while True:
+            async with window.lock:
                 now = self._clock()
                 while window.times and window.times[0] <= now - self._window_seconds:
                     window.times.popleft()
-                if len(window.times) < self._group_limit:
+                if len(window.times) < limit:
                     window.times.append(now)
                     return
-                await asyncio.sleep(window.times[0] + self._window_seconds - now)
+                # The send that must leave the window before this one may go.
+                wait = window.times[len(window.times) - limit] + self._window_seconds - now
+            await asyncio.sleep(max(wait, 0.001))
 
     def _forget_quiet_groups(self) -> None:
         """Keep the map small: a group with nothing sent in the last minute needs no window."""
