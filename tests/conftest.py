@@ -218,13 +218,14 @@ def postgres_server() -> Iterator[str]:
     if given:
         yield given
         return
-    # Not under pytest's own temporary folder: the server runs as another user when we are
-    # root, and each pytest worker resets that folder's permissions to owner-only at start.
-    folder = Path(tempfile.mkdtemp(prefix="bot-test-postgres-")) / "server"
+    # The folder only holds the server's note of where its files are (as root they live
+    # where the server's user can reach them); stop removes both.
+    folder = Path(tempfile.mkdtemp(prefix="bot-test-postgres-"))
     url = postgres_server_module.start(folder)
-    yield url
-    postgres_server_module.stop(folder)
-    folder.parent.rmdir()
+    try:
+        yield url
+    finally:
+        postgres_server_module.stop(folder)
 
 
 @contextlib.asynccontextmanager
