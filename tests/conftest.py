@@ -20,6 +20,7 @@ import pytest
 
 from bot.app import serve
 from bot.config import Config
+from bot.i18n import BOT_LANGUAGES, ENGLISH_CODE
 from tests import postgres_server as postgres_server_module
 from tests.fakes.intron_api import FakeIntron
 from tests.fakes.telegram import FakeTelegram
@@ -149,9 +150,12 @@ class RunningBot:
     """The bot in this test's event loop; can be stopped and started again on the same
     database to show what survives a restart.
 
-    `start()` returns once the bot says it has started: its database, scheduler, command
-    menu and update receiving (polling or webhook) are then set up, so a test may use the
-    database and read the menu. (Updates pushed earlier are not lost: Telegram keeps them.)
+    `start()` returns once the bot says it has started: its database and update receiving
+    (polling or webhook) are then set up, so a test may use the database and push updates.
+    (Updates pushed earlier are not lost: Telegram keeps them.) What start-up sets going
+    beside it (purges, resumed jobs, updates left in the inbox) may still be under way
+    then: a test waits for its outcome (`eventually`, the fakes' `wait_for`), and reads the
+    command menus through `command_menus`.
     """
 
     def __init__(self, config: Config) -> None:
@@ -275,6 +279,28 @@ async def eventually(
     while not await check():
         assert loop.time() < deadline, f"not within {within}s: {what}"
         await asyncio.sleep(0.05)
+
+
+# Every scope the bot publishes its command menu for, and the language codes it publishes
+# each in ("" is the menu for every other language).
+MENU_SCOPES: tuple[dict[str, str] | None, ...] = (
+    None,
+    {"type": "all_group_chats"},
+    {"type": "all_chat_administrators"},
+)
+MENU_LANGUAGES = tuple("" if code == ENGLISH_CODE else code for code in BOT_LANGUAGES)
+
+
+async def command_menus(telegram: FakeTelegram) -> None:
+    """Wait until the bot has published every command menu: a test reading them, or checking
+    what they leave out, must not depend on start-up having finished that already."""
+    await telegram.wait_for(
+        lambda: all(
+            telegram.commands_for(scope, language)
+            for scope in MENU_SCOPES
+            for language in MENU_LANGUAGES
+        )
+    )
 
 
 async def count_jobs(database_url: str, state: str) -> int:
