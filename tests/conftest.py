@@ -21,6 +21,7 @@ import pytest
 from bot.app import serve
 from bot.config import Config
 from bot.i18n import BOT_LANGUAGES, ENGLISH_CODE
+from storage.models import ACTIVE_STATES, InboxUpdate, Job
 from tests import postgres_server as postgres_server_module
 from tests.fakes.intron_api import FakeIntron
 from tests.fakes.telegram import FakeTelegram
@@ -301,6 +302,55 @@ async def command_menus(telegram: FakeTelegram) -> None:
             for language in MENU_LANGUAGES
         )
     )
+
+
+# What the bot still has to do: updates stored but not handled, and jobs not final.
+UNFINISHED_WORK = (
+    "SELECT (SELECT COUNT(*) FROM inbox_updates WHERE handled_at IS NULL)"
+    " + (SELECT COUNT(*) FROM jobs WHERE state IN ("
+    + ", ".join(f"'{state.value}'" for state in ACTIVE_STATES)
+    + "))"
+)
+
+
+async def idle(telegram: FakeTelegram, database_url: str | None = None) -> bool:
+    """Whether the bot has nothing left to do: Telegram holds no update for it, none waits in
+    its inbox, and every job is final. What it has sent by then is all the work so far makes
+    it send, so a check that something came once (or not at all) waits for this, not for a
+    moment. `database_url` reads a bot process's database; without it, the test reads the
+    database of the bot running in its own event loop."""
+    if telegram.webhook_info()["pending_update_count"]:
+        return False  # not even stored yet (unconfirmed, or not yet delivered to the webhook)
+    if database_url is None:
+        return (
+            await InboxUpdate.filter(handled_at__isnull=True).count() == 0
+            and await Job.filter(state__in=ACTIVE_STATES).count() == 0
+        )
+    return await _unfinished_work(database_url) == 0
+
+
+async def _unfinished_work(database_url: str) -> int | None:
+    """UNFINISHED_WORK read directly; None when it cannot be read right now (a locked SQLite
+    file, say), which is not the same as nothing to do."""
+    if database_url.startswith("sqlite://"):
+        return await asyncio.to_thread(_unfinished_sqlite, database_url.removeprefix("sqlite://"))
+    conn = await asyncpg.connect(database_url)
+    try:
+        return int(await conn.fetchval(UNFINISHED_WORK))
+    except asyncpg.UndefinedTableError:
+        return None
+    finally:
+        await conn.close()
+
+
+def _unfinished_sqlite(path: str) -> int | None:
+    if not Path(path).exists():
+        return None  # connecting would create it
+    with contextlib.closing(sqlite3.connect(path, timeout=5)) as conn:
+        try:
+            return int(conn.execute(UNFINISHED_WORK).fetchone()[0])
+        except sqlite3.OperationalError:
+            return None
 
 
 async def count_jobs(database_url: str, state: str) -> int:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from bot.chat.options import TranscriptionOptions
@@ -13,6 +12,7 @@ from tests.conftest import (
     command_menus,
     eventually,
     fixture_bytes,
+    idle,
     replies_to,
     send_voice,
     texts,
@@ -49,7 +49,8 @@ async def test_commands_for_other_bots_get_no_answer_and_ours_work_with_our_name
     telegram.user_message(FORUM, text="/settings@Intron_Test_Bot", **group)
     telegram.user_message(FORUM, text="/frobnicate@intron_test_bot", **group)
     await telegram.wait_for(lambda: len(telegram.bot_messages(FORUM)) == 3)
-    await asyncio.sleep(0.3)  # a late answer to another bot's command would show up now
+    # Every update handled: a late answer to another bot's command would be here.
+    await eventually(lambda: idle(telegram), what="nothing left to do")
     help_text, settings, unknown = texts(telegram, FORUM)
     assert "/transcribe" in help_text
     assert "Category" in settings

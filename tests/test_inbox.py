@@ -3,7 +3,6 @@ and handled from the inbox, in order per chat, also after a crash."""
 
 from __future__ import annotations
 
-import asyncio
 import time
 from pathlib import Path
 from typing import Any
@@ -15,6 +14,7 @@ from tests.conftest import (
     count_rows,
     eventually,
     fixture_bytes,
+    idle,
     send_voice,
     settings_env,
     texts,
@@ -67,7 +67,8 @@ async def test_kill_9_when_the_batch_is_confirmed_loses_none_of_ten_voice_notes(
         await telegram.wait_for(
             lambda: all(transcript_replies(telegram, c) for c in chats), timeout=60
         )
-        await asyncio.sleep(0.5)  # a duplicate would show up now
+        # Every update handled and every job final: a duplicate would have been sent.
+        await eventually(lambda: idle(telegram, database_url), what="nothing left to do")
     finally:
         await stop_process(second)
     for chat, message in zip(chats, sent, strict=True):
