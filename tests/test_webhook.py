@@ -189,7 +189,9 @@ async def only_transcript(
     telegram: FakeTelegram, chat: int, message_id: int, database_url: str | None = None
 ) -> str:
     """The one transcript; `database_url` for a bot process (else the bot in this loop)."""
-    await telegram.wait_for(lambda: bool(transcript_replies(telegram, chat)), timeout=20)
+    # Hang protection only. For a bot process just started it covers the start too (imports,
+    # menus, webhook), which took over 20 s beside a busy PostgreSQL pass.
+    await telegram.wait_for(lambda: bool(transcript_replies(telegram, chat)), timeout=60)
     # Every update handled, every job final: a duplicate would have been sent.
     await eventually(lambda: idle(telegram, database_url), what="nothing left to do")
     [reply] = transcript_replies(telegram, chat)
@@ -208,7 +210,8 @@ async def test_kill_9_right_after_a_200_still_transcribes_after_restart(
     # be in the inbox when the process dies: nothing has been done with it yet.
     replies = telegram.hold("sendMessage")
     telegram.user_message(CHAT, text="/help")
-    await telegram.wait_for(lambda: bool(telegram.calls("sendMessage")), timeout=15)
+    # The process still publishes its menus after setWebhook: the fakes' usual guard.
+    await telegram.wait_for(lambda: bool(telegram.calls("sendMessage")), timeout=30)
     voice = send_voice(telegram, CHAT)
     voice_update_id = (telegram.last_update or {})["update_id"]
     assert first.proc is not None
