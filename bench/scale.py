@@ -192,8 +192,12 @@ def table(rows: list[Row]) -> str:
 
 async def amain(args: argparse.Namespace) -> list[Row]:
     given = os.environ.get("BENCH_POSTGRES_URL") or os.environ.get("TEST_POSTGRES_URL")
-    folder = Path(tempfile.mkdtemp(prefix="bench-pg-")) / "server"
-    server = given or postgres_server.start(folder)
+    folder: Path | None = None  # only for a server of our own; stop removes it
+    if given:
+        server = given
+    else:
+        folder = Path(tempfile.mkdtemp(prefix="bench-pg-"))
+        server = postgres_server.start(folder)
     try:
         rows = []
         for count in args.instances:
@@ -202,7 +206,7 @@ async def amain(args: argparse.Namespace) -> list[Row]:
             rows.append(row)
         return rows
     finally:
-        if not given:
+        if folder is not None:
             postgres_server.stop(folder)
 
 

@@ -20,6 +20,8 @@ import pytest
 
 from bot.app import serve
 from bot.config import Config
+from bot.i18n import BOT_LANGUAGES, ENGLISH_CODE
+from storage.models import ACTIVE_STATES, InboxUpdate, Job
 from tests import postgres_server as postgres_server_module
 from tests.fakes.intron_api import FakeIntron
 from tests.fakes.telegram import FakeTelegram
@@ -149,9 +151,12 @@ class RunningBot:
     """The bot in this test's event loop; can be stopped and started again on the same
     database to show what survives a restart.
 
-    `start()` returns once the bot says it has started: its database, scheduler, command
-    menu and update receiving (polling or webhook) are then set up, so a test may use the
-    database and read the menu. (Updates pushed earlier are not lost: Telegram keeps them.)
+    `start()` returns once the bot says it has started: its database and update receiving
+    (polling or webhook) are then set up, so a test may use the database and push updates.
+    (Updates pushed earlier are not lost: Telegram keeps them.) What start-up sets going
+    beside it (purges, resumed jobs, updates left in the inbox) may still be under way
+    then: a test waits for its outcome (`eventually`, the fakes' `wait_for`), and reads the
+    command menus through `command_menus`.
     """
 
     def __init__(self, config: Config) -> None:
@@ -218,13 +223,14 @@ def postgres_server() -> Iterator[str]:
     if given:
         yield given
         return
-    # Not under pytest's own temporary folder: the server runs as another user when we are
-    # root, and each pytest worker resets that folder's permissions to owner-only at start.
-    folder = Path(tempfile.mkdtemp(prefix="bot-test-postgres-")) / "server"
+    # The folder only holds the server's note of where its files are (as root they live
+    # where the server's user can reach them); stop removes both.
+    folder = Path(tempfile.mkdtemp(prefix="bot-test-postgres-"))
     url = postgres_server_module.start(folder)
-    yield url
-    postgres_server_module.stop(folder)
-    folder.parent.rmdir()
+    try:
+        yield url
+    finally:
+        postgres_server_module.stop(folder)
 
 
 @contextlib.asynccontextmanager
@@ -274,6 +280,77 @@ async def eventually(
     while not await check():
         assert loop.time() < deadline, f"not within {within}s: {what}"
         await asyncio.sleep(0.05)
+
+
+# Every scope the bot publishes its command menu for, and the language codes it publishes
+# each in ("" is the menu for every other language).
+MENU_SCOPES: tuple[dict[str, str] | None, ...] = (
+    None,
+    {"type": "all_group_chats"},
+    {"type": "all_chat_administrators"},
+)
+MENU_LANGUAGES = tuple("" if code == ENGLISH_CODE else code for code in BOT_LANGUAGES)
+
+
+async def command_menus(telegram: FakeTelegram) -> None:
+    """Wait until the bot has published every command menu: a test reading them, or checking
+    what they leave out, must not depend on start-up having finished that already."""
+    await telegram.wait_for(
+        lambda: all(
+            telegram.commands_for(scope, language)
+            for scope in MENU_SCOPES
+            for language in MENU_LANGUAGES
+        )
+    )
+
+
+# What the bot still has to do: updates stored but not handled, and jobs not final.
+UNFINISHED_WORK = (
+    "SELECT (SELECT COUNT(*) FROM inbox_updates WHERE handled_at IS NULL)"
+    " + (SELECT COUNT(*) FROM jobs WHERE state IN ("
+    + ", ".join(f"'{state.value}'" for state in ACTIVE_STATES)
+    + "))"
+)
+
+
+async def idle(telegram: FakeTelegram, database_url: str | None = None) -> bool:
+    """Whether the bot has nothing left to do: Telegram holds no update for it, none waits in
+    its inbox, and every job is final. What it has sent by then is all the work so far makes
+    it send, so a check that something came once (or not at all) waits for this, not for a
+    moment. `database_url` reads a bot process's database; without it, the test reads the
+    database of the bot running in its own event loop."""
+    if telegram.webhook_info()["pending_update_count"]:
+        return False  # not even stored yet (unconfirmed, or not yet delivered to the webhook)
+    if database_url is None:
+        return (
+            await InboxUpdate.filter(handled_at__isnull=True).count() == 0
+            and await Job.filter(state__in=ACTIVE_STATES).count() == 0
+        )
+    return await _unfinished_work(database_url) == 0
+
+
+async def _unfinished_work(database_url: str) -> int | None:
+    """UNFINISHED_WORK read directly; None when it cannot be read right now (a locked SQLite
+    file, say), which is not the same as nothing to do."""
+    if database_url.startswith("sqlite://"):
+        return await asyncio.to_thread(_unfinished_sqlite, database_url.removeprefix("sqlite://"))
+    conn = await asyncpg.connect(database_url)
+    try:
+        return int(await conn.fetchval(UNFINISHED_WORK))
+    except asyncpg.UndefinedTableError:
+        return None
+    finally:
+        await conn.close()
+
+
+def _unfinished_sqlite(path: str) -> int | None:
+    if not Path(path).exists():
+        return None  # connecting would create it
+    with contextlib.closing(sqlite3.connect(path, timeout=5)) as conn:
+        try:
+            return int(conn.execute(UNFINISHED_WORK).fetchone()[0])
+        except sqlite3.OperationalError:
+            return None
 
 
 async def count_jobs(database_url: str, state: str) -> int:

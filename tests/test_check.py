@@ -102,7 +102,10 @@ async def test_intron_trouble_is_told_apart_from_a_rejected_key(
     fault: Fault | None,
     expected: str,
 ) -> None:
-    monkeypatch.setattr(check, "CHECK_TIMEOUT_SECONDS", 0.5)
+    if "did not answer" in expected:
+        # Short only where the timeout is the subject (the answer comes ten times later):
+        # elsewhere a busy machine's slow answer must not pass for a timeout.
+        monkeypatch.setattr(check, "CHECK_TIMEOUT_SECONDS", 0.5)
     port = refusing_socket.getsockname()[1]
     overrides: dict[str, Any] = {}
     if fault is None:

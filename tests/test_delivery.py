@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import re
 from pathlib import Path
 from typing import Any
@@ -16,6 +15,7 @@ from tests.conftest import (
     BotProcess,
     RunningBot,
     eventually,
+    idle,
     replies_to,
     send_voice,
     settings_env,
@@ -138,7 +138,8 @@ async def test_part_telegram_took_but_answered_too_late_is_not_sent_twice(
         telegram.answer_late("sendMessage", delay=2.0, after=1)
 
         await eventually(lambda: has_state(CHAT, JobState.DELIVERED), within=30, what="delivery")
-        await asyncio.sleep(0.5)  # a duplicate would show up now
+        # Every update handled, every job final: a duplicate part would have been sent.
+        await eventually(lambda: idle(telegram), what="nothing left to do")
         parts = result_texts(telegram, CHAT, sent["message_id"])
         assert len(parts) >= 3
         assert len(parts) == len(set(parts)), "no part twice"
@@ -223,7 +224,8 @@ async def test_kill_9_while_a_part_is_on_its_way_does_not_send_it_twice(
         await telegram.wait_for(
             lambda: any("document" in m for m in telegram.bot_messages(CHAT)), timeout=30
         )
-        await asyncio.sleep(0.5)  # a duplicate would show up now
+        # The job final in the database: a duplicate part would have been sent.
+        await eventually(lambda: idle(telegram, database_url), what="nothing left to do")
     finally:
         assert second.proc is not None
         second.proc.terminate()

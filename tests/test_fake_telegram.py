@@ -438,6 +438,19 @@ async def test_late_answer_carries_the_call_out_but_times_the_client_out(
     assert [m["text"] for m in fake.bot_messages(CHAT)][-2:] == ["let through", "late again"]
 
 
+async def test_answer_when_released_carries_the_call_out_and_answers_on_release(
+    fake: FakeTelegram, bot: Bot
+) -> None:
+    fake.user_message(CHAT, text="hi")
+    answer = fake.answer_when_released("sendMessage")
+    waiting = asyncio.create_task(bot.send_message(CHAT, "stored, not yet answered"))
+    await fake.wait_for(lambda: bool(fake.bot_messages(CHAT)))
+    other = await bot.send_message(CHAT, "answered at once")  # only the first call waits
+    assert other.text == "answered at once" and not waiting.done()
+    answer.release()
+    assert (await waiting).text == "stored, not yet answered"
+
+
 async def test_failures_after_some_calls_and_stop_failing(fake: FakeTelegram, bot: Bot) -> None:
     fake.user_message(CHAT, text="hi")
     fake.fail_next("sendMessage", status=502, description="Bad Gateway", times=5, after=1)

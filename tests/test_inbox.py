@@ -3,7 +3,6 @@ and handled from the inbox, in order per chat, also after a crash."""
 
 from __future__ import annotations
 
-import asyncio
 import time
 from pathlib import Path
 from typing import Any
@@ -13,7 +12,9 @@ from tests.conftest import (
     BotProcess,
     RunningBot,
     count_rows,
+    eventually,
     fixture_bytes,
+    idle,
     send_voice,
     settings_env,
     texts,
@@ -66,7 +67,8 @@ async def test_kill_9_when_the_batch_is_confirmed_loses_none_of_ten_voice_notes(
         await telegram.wait_for(
             lambda: all(transcript_replies(telegram, c) for c in chats), timeout=60
         )
-        await asyncio.sleep(0.5)  # a duplicate would show up now
+        # Every update handled and every job final: a duplicate would have been sent.
+        await eventually(lambda: idle(telegram, database_url), what="nothing left to do")
     finally:
         await stop_process(second)
     for chat, message in zip(chats, sent, strict=True):
@@ -138,11 +140,13 @@ async def test_updates_left_in_the_inbox_are_handled_first_in_order_per_chat(
     assert "Current settings" in start and "/history" in help_text and "audio minutes" in usage
 
 
-async def handled(count: int, within: float = 10) -> None:
+async def handled(count: int) -> None:
     """Wait until `count` updates are marked handled (just after their replies went out)."""
-    async with asyncio.timeout(within):
-        while await InboxUpdate.filter(handled_at__isnull=False).count() < count:  # noqa: ASYNC110
-            await asyncio.sleep(0.02)
+
+    async def marked() -> bool:
+        return await InboxUpdate.filter(handled_at__isnull=False).count() >= count
+
+    await eventually(marked, what=f"{count} updates marked handled")
 
 
 async def test_handled_updates_are_deleted_after_the_retention_and_by_forget(
@@ -161,7 +165,13 @@ async def test_handled_updates_are_deleted_after_the_retention_and_by_forget(
         await InboxUpdate.filter(chat_id=CHAT).update(handled_at=old)
         await running.stop()
         await running.start()  # the purge runs at start-up, then hourly
-        assert await InboxUpdate.filter(chat_id=CHAT).count() == 0
+
+        # Beside start-up, not before it is done: wait for it. One purge deletes every row
+        # past the retention, so the newer row still there afterwards was kept, not missed.
+        async def purged() -> bool:
+            return await InboxUpdate.filter(chat_id=CHAT).count() == 0
+
+        await eventually(purged, what="the start-up purge of the inbox")
         assert await InboxUpdate.filter(chat_id=CHAT + 1).count() == 1
 
         telegram.user_message(CHAT + 1, text="/forget")

@@ -14,7 +14,7 @@ import pytest
 
 from bot.i18n import Locales, from_telegram
 from bot.render import render_results
-from tests.conftest import RunningBot, send_command, send_voice
+from tests.conftest import RunningBot, command_menus, send_command, send_voice
 from tests.fakes.intron_api import FakeIntron
 from tests.fakes.telegram import FakeTelegram
 from tests.test_catalogues import catalog, extracted_messages
@@ -329,6 +329,7 @@ async def test_command_menus_are_registered_in_each_language(
         commands = telegram.commands_for(scope, language)
         return {c["command"]: c["description"] for c in commands}
 
+    await command_menus(telegram)  # published at start-up
     assert described(None, "")["help"] == "How to use the bot"
     assert described(None, "fr")["help"] == "Comment utiliser le bot"
     assert described(None, "sw")["help"] == "Jinsi ya kutumia boti"

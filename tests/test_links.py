@@ -3,7 +3,6 @@ downloads nothing, and links it must not hand on are refused with their reason."
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +15,7 @@ from tests.conftest import (
     count_jobs,
     count_rows,
     eventually,
+    idle,
     replies_to,
     send_voice,
     settings_env,
@@ -112,7 +112,8 @@ async def test_each_kind_of_refused_link_gets_its_reason_and_no_upload(
         [reply] = replies_to(telegram, CHAT, sent_id)
         assert reply["text"].startswith("❌ This link cannot be transcribed:"), link
         assert reason in reply["text"], link
-    await asyncio.sleep(0.5)  # an upload would be made by now
+    # Every link handled: a job made of one would be in the database (and uploaded).
+    await eventually(lambda: idle(telegram), what="nothing left to do")
     assert intron.uploads == []
     assert await count_rows(bot.config.database_url, "jobs") == 0
 
@@ -210,7 +211,8 @@ async def test_several_links_one_job_each_up_to_the_limit_the_rest_said_skipped(
         assert "Took the first 2 links of 3; the other 1 were skipped" in note
         results = transcript_replies(telegram, CHAT)
         assert {m["reply_to_message_id"] for m in results} == {sent["message_id"]}
-        await asyncio.sleep(0.5)
+        # Every job final: a third link's would have been uploaded.
+        await eventually(lambda: idle(telegram), what="nothing left to do")
         assert len(intron.uploads) == 2
     finally:
         await running.stop()
@@ -294,7 +296,8 @@ async def test_kill_9_with_link_jobs_at_intron_answers_each_link_once(
     intron.finish()
     try:
         await telegram.wait_for(lambda: len(transcript_replies(telegram, CHAT)) == 3, timeout=60)
-        await asyncio.sleep(0.5)  # a duplicate would show up now
+        # Every job final: a duplicate would have been sent.
+        await eventually(lambda: idle(telegram, database_url), what="nothing left to do")
     finally:
         assert second.proc is not None
         second.proc.terminate()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.conftest import send_command
+from tests.conftest import command_menus, send_command
 from tests.fakes.telegram import FakeTelegram
 
 CHAT = 9501
@@ -25,6 +25,7 @@ async def test_privacy_states_the_configured_retention_and_operator(
         assert "operated by Lagos Clinic IT, it@clinic.example" in text
         [start] = await send_command(telegram, CHAT, "/start")
         assert "/privacy" in start["text"]
+        await command_menus(telegram)  # published at start-up
         assert "privacy" in {c["command"] for c in telegram.my_commands}
     finally:
         await running.stop()

@@ -21,6 +21,7 @@ from tests.conftest import (
     count_jobs,
     eventually,
     fixture_bytes,
+    idle,
     replies_to,
     send_voice,
     settings_env,
@@ -50,7 +51,8 @@ async def only_answer(
         ]
 
     await telegram.wait_for(lambda: bool(final()), timeout=within)
-    await asyncio.sleep(0.3)  # a duplicate would show up now
+    # Every update handled, every job final: a second answer would have been sent.
+    await eventually(lambda: idle(telegram), what="nothing left to do")
     [answer] = final()
     return answer["text"]
 
@@ -347,7 +349,8 @@ async def test_kill_9_with_twenty_jobs_in_flight_delivers_each_once(
         await telegram.wait_for(
             lambda: all(transcript_replies(telegram, c) for c in chats), timeout=60
         )
-        await asyncio.sleep(1.0)  # a duplicate would show up now
+        # Every job final: a duplicate would have been sent.
+        await eventually(lambda: idle(telegram, database_url), what="nothing left to do")
     finally:
         assert second.proc is not None
         second.proc.terminate()

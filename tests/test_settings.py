@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from tests.conftest import (
     RunningBot,
+    eventually,
     fixture_bytes,
+    idle,
     replies_to,
     send_command,
     send_voice,
@@ -284,7 +285,8 @@ async def test_group_outside_allowed_list_is_told_once(
                 GROUP, user_id=user, chat_type="group", voice=telegram.voice(voice)
             )
         await telegram.wait_for(lambda: bool(telegram.bot_messages(GROUP)))
-        await asyncio.sleep(0.5)  # a second refusal would show up now
+        # All three voice notes handled: a second refusal would have been sent.
+        await eventually(lambda: idle(telegram), what="nothing left to do")
         [refusal] = texts(telegram, GROUP)
         assert str(GROUP) in refusal
         assert intron.uploads == [] and telegram.file_downloads == []

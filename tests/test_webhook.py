@@ -22,7 +22,9 @@ from tests.conftest import (
     RunningBot,
     count_rows,
     database_writes_blocked,
+    eventually,
     free_port,
+    idle,
     replies_to,
     send_voice,
     settings_env,
@@ -112,7 +114,9 @@ async def test_wrong_or_missing_secret_is_refused_and_nothing_is_stored(
         )
         missing = await client.post(webhook_url(port), json=update)
     assert (wrong.status_code, missing.status_code) == (403, 403)
-    await asyncio.sleep(0.5)  # a stored update would be handled by now
+    # Refused before anything is read or stored (the 403 comes after that decision), so
+    # nothing can be stored later; the bot being idle says nothing waits in it either.
+    await eventually(lambda: idle(telegram), what="nothing left to do")
     assert await count_rows(database_url, "inbox_updates") == 0
     assert await count_rows(database_url, "jobs") == 0
     assert telegram.bot_messages(CHAT) == []
@@ -128,7 +132,8 @@ async def test_update_delivered_twice_is_handled_once(
     await telegram.wait_for(lambda: len(telegram.webhook_deliveries) == 2)
     assert [status for _, status in telegram.webhook_deliveries] == [200, 200]
     await telegram.wait_for(lambda: bool(telegram.bot_messages(CHAT)))
-    await asyncio.sleep(0.5)  # a second answer would show up now
+    # Every update handled: a second answer would have been sent.
+    await eventually(lambda: idle(telegram), what="nothing left to do")
     assert len(telegram.bot_messages(CHAT)) == 1
 
 
@@ -195,9 +200,15 @@ async def test_database_down_answers_503_and_telegram_delivers_again_later(
     assert telegram.webhook_deliveries[-1][1] == 200
 
 
-async def only_transcript(telegram: FakeTelegram, chat: int, message_id: int) -> str:
-    await telegram.wait_for(lambda: bool(transcript_replies(telegram, chat)), timeout=20)
-    await asyncio.sleep(0.3)  # a duplicate would show up now
+async def only_transcript(
+    telegram: FakeTelegram, chat: int, message_id: int, database_url: str | None = None
+) -> str:
+    """The one transcript; `database_url` for a bot process (else the bot in this loop)."""
+    # Hang protection only. For a bot process just started it covers the start too (imports,
+    # menus, webhook), which took over 20 s beside a busy PostgreSQL pass.
+    await telegram.wait_for(lambda: bool(transcript_replies(telegram, chat)), timeout=60)
+    # Every update handled, every job final: a duplicate would have been sent.
+    await eventually(lambda: idle(telegram, database_url), what="nothing left to do")
     [reply] = transcript_replies(telegram, chat)
     assert reply["reply_to_message_id"] == message_id
     return str(reply["text"])
@@ -214,7 +225,8 @@ async def test_kill_9_right_after_a_200_still_transcribes_after_restart(
     # be in the inbox when the process dies: nothing has been done with it yet.
     replies = telegram.hold("sendMessage")
     telegram.user_message(CHAT, text="/help")
-    await telegram.wait_for(lambda: bool(telegram.calls("sendMessage")), timeout=15)
+    # The process still publishes its menus after setWebhook: the fakes' usual guard.
+    await telegram.wait_for(lambda: bool(telegram.calls("sendMessage")), timeout=30)
     voice = send_voice(telegram, CHAT)
     voice_update_id = (telegram.last_update or {})["update_id"]
     assert first.proc is not None
@@ -229,7 +241,9 @@ async def test_kill_9_right_after_a_200_still_transcribes_after_restart(
     second = BotProcess(env, cwd=tmp_path)
     await second.start()
     try:
-        assert intron.transcript in await only_transcript(telegram, CHAT, voice["message_id"])
+        assert intron.transcript in await only_transcript(
+            telegram, CHAT, voice["message_id"], database_url
+        )
         assert any("/help" in t for t in texts(telegram, CHAT)), "the /help before it, too"
     finally:
         assert second.proc is not None

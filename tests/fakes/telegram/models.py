@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -96,11 +97,13 @@ class Injection:
 
 @dataclass
 class LateAnswer:
-    """Carry the call out, then answer only after `delay` seconds."""
+    """Carry the call out, then answer only after `delay` seconds, or (with `until`) once
+    that returns."""
 
     delay: float
     remaining: int
     skip: int = 0
+    until: Callable[[], Awaitable[None]] | None = None
 
 
 @dataclass

@@ -249,6 +249,16 @@ class FakeTelegram(WebhookDelivery):
             LateAnswer(delay, times, skip=after)
         )
 
+    def answer_when_released(self, method: str, *, times: int = 1, after: int = 0) -> Hold:
+        """As ``answer_late``, but the answer waits for the returned hold: ``release()`` sends
+        it, ``drop()`` answers 502 instead (the call was carried out all the same). For a test
+        that must act while the bot waits for the answer, however long acting takes."""
+        hold = Hold()
+        self._late_answers.setdefault(method.lower(), []).append(
+            LateAnswer(0.0, times, skip=after, until=hold.wait)
+        )
+        return hold
+
     def hold(self, method: str) -> Hold:
         """Calls of ``method`` from now on get no answer (they are recorded in ``requests`` as
         they arrive) until the hold is released or dropped."""
@@ -327,7 +337,9 @@ class FakeTelegram(WebhookDelivery):
                 result = handler(params)
                 if inspect.isawaitable(result):
                     result = await result
-                if late is not None:
+                if late is not None and late.until is not None:
+                    await late.until()
+                elif late is not None:
                     await asyncio.sleep(late.delay)
         except ApiError as error:
             transport = request.transport
