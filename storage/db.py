@@ -56,12 +56,47 @@ def tortoise_config(db_url: str) -> dict[str, Any]:
 TORTOISE_ORM = tortoise_config(os.environ.get("DATABASE_URL", "sqlite://data/bot.sqlite3"))
 
 
+SQLITE_EXAMPLE = "sqlite://data/bot.sqlite3"
+SUPPORTED = f"{SQLITE_EXAMPLE} (a file) or postgres://user:password@host:5432/dbname"
+
+
+def _sqlite_target(db_url: str) -> tuple[str, str]:
+    """(file part, query) of a SQLite URL."""
+    target, _, query = db_url.removeprefix("sqlite://").partition("?")
+    return target, query
+
+
 def sqlite_path(db_url: str) -> Path | None:
     """The file of a SQLite URL; None for other databases and for `:memory:`."""
     if not db_url.startswith("sqlite://"):
         return None
-    path = db_url.removeprefix("sqlite://").split("?", 1)[0]
+    path, _ = _sqlite_target(db_url)
     return Path(path) if path and path != ":memory:" else None
+
+
+def database_url_problem(db_url: str) -> str | None:
+    """Why DATABASE_URL cannot be this bot's database, in words that follow the setting's
+    name; None when it may be. Never quotes the URL, which may hold a password."""
+    try:
+        scheme = urlsplit(db_url).scheme
+    except ValueError:
+        scheme = ""
+    if not scheme or "://" not in db_url:
+        return f"must be a database URL: {SUPPORTED}"
+    if scheme != "sqlite" and scheme not in POSTGRES_SCHEMES:
+        return f"uses {scheme}://, which this bot does not support: use {SUPPORTED}"
+    if scheme != "sqlite":
+        return None
+    path, query = _sqlite_target(db_url)
+    if not path:
+        return f"names no SQLite file: use a file, e.g. {SQLITE_EXAMPLE}"
+    if path == ":memory:" or "mode=memory" in query:
+        return (
+            "is an in-memory SQLite database, which is gone when the process ends, but the "
+            "bot's inbox of received updates and its unfinished jobs must survive a restart: "
+            f"use a file, e.g. {SQLITE_EXAMPLE}"
+        )
+    return None
 
 
 def _ensure_sqlite_dir(db_url: str) -> None:

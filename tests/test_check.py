@@ -177,7 +177,7 @@ async def test_migrations_behind_or_ahead_of_the_code(
 async def webhook_line(telegram: FakeTelegram, intron: FakeIntron, **overrides: Any) -> str:
     """The webhook check's line. Only that check runs here, in the test's process: the
     database check would close the connections of the bot this test runs alongside."""
-    config = make_config(telegram, intron, "sqlite://:memory:", **overrides)
+    config = make_config(telegram, intron, "sqlite://never-opened.sqlite3", **overrides)
     return (await check_webhook(config)).line
 
 

@@ -6,7 +6,10 @@ from __future__ import annotations
 import json
 import shutil
 import socket
+import time
 from pathlib import Path
+
+import pytest
 
 from tests.conftest import (
     PROJECT_ROOT,
@@ -19,13 +22,16 @@ from tests.fakes.intron_api import FakeIntron
 from tests.fakes.telegram import FakeTelegram
 
 NO_RETRY = {"STARTUP_RETRY_SECONDS": "0"}
+# A start-up that gives up over a setting does so at once; this is the time a process takes
+# to import and parse, with room for a busy machine.
+GIVES_UP_WITHIN_SECONDS = 15.0
 
 
 async def failed_start(env: dict[str, str], cwd: Path) -> tuple[int, str]:
     """Run the bot until it gives up; its exit status and its one line of output."""
     proc = BotProcess(env, cwd=cwd)
     await proc.start()
-    status = await proc.wait(60)
+    status = await proc.wait(60)  # hang protection only
     output = proc.output.decode()
     assert "Traceback" not in output
     lines = output.splitlines()
@@ -143,3 +149,52 @@ async def test_telegram_coming_up_late_is_waited_for(
         await proc.kill()
         await late.stop()
     assert "Traceback" not in proc.output.decode()
+
+
+@pytest.mark.parametrize(
+    ("settings", "expected"),
+    [
+        (
+            {"LOG_LEVEL": "verbose"},
+            "LOG_LEVEL must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL ('verbose' is not one)",
+        ),
+        (
+            {"DATABASE_URL": "mysql://bot:s3cret-pw@127.0.0.1/bot"},
+            "DATABASE_URL uses mysql://, which this bot does not support: use "
+            "sqlite://data/bot.sqlite3 (a file) or postgres://user:password@host:5432/dbname",
+        ),
+        ({"DATABASE_URL": "sqlite://:memory:"}, "DATABASE_URL is an in-memory SQLite database"),
+        (
+            {"ALLOWED_CHAT_IDS": "-1001234567890, @clinic_group"},
+            "ALLOWED_CHAT_IDS must be numeric chat ids separated by commas, not @usernames or "
+            "names ('@clinic_group' is not one); to find a chat's id, start the bot with "
+            "ALLOWED_CHAT_IDS=0 and message it from that chat: it answers with the chat's id",
+        ),
+        (
+            {"WEBHOOK_URL": "https://bot.example.org/telegram/hook", "WEBHOOK_SECRET": ""},
+            "WEBHOOK_SECRET is required because WEBHOOK_URL is set",
+        ),
+        (
+            {"WEBHOOK_URL": "http://bot.example.org/telegram/hook", "WEBHOOK_SECRET": "abc"},
+            "WEBHOOK_URL must start with https://: Telegram delivers webhooks only over HTTPS",
+        ),
+    ],
+    ids=["log-level", "mysql", "memory", "chat-id", "webhook-secret", "webhook-http"],
+)
+async def test_a_bad_setting_ends_in_one_line_naming_it(
+    telegram: FakeTelegram,
+    intron: FakeIntron,
+    database_url: str,
+    tmp_path: Path,
+    settings: dict[str, str],
+    expected: str,
+) -> None:
+    env = settings_env(telegram, intron, database_url, **settings)
+    began = time.monotonic()
+    status, line = await failed_start(env, tmp_path)
+    assert time.monotonic() - began < GIVES_UP_WITHIN_SECONDS
+    assert status == 2
+    assert line.startswith("Configuration error: ")
+    assert expected in line
+    assert "s3cret-pw" not in line
+    assert telegram.requests == [], "nothing started"
