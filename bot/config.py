@@ -96,6 +96,10 @@ class Config(BaseSettings):
     # How long start-up keeps retrying a database or Telegram that does not answer yet (a
     # container started before its network), before giving up with one line.
     startup_retry_seconds: float = Field(90.0, ge=0)
+    # How long one attempt at opening the database and applying migrations may take: a
+    # database that accepts connections but never answers, or a lock held elsewhere, ends
+    # in one line instead of a silent hang. Raise it for a migration of a very large table.
+    database_timeout_seconds: float = Field(30.0, gt=0)
     # Prometheus metrics on http://METRICS_HOST:METRICS_PORT/metrics; unset = not served,
     # 0 = any free port (the log says which).
     metrics_port: int | None = Field(None, ge=0, le=65535)
