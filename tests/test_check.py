@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 import re
 import socket
 import sqlite3
@@ -127,16 +128,64 @@ async def test_unreachable_telegram_names_host_and_setting(
     assert f"Telegram unreachable at 127.0.0.1:{port} (TELEGRAM_BASE_URL)" in lines["telegram"]
 
 
-async def test_missing_sqlite_database(
+async def test_sqlite_database_before_the_first_start(
     telegram: FakeTelegram, intron: FakeIntron, tmp_path: Path
 ) -> None:
-    url = f"sqlite://{tmp_path / 'never-started.sqlite3'}"
-    status, lines = await run_check(telegram, intron, url)
+    """A new setup: the file (and its folder) are created when the bot first starts."""
+    path = tmp_path / "data" / "bot.sqlite3"
+    status, lines = await run_check(telegram, intron, f"sqlite://{path}")
+    assert status == 0
+    assert lines["database"] == (
+        f"ok    database: {path} not created yet (DATABASE_URL=sqlite://{path}): "
+        "created at first start"
+    )
+    assert not (tmp_path / "data").exists(), "check creates nothing"
+
+
+async def test_sqlite_database_that_cannot_be_created_or_used(
+    telegram: FakeTelegram, intron: FakeIntron, tmp_path: Path
+) -> None:
+    notes = tmp_path / "notes.txt"
+    notes.write_text("shopping list\n")
+    under_a_file = notes / "bot.sqlite3"
+    status, lines = await run_check(telegram, intron, f"sqlite://{under_a_file}")
+    assert status == 1
+    assert lines["database"] == (
+        f"FAIL  database: cannot use the SQLite database (DATABASE_URL=sqlite://{under_a_file}): "
+        f"{notes} is not a folder"
+    )
+    status, lines = await run_check(telegram, intron, f"sqlite://{notes}")
+    assert status == 1
+    assert lines["database"].endswith(f"{notes} is not a SQLite database file")
+    assert notes.read_text() == "shopping list\n"
+    assert lines["telegram"].startswith("ok") and lines["intron"].startswith("ok")
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root may write to any folder")
+async def test_sqlite_database_in_a_folder_this_user_may_not_write(
+    telegram: FakeTelegram, intron: FakeIntron, tmp_path: Path
+) -> None:
+    folder = tmp_path / "read-only"
+    folder.mkdir(mode=0o500)
+    path = folder / "data" / "bot.sqlite3"
+    status, lines = await run_check(telegram, intron, f"sqlite://{path}")
     assert status == 1
     assert lines["database"].startswith("FAIL")
-    assert "never-started.sqlite3 does not exist" in lines["database"]
-    assert not (tmp_path / "never-started.sqlite3").exists(), "check creates nothing"
-    assert lines["telegram"].startswith("ok") and lines["intron"].startswith("ok")
+    assert f"cannot create {path}: this user may not write to the folder {folder}" in (
+        lines["database"]
+    )
+
+
+async def test_python_m_bot_check_in_a_fresh_folder(
+    telegram: FakeTelegram, intron: FakeIntron, tmp_path: Path
+) -> None:
+    """A new clone with .env filled in and the default DATABASE_URL: every line ok."""
+    env = settings_env(telegram, intron, "sqlite://data/bot.sqlite3")
+    command = BotProcess(env, cwd=tmp_path)
+    await command.start(["check"])
+    assert await command.wait(60) == 0, command.output.decode()
+    assert "ok    database: data/bot.sqlite3 not created yet" in command.output.decode()
+    assert not (tmp_path / "data").exists()
 
 
 async def test_unreachable_postgres_hides_the_password(
