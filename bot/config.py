@@ -215,7 +215,8 @@ class Config(BaseSettings):
     @property
     def secrets(self) -> list[str]:
         """What no log line or printed line may show: the token, the key, the webhook's
-        secret and the database password."""
+        secret and the database password (bot.logs.Redactor leaves alone those too short
+        or too common to tell from ordinary words)."""
         given = [self.telegram_bot_token, self.intron_api_key, self.webhook_secret]
         secrets = [s.get_secret_value() for s in given if s is not None]
         password = urlsplit(self.database_url).password

@@ -200,6 +200,23 @@ async def test_unreachable_postgres_hides_the_password(
     assert "s3cret-pw" not in "\n".join(lines.values())
 
 
+async def test_a_password_that_is_a_common_word_or_a_letter_mangles_nothing(
+    telegram: FakeTelegram, intron: FakeIntron, migrated: str, refusing_socket: socket.socket
+) -> None:
+    port = refusing_socket.getsockname()[1]
+    url = f"postgres://postgres:postgres@127.0.0.1:{port}/postgres"
+    status, lines = await run_check(telegram, intron, url)
+    assert status == 1
+    assert lines["database"] == (
+        "FAIL  database: database unreachable at 127.0.0.1 "
+        f"(DATABASE_URL=postgres://postgres:***@127.0.0.1:{port}/postgres): connection refused"
+    )
+    # A one-letter secret is blanked nowhere: it would be blanked in every word.
+    status, lines = await run_check(telegram, intron, migrated, webhook_secret="p")
+    assert "(HTTP 404 for a made-up file id)" in lines["intron"]
+    assert "[redacted]" not in "\n".join(lines.values())
+
+
 async def test_migrations_behind_or_ahead_of_the_code(
     telegram: FakeTelegram, intron: FakeIntron, migrated: str
 ) -> None:
