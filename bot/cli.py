@@ -24,6 +24,11 @@ if TYPE_CHECKING:
     from bot.config import Config
 
 DISTRIBUTION = "intron-telegram-bot"
+# Exit statuses of `python -m bot`: 2 = the configuration (or the command line) must change,
+# retrying cannot help; 1 = something stayed unreachable. Here rather than in bot.ops.startup,
+# so that a bad setting is told without importing Telegram's library first.
+EXIT_MISCONFIGURED = 2
+EXIT_UNREACHABLE = 1
 
 log = logging.getLogger("bot")
 
@@ -153,12 +158,14 @@ def _mode_problem(mode: str | None, config: Config) -> str | None:
 
 
 def _run_command(args: argparse.Namespace) -> int:
-    from bot.logs import configure_logging
-    from bot.ops.startup import EXIT_MISCONFIGURED, StartupFailed
-
+    # Before the Telegram and engine modules are imported, so a bad setting is told at once.
     config = _load_config(failed_status=EXIT_MISCONFIGURED)
     if isinstance(config, int):
         return config
+
+    from bot.logs import configure_logging
+    from bot.ops.startup import StartupFailed
+
     problem = _mode_problem(args.mode, config)
     if problem is not None:
         print(problem, file=sys.stderr)

@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 from telegram.error import BadRequest, InvalidToken, NetworkError, RetryAfter, TelegramError
 from telegram.ext import Application
 
+from bot.cli import EXIT_MISCONFIGURED, EXIT_UNREACHABLE
 from bot.config import Config
 from bot.engine.pipeline import backoff
 from bot.telegram_io.audio_input import as_seconds
@@ -22,10 +23,6 @@ from storage.db import close_database, describe_database_error, init_database, r
 
 log = logging.getLogger(__name__)
 
-# Exit statuses of `python -m bot`: 2 = the configuration is wrong (retrying cannot help),
-# 1 = something stayed unreachable.
-EXIT_MISCONFIGURED = 2
-EXIT_UNREACHABLE = 1
 # How long a start-up step that was asked to stop may take to unwind.
 STOP_GRACE_SECONDS = 3.0
 
