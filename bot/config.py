@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ipaddress
+import logging
 import re
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
@@ -9,17 +11,47 @@ from urllib.parse import urlsplit
 from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from storage.db import database_url_problem
+
 # What Telegram accepts as a webhook's secret_token.
 WEBHOOK_SECRET_RE = re.compile(r"[A-Za-z0-9_-]{1,256}")
 HEALTH_PATH = "/healthz"
 
 
-def _id_set(value: object) -> object:
+# Where an operator learns a chat's id: the bot's refusal in a chat it does not serve. In a
+# private chat the chat id is the user's id.
+FIND_CHAT_ID = (
+    "to find a chat's id, start the bot with ALLOWED_CHAT_IDS=0 and message it from that "
+    "chat: it answers with the chat's id"
+)
+FIND_USER_ID = (
+    "to find yours, start the bot with ALLOWED_CHAT_IDS=0 and message it privately: the chat "
+    "id it answers with is your user id"
+)
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+def _id_set(value: object, *, what: str, how_to_find: str) -> object:
     """`ALLOWED_CHAT_IDS=-1001, 42` -> {-1001, 42}; empty means unset."""
-    if isinstance(value, str):
-        parts = [p.strip() for p in value.split(",") if p.strip()]
-        return {int(p) for p in parts} if parts else None
-    return value
+    if not isinstance(value, str):
+        return value
+    parts = [p.strip() for p in value.split(",") if p.strip()]
+    for part in parts:
+        if not re.fullmatch(r"-?[0-9]+", part):
+            raise ValueError(
+                f"must be numeric {what} separated by commas, not @usernames or names "
+                f"({part!r} is not one); {how_to_find}"
+            )
+    return {int(p) for p in parts} if parts else None
+
+
+def _is_loopback(host: str | None) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return host is not None and ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 class Config(BaseSettings):
@@ -69,6 +101,10 @@ class Config(BaseSettings):
     # How long start-up keeps retrying a database or Telegram that does not answer yet (a
     # container started before its network), before giving up with one line.
     startup_retry_seconds: float = Field(90.0, ge=0)
+    # How long one attempt at opening the database and applying migrations may take: a
+    # database that accepts connections but never answers, or a lock held elsewhere, ends
+    # in one line instead of a silent hang. Raise it for a migration of a very large table.
+    database_timeout_seconds: float = Field(30.0, gt=0)
     # Prometheus metrics on http://METRICS_HOST:METRICS_PORT/metrics; unset = not served,
     # 0 = any free port (the log says which).
     metrics_port: int | None = Field(None, ge=0, le=65535)
@@ -98,14 +134,39 @@ class Config(BaseSettings):
             raise ValueError("must start with http:// or https://")
         return value
 
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, value: str) -> str:
+        problem = database_url_problem(value)
+        if problem is not None:
+            raise ValueError(problem)
+        return value
+
+    @field_validator("log_level")
+    @classmethod
+    def _log_level(cls, value: str) -> str:
+        level = value.strip().upper()
+        if level not in logging.getLevelNamesMapping():
+            raise ValueError(f"must be one of {', '.join(LOG_LEVELS)} ({value!r} is not one)")
+        return level
+
     @field_validator("webhook_url", mode="before")
     @classmethod
-    def _webhook_url(cls, value: object) -> object:
+    def _webhook_url(cls, value: object, info: ValidationInfo) -> object:
         if value is None or (isinstance(value, str) and not value.strip()):
             return None
         if not isinstance(value, str) or not value.startswith(("http://", "https://")):
             raise ValueError("must be the https:// URL Telegram should call")
-        if urlsplit(value).path.rstrip("/") == HEALTH_PATH:
+        parts = urlsplit(value)
+        # Plain http can only be called from this machine: by a local Bot API server
+        # (TELEGRAM_LOCAL_MODE), or by a test's fake Telegram on a loopback address.
+        http_allowed = info.data.get("telegram_local_mode") or _is_loopback(parts.hostname)
+        if parts.scheme != "https" and not http_allowed:
+            raise ValueError(
+                "must start with https://: Telegram delivers webhooks only over HTTPS (put a "
+                "TLS reverse proxy in front of the bot, see the README)"
+            )
+        if parts.path.rstrip("/") == HEALTH_PATH:
             raise ValueError(f"must not use the path {HEALTH_PATH}, which serves health checks")
         return value
 
@@ -119,7 +180,11 @@ class Config(BaseSettings):
     def _webhook_secret(cls, value: SecretStr | None, info: ValidationInfo) -> SecretStr | None:
         if value is None:
             if info.data.get("webhook_url"):
-                raise ValueError("is required when WEBHOOK_URL is set")
+                raise ValueError(
+                    "is required because WEBHOOK_URL is set: Telegram sends it with each "
+                    "update so the bot can tell Telegram's requests from anyone else's (any "
+                    "1-256 of A-Z, a-z, 0-9, _ and -)"
+                )
             return None
         if not WEBHOOK_SECRET_RE.fullmatch(value.get_secret_value()):
             raise ValueError("must be 1-256 characters of A-Z, a-z, 0-9, _ and -")
@@ -141,12 +206,12 @@ class Config(BaseSettings):
     @field_validator("allowed_chat_ids", mode="before")
     @classmethod
     def _parse_allowed(cls, value: object) -> object:
-        return _id_set(value)
+        return _id_set(value, what="chat ids", how_to_find=FIND_CHAT_ID)
 
     @field_validator("admin_user_ids", mode="before")
     @classmethod
     def _parse_admins(cls, value: object) -> object:
-        parsed = _id_set(value)
+        parsed = _id_set(value, what="Telegram user ids", how_to_find=FIND_USER_ID)
         return frozenset() if parsed is None else parsed
 
     @property
@@ -157,7 +222,8 @@ class Config(BaseSettings):
     @property
     def secrets(self) -> list[str]:
         """What no log line or printed line may show: the token, the key, the webhook's
-        secret and the database password."""
+        secret and the database password (bot.logs.Redactor leaves alone those too short
+        or too common to tell from ordinary words)."""
         given = [self.telegram_bot_token, self.intron_api_key, self.webhook_secret]
         secrets = [s.get_secret_value() for s in given if s is not None]
         password = urlsplit(self.database_url).password
@@ -183,10 +249,11 @@ def describe_config_error(error: ValidationError) -> str:
         given = item.get("input")
         if item["type"] == "missing":
             problems.append(f"{name} is not set (set it in .env or the environment)")
+        elif item["type"] == "value_error":
+            # Our own validators' words, which say more than "empty" (why it is needed).
+            problems.append(f"{name} {item['ctx']['error']}")
         elif isinstance(given, str) and not given.strip():
             problems.append(f"{name} is empty (set it in .env)")
-        elif item["type"] == "value_error":
-            problems.append(f"{name} {item['ctx']['error']}")
         else:
             # Never the value itself: it may be a secret.
             problems.append(f"{name} is invalid ({item['msg']})")

@@ -2,28 +2,80 @@
 
 httpx logs every request URL at INFO and Bot API URLs contain the token, so the HTTP
 libraries are held at WARNING. Beyond that, every finished log line (tracebacks included,
-which can quote a failed request's URL) has both secrets blanked before it is written.
+which can quote a failed request's URL) has the secrets blanked before it is written.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Iterable
 from datetime import UTC, datetime
+from urllib.parse import quote
 
 REDACTED = "[redacted]"
 FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
+# A value shorter than this, or a common word, is not blanked where it appears on its own: it
+# occurs in ordinary text (a key "k" in "lock", a password "postgres" in "pip install
+# '.[postgres]'"), so blanking it mangles the line while hiding nothing an onlooker could not
+# guess. Real tokens and keys are far longer; a password in a URL is blanked by its place.
+MIN_SECRET_LENGTH = 8
+COMMON_WORDS = frozenset(
+    {
+        # words of the bot's own lines
+        "database",
+        "postgres",
+        "postgresql",
+        "telegram",
+        "migrations",
+        "transcript",
+        "password",
+        "username",
+        "localhost",
+        # the most common passwords of that length
+        "12345678",
+        "123456789",
+        "1234567890",
+        "abcdefgh",
+        "baseball",
+        "changeme",
+        "computer",
+        "football",
+        "iloveyou",
+        "internet",
+        "password1",
+        "princess",
+        "qwertyui",
+        "qwertyuiop",
+        "starwars",
+        "sunshine",
+        "superman",
+        "trustno1",
+        "whatever",
+    }
+)
+# The password of any URL with credentials (scheme://user:password@host), whatever it is.
+_URL_PASSWORD = re.compile(r"(\b[A-Za-z][A-Za-z0-9+.-]*://[^\s/:@]*:)[^\s/@]+@")
+
+
+def redactable(secret: str) -> bool:
+    """Whether `secret` is blanked wherever it appears (see MIN_SECRET_LENGTH)."""
+    return len(secret) >= MIN_SECRET_LENGTH and secret.lower() not in COMMON_WORDS
+
 
 class Redactor:
-    """Blanks known secrets out of any text."""
+    """Blanks known secrets out of any text: each exact value (also as it looks inside a URL,
+    percent-encoded), and the password of any URL."""
 
     def __init__(self, secrets: Iterable[str]) -> None:
+        values = {v for s in secrets if redactable(s) for v in (s, quote(s, safe=""))}
         # Longest first, so a secret that contains another is blanked whole.
-        self._secrets = sorted((s for s in secrets if s), key=len, reverse=True)
+        self._secrets = sorted(values, key=len, reverse=True)
 
     def __call__(self, text: str) -> str:
+        text = _URL_PASSWORD.sub(r"\1***@", text)
         for secret in self._secrets:
             text = text.replace(secret, REDACTED)
         return text

@@ -56,19 +56,118 @@ def tortoise_config(db_url: str) -> dict[str, Any]:
 TORTOISE_ORM = tortoise_config(os.environ.get("DATABASE_URL", "sqlite://data/bot.sqlite3"))
 
 
+SQLITE_EXAMPLE = "sqlite://data/bot.sqlite3"
+SUPPORTED = f"{SQLITE_EXAMPLE} (a file) or postgres://user:password@host:5432/dbname"
+# The first 16 bytes of every SQLite database file (an empty file is one not yet written).
+SQLITE_HEADER = b"SQLite format 3\x00"
+# How long start-up's first look at a SQLite file waits for another process's lock: short,
+# because that wait cannot be interrupted; start-up tries again instead, and a stop request
+# or the deadline is seen between tries.
+SQLITE_BUSY_SECONDS = 0.5
+
+
+class DatabaseUnusable(Exception):
+    """The database cannot be used as configured; `str(self)` says why (without secrets)."""
+
+
+class DatabaseBusy(Exception):
+    """Another process holds the database locked: trying again later may help."""
+
+
+def _sqlite_target(db_url: str) -> tuple[str, str]:
+    """(file part, query) of a SQLite URL."""
+    target, _, query = db_url.removeprefix("sqlite://").partition("?")
+    return target, query
+
+
 def sqlite_path(db_url: str) -> Path | None:
     """The file of a SQLite URL; None for other databases and for `:memory:`."""
     if not db_url.startswith("sqlite://"):
         return None
-    path = db_url.removeprefix("sqlite://").split("?", 1)[0]
+    path, _ = _sqlite_target(db_url)
     return Path(path) if path and path != ":memory:" else None
 
 
-def _ensure_sqlite_dir(db_url: str) -> None:
-    """SQLite creates the file but not its folder; `data/` does not exist on a fresh clone."""
-    path = sqlite_path(db_url)
-    if path is not None:
+def database_url_problem(db_url: str) -> str | None:
+    """Why DATABASE_URL cannot be this bot's database, in words that follow the setting's
+    name; None when it may be. Never quotes the URL, which may hold a password."""
+    try:
+        scheme = urlsplit(db_url).scheme
+    except ValueError:
+        scheme = ""
+    if not scheme or "://" not in db_url:
+        return f"must be a database URL: {SUPPORTED}"
+    if scheme != "sqlite" and scheme not in POSTGRES_SCHEMES:
+        return f"uses {scheme}://, which this bot does not support: use {SUPPORTED}"
+    if scheme != "sqlite":
+        return None
+    path, query = _sqlite_target(db_url)
+    if not path:
+        return f"names no SQLite file: use a file, e.g. {SQLITE_EXAMPLE}"
+    if path == ":memory:" or "mode=memory" in query:
+        return (
+            "is an in-memory SQLite database, which is gone when the process ends, but the "
+            "bot's inbox of received updates and its unfinished jobs must survive a restart: "
+            f"use a file, e.g. {SQLITE_EXAMPLE}"
+        )
+    return None
+
+
+def sqlite_problem(path: Path) -> str | None:
+    """Why the bot could not use `path` as its SQLite file, found without opening or creating
+    anything (so `check` may ask too); None when the file is usable or can be created."""
+    try:
+        if path.exists():
+            return _sqlite_file_problem(path)
+        # The bot creates the missing folders and the file: the nearest folder that exists
+        # must let it.
+        existing = path.parent
+        while not existing.exists():
+            existing = existing.parent
+        if not existing.is_dir():
+            return f"{existing} is not a folder"
+        if not os.access(existing, os.W_OK | os.X_OK):
+            return f"cannot create {path}: this user may not write to the folder {existing}"
+    except OSError as error:
+        return f"cannot reach {path}: {_reason(error)}"
+    return None
+
+
+def _sqlite_file_problem(path: Path) -> str | None:
+    if not path.is_file():
+        return f"{path} is not a file"
+    if not os.access(path, os.R_OK | os.W_OK):
+        return f"this user may not read and write {path}"
+    with path.open("rb") as file:
+        header = file.read(len(SQLITE_HEADER))
+    if header and header != SQLITE_HEADER:
+        return f"{path} is not a SQLite database file"
+    return None
+
+
+def _prepare_sqlite(path: Path) -> None:
+    """Before Tortoise opens the file: what `sqlite_problem` checks, the folder created, and
+    the file opened and put in WAL mode as Tortoise's first connection does, but with plain
+    errors and a short wait for a lock. A first connection that fails inside Tortoise
+    (tortoise-orm 1.1) keeps its connection lock, so the migration's next query waits on it
+    for good: a file that cannot be opened must not get that far."""
+    problem = sqlite_problem(path)
+    if problem is not None:
+        raise DatabaseUnusable(problem)
+    try:
         path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        reason = _reason(error)
+        raise DatabaseUnusable(f"cannot create the folder {path.parent}: {reason}") from None
+    try:
+        with contextlib.closing(sqlite3.connect(path, timeout=SQLITE_BUSY_SECONDS)) as db:
+            db.execute("PRAGMA journal_mode=WAL")
+    except sqlite3.Error as error:
+        if getattr(error, "sqlite_errorname", "") in ("SQLITE_BUSY", "SQLITE_LOCKED"):
+            raise DatabaseBusy(f"{path} is locked by another process") from None
+        if getattr(error, "sqlite_errorname", "") == "SQLITE_NOTADB":
+            raise DatabaseUnusable(f"{path} is not a SQLite database file") from None
+        raise DatabaseUnusable(f"cannot open {path}: {error}") from None
 
 
 async def init_database(db_url: str) -> None:
@@ -77,7 +176,9 @@ async def init_database(db_url: str) -> None:
     The global fallback makes the connection visible from every task python-telegram-bot
     starts, not only from the task that ran this function.
     """
-    _ensure_sqlite_dir(db_url)
+    path = sqlite_path(db_url)
+    if path is not None:
+        await asyncio.to_thread(_prepare_sqlite, path)
     config = tortoise_config(db_url)
     async with _migrations_lock(db_url):
         await migrate(config=config)
@@ -132,12 +233,15 @@ _NOT_YET = ("57P03", "53300")  # the server is starting up; too many connections
 
 def redacted_url(db_url: str) -> str:
     """The URL as it may be shown: any password replaced by ***."""
-    parts = urlsplit(db_url)
-    if parts.password is None:
-        return db_url
-    user = parts.username or ""
-    host = parts.hostname or ""
-    netloc = f"{user}:***@{host}" + (f":{parts.port}" if parts.port else "")
+    try:
+        parts = urlsplit(db_url)
+        if parts.password is None:
+            return db_url
+        user = parts.username or ""
+        host = parts.hostname or ""
+        netloc = f"{user}:***@{host}" + (f":{parts.port}" if parts.port else "")
+    except ValueError:  # a port that is not a number, say: show nothing after the scheme
+        return db_url.split("://", 1)[0] + "://…"
     return urlunsplit(parts._replace(netloc=netloc))
 
 
@@ -148,6 +252,10 @@ def describe_database_error(error: BaseException, db_url: str) -> tuple[str, boo
     host = urlsplit(db_url).hostname or "localhost"
     cause = error.__cause__ if isinstance(error, DBConnectionError) else None
     sqlstate = getattr(cause or error, "sqlstate", None)
+    if isinstance(error, DatabaseBusy):
+        return f"cannot open the SQLite database ({shown}): {error}", True
+    if isinstance(error, DatabaseUnusable):
+        return f"cannot use the SQLite database ({shown}): {error}", False
     if isinstance(error, ModuleNotFoundError) and error.name in ("asyncpg", "psycopg"):
         return f"{shown} needs the PostgreSQL driver: pip install '.[postgres]'", False
     if isinstance(error, ConfigurationError):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 import re
 import socket
 import sqlite3
@@ -130,16 +131,64 @@ async def test_unreachable_telegram_names_host_and_setting(
     assert f"Telegram unreachable at 127.0.0.1:{port} (TELEGRAM_BASE_URL)" in lines["telegram"]
 
 
-async def test_missing_sqlite_database(
+async def test_sqlite_database_before_the_first_start(
     telegram: FakeTelegram, intron: FakeIntron, tmp_path: Path
 ) -> None:
-    url = f"sqlite://{tmp_path / 'never-started.sqlite3'}"
-    status, lines = await run_check(telegram, intron, url)
+    """A new setup: the file (and its folder) are created when the bot first starts."""
+    path = tmp_path / "data" / "bot.sqlite3"
+    status, lines = await run_check(telegram, intron, f"sqlite://{path}")
+    assert status == 0
+    assert lines["database"] == (
+        f"ok    database: {path} not created yet (DATABASE_URL=sqlite://{path}): "
+        "created at first start"
+    )
+    assert not (tmp_path / "data").exists(), "check creates nothing"
+
+
+async def test_sqlite_database_that_cannot_be_created_or_used(
+    telegram: FakeTelegram, intron: FakeIntron, tmp_path: Path
+) -> None:
+    notes = tmp_path / "notes.txt"
+    notes.write_text("shopping list\n")
+    under_a_file = notes / "bot.sqlite3"
+    status, lines = await run_check(telegram, intron, f"sqlite://{under_a_file}")
+    assert status == 1
+    assert lines["database"] == (
+        f"FAIL  database: cannot use the SQLite database (DATABASE_URL=sqlite://{under_a_file}): "
+        f"{notes} is not a folder"
+    )
+    status, lines = await run_check(telegram, intron, f"sqlite://{notes}")
+    assert status == 1
+    assert lines["database"].endswith(f"{notes} is not a SQLite database file")
+    assert notes.read_text() == "shopping list\n"
+    assert lines["telegram"].startswith("ok") and lines["intron"].startswith("ok")
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root may write to any folder")
+async def test_sqlite_database_in_a_folder_this_user_may_not_write(
+    telegram: FakeTelegram, intron: FakeIntron, tmp_path: Path
+) -> None:
+    folder = tmp_path / "read-only"
+    folder.mkdir(mode=0o500)
+    path = folder / "data" / "bot.sqlite3"
+    status, lines = await run_check(telegram, intron, f"sqlite://{path}")
     assert status == 1
     assert lines["database"].startswith("FAIL")
-    assert "never-started.sqlite3 does not exist" in lines["database"]
-    assert not (tmp_path / "never-started.sqlite3").exists(), "check creates nothing"
-    assert lines["telegram"].startswith("ok") and lines["intron"].startswith("ok")
+    assert f"cannot create {path}: this user may not write to the folder {folder}" in (
+        lines["database"]
+    )
+
+
+async def test_python_m_bot_check_in_a_fresh_folder(
+    telegram: FakeTelegram, intron: FakeIntron, tmp_path: Path
+) -> None:
+    """A new clone with .env filled in and the default DATABASE_URL: every line ok."""
+    env = settings_env(telegram, intron, "sqlite://data/bot.sqlite3")
+    command = BotProcess(env, cwd=tmp_path)
+    await command.start(["check"])
+    assert await command.wait(60) == 0, command.output.decode()
+    assert "ok    database: data/bot.sqlite3 not created yet" in command.output.decode()
+    assert not (tmp_path / "data").exists()
 
 
 async def test_unreachable_postgres_hides_the_password(
@@ -152,6 +201,23 @@ async def test_unreachable_postgres_hides_the_password(
     assert "database unreachable at 127.0.0.1" in lines["database"]
     assert f"DATABASE_URL=postgres://bot:***@127.0.0.1:{port}/bot" in lines["database"]
     assert "s3cret-pw" not in "\n".join(lines.values())
+
+
+async def test_a_password_that_is_a_common_word_or_a_letter_mangles_nothing(
+    telegram: FakeTelegram, intron: FakeIntron, migrated: str, refusing_socket: socket.socket
+) -> None:
+    port = refusing_socket.getsockname()[1]
+    url = f"postgres://postgres:postgres@127.0.0.1:{port}/postgres"
+    status, lines = await run_check(telegram, intron, url)
+    assert status == 1
+    assert lines["database"] == (
+        "FAIL  database: database unreachable at 127.0.0.1 "
+        f"(DATABASE_URL=postgres://postgres:***@127.0.0.1:{port}/postgres): connection refused"
+    )
+    # A one-letter secret is blanked nowhere: it would be blanked in every word.
+    status, lines = await run_check(telegram, intron, migrated, webhook_secret="p")
+    assert "(HTTP 404 for a made-up file id)" in lines["intron"]
+    assert "[redacted]" not in "\n".join(lines.values())
 
 
 async def test_migrations_behind_or_ahead_of_the_code(
@@ -180,7 +246,7 @@ async def test_migrations_behind_or_ahead_of_the_code(
 async def webhook_line(telegram: FakeTelegram, intron: FakeIntron, **overrides: Any) -> str:
     """The webhook check's line. Only that check runs here, in the test's process: the
     database check would close the connections of the bot this test runs alongside."""
-    config = make_config(telegram, intron, "sqlite://:memory:", **overrides)
+    config = make_config(telegram, intron, "sqlite://never-opened.sqlite3", **overrides)
     return (await check_webhook(config)).line
 
 

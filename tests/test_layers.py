@@ -10,7 +10,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 # Top to bottom. A room is a folder of bot/ (or handlers/, storage/); bot/'s own modules
-# (app.py, __main__.py) assemble everything and sit on top; config, logs and
+# (app.py, cli.py, __main__.py) assemble everything and sit on top; config, logs and
 # metrics are cross-cutting and sit at the bottom with storage.
 LAYERS: list[set[str]] = [
     {"bot (assembly)"},
@@ -25,7 +25,7 @@ LAYERS: list[set[str]] = [
     {"bot.metrics", "bot.logs"},
     {"bot.config", "storage"},
 ]
-ASSEMBLY = {"app", "__main__"}
+ASSEMBLY = {"app", "cli", "__main__"}
 RANK = {room: depth for depth, rooms in enumerate(LAYERS) for room in rooms}
 
 

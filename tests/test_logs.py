@@ -6,7 +6,9 @@ import io
 import json
 import logging
 
-from bot.logs import JsonFormatter, RedactingFormatter
+from bot.config import Config
+from bot.logs import JsonFormatter, RedactingFormatter, Redactor
+from storage.db import describe_database_error
 
 TOKEN = "123456:SECRET-token-part"
 KEY = "intron-key-xyz"
@@ -54,3 +56,36 @@ def test_json_lines_are_redacted_field_by_field() -> None:
     assert first["time"].endswith("+00:00")
     assert second["message"] == "download failed"
     assert "ConnectionError" in second["exception"] and "voice.oga" in second["exception"]
+
+
+def test_a_password_that_is_a_common_word_leaves_the_words_alone() -> None:
+    url = "postgres://postgres:postgres@db.example.org:5432/bot"
+    config = Config(  # type: ignore[call-arg]
+        _env_file=None, telegram_bot_token=TOKEN, intron_api_key=KEY, database_url=url
+    )
+    line, _ = describe_database_error(ModuleNotFoundError(name="asyncpg"), url) or ("", False)
+    assert Redactor(config.secrets)(line) == (
+        "DATABASE_URL=postgres://postgres:***@db.example.org:5432/bot needs the PostgreSQL "
+        "driver: pip install '.[postgres]'"
+    )
+
+
+def test_short_secrets_are_not_blanked_inside_words() -> None:
+    redact = Redactor(["p", "k", TOKEN])
+    line = "key accepted by api.telegram.org: lock taken"
+    assert redact(line) == line
+
+
+def test_a_password_in_any_url_is_blanked_whatever_it_is() -> None:
+    redact = Redactor([])
+    assert redact("asyncpg: cannot reach postgresql://bot:p@10.0.0.5/bot (refused)") == (
+        "asyncpg: cannot reach postgresql://bot:***@10.0.0.5/bot (refused)"
+    )
+    assert redact(f"https://api.telegram.org/bot{TOKEN}/getMe") == (
+        f"https://api.telegram.org/bot{TOKEN}/getMe"
+    ), "no credentials there: the token is blanked as a secret, not by its place"
+
+
+def test_a_secret_is_blanked_percent_encoded_too() -> None:
+    redact = Redactor([TOKEN])
+    assert redact("GET /bot123456%3ASECRET-token-part/getMe") == "GET /bot[redacted]/getMe"

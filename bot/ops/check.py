@@ -29,7 +29,13 @@ from bot.intron import (
 )
 from bot.logs import Redactor
 from bot.ops.startup import describe_telegram_error, host_of
-from storage.db import describe_database_error, read_migration_state, redacted_url, sqlite_path
+from storage.db import (
+    describe_database_error,
+    read_migration_state,
+    redacted_url,
+    sqlite_path,
+    sqlite_problem,
+)
 
 CHECK_TIMEOUT_SECONDS = 10.0
 # A status query for a file id no upload can have: authenticated, and it creates no job.
@@ -122,8 +128,13 @@ async def check_database(config: Config) -> CheckResult:
     url = config.database_url
     shown = f"DATABASE_URL={redacted_url(url)}"
     path = sqlite_path(url)
-    if path is not None and not path.exists():
-        return fail(f"{path} does not exist ({shown}): the bot creates it when it first starts")
+    if path is not None:
+        problem = sqlite_problem(path)
+        if problem is not None:
+            return fail(f"cannot use the SQLite database ({shown}): {problem}")
+        if not path.exists():  # before the first start: nothing wrong
+            detail = f"{path} not created yet ({shown}): created at first start"
+            return CheckResult("database", True, detail)
     try:
         state = await read_migration_state(url)
     except Exception as error:

@@ -15,17 +15,16 @@ from urllib.parse import urlsplit
 from telegram.error import BadRequest, InvalidToken, NetworkError, RetryAfter, TelegramError
 from telegram.ext import Application
 
+from bot.cli import EXIT_MISCONFIGURED, EXIT_UNREACHABLE
 from bot.config import Config
 from bot.engine.pipeline import backoff
 from bot.telegram_io.errors import retry_after_seconds
-from storage.db import describe_database_error, init_database
+from storage.db import close_database, describe_database_error, init_database, redacted_url
 
 log = logging.getLogger(__name__)
 
-# Exit statuses of `python -m bot`: 2 = the configuration is wrong (retrying cannot help),
-# 1 = something stayed unreachable.
-EXIT_MISCONFIGURED = 2
-EXIT_UNREACHABLE = 1
+# How long a start-up step that was asked to stop may take to unwind.
+STOP_GRACE_SECONDS = 3.0
 
 
 @dataclass(frozen=True)
@@ -79,14 +78,6 @@ def describe_telegram_error(
     return None
 
 
-def database_problem(db_url: str) -> Describe:
-    def describe(error: BaseException) -> Problem | None:
-        described = describe_database_error(error, db_url)
-        return Problem(*described) if described else None
-
-    return describe
-
-
 async def with_retries(
     step: Callable[[], Awaitable[object]],
     describe: Describe,
@@ -99,14 +90,18 @@ async def with_retries(
 
     True once `step` succeeded. Raises StartupFailed with the one line once giving up (at once
     for a permanent problem); an error `describe` does not know keeps its traceback. False if
-    `stop` was set while waiting: the operator asked the bot to stop before it ever started.
+    `stop` was set first, also in the middle of an attempt (which is cancelled then): the
+    operator asked the bot to stop before it ever started.
     """
     deadline = clock() + patience
     attempt = 0
     while True:
+        if stop.is_set():
+            return False
         attempt += 1
         try:
-            await step()
+            if not await until_stopped(step(), stop):
+                return False
             return True
         except Exception as error:
             problem = describe(error)
@@ -126,11 +121,82 @@ async def with_retries(
             return False
 
 
+async def until_stopped(operation: Awaitable[object], stop: asyncio.Event) -> bool:
+    """Await `operation`; True once it finished (its exception, if any, is raised). False if
+    `stop` was set first: the operation is then cancelled and given at most
+    STOP_GRACE_SECONDS to unwind, so a stop request never waits on a database or a server
+    that does not answer."""
+    task = asyncio.ensure_future(operation)
+    stopped = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait({task, stopped}, return_when=asyncio.FIRST_COMPLETED)
+    except BaseException:  # our caller was cancelled: the operation goes with it
+        task.cancel()
+        raise
+    finally:
+        stopped.cancel()
+    if task.done():
+        task.result()
+        return True
+    task.cancel()
+    await asyncio.wait({task}, timeout=STOP_GRACE_SECONDS)
+    if task.done() and not task.cancelled():
+        task.exception()  # retrieved: an error while unwinding does not matter any more
+    return False
+
+
+class DatabaseTimeout(Exception):
+    """An attempt at opening the database ran out of DATABASE_TIMEOUT_SECONDS."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(f"no answer within {seconds:g}s")
+        self.seconds = seconds
+
+
+def database_problem(db_url: str) -> Describe:
+    def describe(error: BaseException) -> Problem | None:
+        if isinstance(error, DatabaseTimeout):
+            # Transient: a database that is starting, or a lock held by a process that ends.
+            shown = f"DATABASE_URL={redacted_url(db_url)}"
+            return Problem(
+                f"opening the database and applying migrations ({shown}) "
+                f"did not finish within {error.seconds:g}s (DATABASE_TIMEOUT_SECONDS): the "
+                "database accepts connections but does not answer, or another process holds "
+                "a lock; raise DATABASE_TIMEOUT_SECONDS if a migration needs longer",
+                True,
+            )
+        described = describe_database_error(error, db_url)
+        return Problem(*described) if described else None
+
+    return describe
+
+
+async def _open_database(url: str, seconds: float) -> None:
+    """One attempt at init_database, within `seconds`. Whatever it leaves open is closed when
+    it fails, is cut off or is cancelled: an open SQLite connection's thread would keep the
+    process from exiting, and a retry must start afresh."""
+    try:
+        async with asyncio.timeout(seconds) as deadline:
+            await init_database(url)
+    except BaseException:
+        await _close_quietly()
+        if deadline.expired():
+            raise DatabaseTimeout(seconds) from None
+        raise
+
+
+async def _close_quietly() -> None:
+    with contextlib.suppress(Exception):
+        async with asyncio.timeout(STOP_GRACE_SECONDS):
+            await close_database()
+
+
 async def reach_database(config: Config, stop: asyncio.Event) -> bool:
-    """Connect and migrate, retrying while the database is unreachable."""
+    """Connect and migrate, each attempt within DATABASE_TIMEOUT_SECONDS, retrying while the
+    database is unreachable; False (nothing left open) if `stop` came first."""
     url = config.database_url
     return await with_retries(
-        lambda: init_database(url),
+        lambda: _open_database(url, config.database_timeout_seconds),
         database_problem(url),
         patience=config.startup_retry_seconds,
         stop=stop,
