@@ -20,15 +20,12 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from bot.exit_status import EXIT_MISCONFIGURED
+
 if TYPE_CHECKING:
     from bot.config import Config
 
 DISTRIBUTION = "intron-telegram-bot"
-# Exit statuses of `python -m bot`: 2 = the configuration (or the command line) must change,
-# retrying cannot help; 1 = something stayed unreachable. Here rather than in bot.ops.startup,
-# so that a bad setting is told without importing Telegram's library first.
-EXIT_MISCONFIGURED = 2
-EXIT_UNREACHABLE = 1
 
 log = logging.getLogger("bot")
 

@@ -22,8 +22,9 @@ LAYERS: list[set[str]] = [
     {"bot.render"},
     {"bot.intron"},
     {"bot.i18n"},
-    {"bot.metrics", "bot.logs"},
-    {"bot.config", "storage"},
+    {"bot.metrics", "bot.logs", "bot.exit_status"},
+    {"bot.config"},
+    {"storage"},
 ]
 ASSEMBLY = {"app", "cli", "__main__"}
 RANK = {room: depth for depth, rooms in enumerate(LAYERS) for room in rooms}

@@ -15,9 +15,9 @@ from urllib.parse import urlsplit
 from telegram.error import BadRequest, InvalidToken, NetworkError, RetryAfter, TelegramError
 from telegram.ext import Application
 
-from bot.cli import EXIT_MISCONFIGURED, EXIT_UNREACHABLE
 from bot.config import Config
 from bot.engine.pipeline import backoff
+from bot.exit_status import EXIT_MISCONFIGURED, EXIT_UNREACHABLE
 from bot.telegram_io.errors import retry_after_seconds
 from storage.db import close_database, describe_database_error, init_database, redacted_url
 
