@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import RunningBot, fixture_bytes, send_command
+from tests.conftest import RunningBot, fixture_bytes, send_command, texts
 from tests.fakes.intron_api import FakeIntron
 from tests.fakes.telegram import FakeTelegram
 
@@ -91,11 +91,16 @@ async def test_an_operator_gives_one_chat_more_minutes_at_once(
     await telegram.wait_for(lambda: answered(telegram, CHAT, fourth))
     assert "Received" in answer_to(telegram, CHAT, fourth)
 
-    usage = await send_command(telegram, CHAT, "/usage")
-    assert "of this chat's 5.0 audio minutes" in usage[-1]["text"]
+    # The chat's answers arrive among its results: look for them, not at the last message.
+    telegram.user_message(CHAT, text="/usage")
+    await telegram.wait_for(
+        lambda: any("of this chat's 5.0 audio minutes" in t for t in texts(telegram, CHAT))
+    )
     # Only operators set allowances.
-    refused = await send_command(telegram, CHAT, f"/allowance {CHAT} 500")
-    assert "is for the bot's operators" in refused[-1]["text"]
+    telegram.user_message(CHAT, text=f"/allowance {CHAT} 500")
+    await telegram.wait_for(
+        lambda: any("is for the bot's operators" in t for t in texts(telegram, CHAT))
+    )
     assert "Received" in answer_to(telegram, CHAT, first)
 
 

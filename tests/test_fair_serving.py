@@ -71,7 +71,11 @@ async def test_a_quiet_chats_upload_comes_before_a_busy_chats_backlog(
     """Intron's upload budget is the queue: one chat's batch takes a turn in each round, so a
     note from another chat waits for a round, not for the batch."""
     running = bot_factory(
-        intron_upload_per_minute=4, intron_rate_window_seconds=1.0, max_concurrent_transfers=2
+        # One upload a second: the batch takes half a minute at Intron's door, far longer than
+        # its "Received" messages take even on a busy machine.
+        intron_upload_per_minute=1,
+        intron_rate_window_seconds=1.0,
+        max_concurrent_transfers=2,
     )
     await running.start()
     try:
