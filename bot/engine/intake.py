@@ -10,7 +10,7 @@ from bot.engine.allowance import OverAllowance, admits
 from bot.engine.reuse import reusable_source
 from bot.intron.options import TranscriptionOptions
 from bot.telegram_io.audio_input import AudioInput
-from storage.models import Job, JobState
+from storage.models import FINAL_STATES, Job
 
 log = logging.getLogger(__name__)
 
@@ -84,12 +84,10 @@ async def create_job(
 
 
 def _awaiting_release(job: Job) -> bool:
-    return (
-        job.state == JobState.RECEIVED
-        and job.status_message_id is None
-        and job.lease_owner is None
-        and job.next_run_at > time.time()
-    )
+    """No status message ever reached the chat and the job is not over: the handler that
+    created it died before telling the user, however long ago (the scheduler may have taken
+    the job meanwhile; the status message then joins it, as any late one does)."""
+    return job.status_message_id is None and job.state not in FINAL_STATES
 
 
 async def release_job(job: Job, status_message_id: int | None) -> bool:

@@ -223,6 +223,9 @@ class FakeIntron:
         self._runner: web.AppRunner | None = None
         self._url: str | None = None
         self._closing = asyncio.Event()
+        self._uploads_open = asyncio.Event()
+        self._uploads_open.set()
+        self.uploads_waiting = 0  # uploads arrived while held, not answered yet
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -254,6 +257,7 @@ class FakeIntron:
         if runner is None:
             return
         self._closing.set()  # wakes handlers sleeping on a fault's delay
+        self._uploads_open.set()  # and uploads held
         await runner.cleanup()
 
     async def __aenter__(self) -> FakeIntron:
@@ -347,7 +351,21 @@ class FakeIntron:
 
     # -- handlers --------------------------------------------------------------------------
 
+    def hold_uploads(self) -> None:
+        """Uploads that arrive from now on wait, unanswered, until `release_uploads()`: a test
+        can then order what comes next without racing the machine's speed."""
+        self._uploads_open.clear()
+
+    def release_uploads(self) -> None:
+        self._uploads_open.set()
+
     async def _handle_upload(self, request: web.Request) -> web.StreamResponse:
+        if not self._uploads_open.is_set():
+            self.uploads_waiting += 1
+            try:
+                await self._uploads_open.wait()
+            finally:
+                self.uploads_waiting -= 1
         return await self._answer("upload", request, self._upload)
 
     async def _handle_sync(self, request: web.Request) -> web.StreamResponse:
