@@ -214,6 +214,7 @@ async def assemble(config: Config, stack: contextlib.AsyncExitStack) -> Parts:
             config.max_concurrent_transfers,
             delivery_give_up_seconds=config.delivery_give_up_seconds,
             delivery_retry_max_seconds=config.delivery_retry_max_seconds,
+            templates=config.template_names,
         ),
         clock=time.time,
         locales=locales,

@@ -127,7 +127,12 @@ async def on_start(update: Update, context: Context) -> None:
         + "\n\n"
         + tr.gettext("Current settings:")
         + "\n"
-        + describe(prefs, tr, is_group=is_group(message.chat))
+        + describe(
+            prefs,
+            tr,
+            is_group=is_group(message.chat),
+            templates=services(context).config.template_names,
+        )
         + "\n\n"
         + tr.gettext("Change them with /settings. /help lists everything I can do.")
         + "\n"

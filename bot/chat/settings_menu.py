@@ -10,7 +10,7 @@ recordings (sent to Intron) and the *bot* language the bot writes its messages i
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
@@ -32,6 +32,11 @@ LANGUAGES_PER_PAGE = 12
 ON, OFF = "✅", "▫️"
 REUSE_ON = N_("♻️ Forwarded copies: earlier result reused")
 REUSE_OFF = N_("♻️ Forwarded copies: transcribed again")
+TEMPLATE_BUTTON = N_("📐 Note template: {template}")
+TEMPLATE_LINE = N_("Note template: {template}")
+# The templates the operator offers (INTRON_TEMPLATES), by id: the name each is shown under.
+Templates = Mapping[str, str]
+NO_TEMPLATES: Templates = {}
 
 
 class InvalidAction(ValueError):
@@ -72,13 +77,23 @@ def _on_off(value: bool, tr: Translator) -> str:
     return tr.gettext("on") if value else tr.gettext("off")
 
 
+def template_name(prefs: ChatPreferences, tr: Translator, templates: Templates) -> str:
+    chosen = prefs.options.template_id
+    if chosen is None:
+        return tr.gettext("none")
+    # A template the operator no longer offers is still sent until the chat picks another.
+    return templates.get(chosen) or tr.gettext("{template} (no longer offered)", template=chosen)
+
+
 def bot_language_name(prefs: ChatPreferences, tr: Translator) -> str:
     if prefs.bot_language in BOT_LANGUAGE_NAMES:
         return BOT_LANGUAGE_NAMES[prefs.bot_language]
     return tr.gettext("automatic (your Telegram language)")
 
 
-def home_screen(prefs: ChatPreferences, tr: Translator, *, is_group: bool) -> MenuScreen:
+def home_screen(
+    prefs: ChatPreferences, tr: Translator, *, is_group: bool, templates: Templates = NO_TEMPLATES
+) -> MenuScreen:
     options = prefs.options
     category = CATEGORIES[options.category]
     label = tr.gettext(category.label)
@@ -90,6 +105,9 @@ def home_screen(prefs: ChatPreferences, tr: Translator, *, is_group: bool) -> Me
             offered=len(category.flags),
         )
         rows.append([_button(outputs, "out")])
+    if templates or prefs.options.template_id:
+        shown = template_name(prefs, tr, templates)
+        rows.append([_button(tr.gettext(TEMPLATE_BUTTON, template=shown), "tpl")])
     speakers = tr.gettext("👥 Speaker separation: {state}", state=_on_off(options.diarization, tr))
     rows.append([_button(speakers, "diar")])
     spoken = (
@@ -108,12 +126,21 @@ def home_screen(prefs: ChatPreferences, tr: Translator, *, is_group: bool) -> Me
         rows.append([_button(mode, "mode")])
     rows.append([_button(_reuse(prefs.reuse_results, tr), "reuse")])
     rows.append([_button(tr.gettext("✅ Done"), "done")])
-    text = tr.gettext("⚙️ Settings for this chat") + "\n\n" + describe(prefs, tr, is_group=is_group)
+    text = (
+        tr.gettext("⚙️ Settings for this chat")
+        + "\n\n"
+        + describe(prefs, tr, is_group=is_group, templates=templates)
+    )
     return MenuScreen(text, InlineKeyboardMarkup(rows))
 
 
-def describe(prefs: ChatPreferences, tr: Translator, *, is_group: bool) -> str:
+def describe(
+    prefs: ChatPreferences, tr: Translator, *, is_group: bool, templates: Templates = NO_TEMPLATES
+) -> str:
     text = prefs.options.describe(tr)
+    if prefs.options.template_id is not None:
+        shown = template_name(prefs, tr, templates)
+        text += "\n" + tr.gettext(TEMPLATE_LINE, template=shown)
     text += "\n" + tr.gettext("Bot language: {language}", language=bot_language_name(prefs, tr))
     if is_group:
         if prefs.on_request:
@@ -196,6 +223,23 @@ def _language_screen(prefs: ChatPreferences, tr: Translator, page: int) -> MenuS
     )
 
 
+def _template_screen(prefs: ChatPreferences, tr: Translator, templates: Templates) -> MenuScreen:
+    chosen = prefs.options.template_id
+    rows = [[_button(("● " if chosen is None else "") + tr.gettext("No template"), "tpl", "-")]]
+    rows += [
+        [_button(("● " if template_id == chosen else "") + name, "tpl", template_id)]
+        for template_id, name in templates.items()
+    ]
+    rows.append([_back(tr)])
+    return MenuScreen(
+        tr.gettext(
+            "📐 Note template: the operator's own format for the notes Intron writes from "
+            "each recording, sent with every upload of this chat."
+        ),
+        InlineKeyboardMarkup(rows),
+    )
+
+
 def _bot_language_screen(prefs: ChatPreferences, tr: Translator) -> MenuScreen:
     def mark(selected: bool) -> str:
         return "● " if selected else ""
@@ -219,24 +263,36 @@ def _bot_language_screen(prefs: ChatPreferences, tr: Translator) -> MenuScreen:
 
 
 def _page_screen(
-    prefs: ChatPreferences, tr: Translator, page: str, *, is_group: bool
+    prefs: ChatPreferences, tr: Translator, page: str, *, is_group: bool, templates: Templates
 ) -> MenuScreen:
     if page == "out":
         return _outputs_screen(prefs, tr)
-    return home_screen(prefs, tr, is_group=is_group)
+    return home_screen(prefs, tr, is_group=is_group, templates=templates)
 
 
 def already_applied(
-    change: MenuResult, current: ChatPreferences, translator_for: TranslatorFor, *, is_group: bool
+    change: MenuResult,
+    current: ChatPreferences,
+    translator_for: TranslatorFor,
+    *,
+    is_group: bool,
+    templates: Templates = NO_TEMPLATES,
 ) -> MenuResult:
     """For a press whose change was saved before (the same update, handled again after a
     restart): the screen that change leads to, showing the settings as they are, unchanged."""
-    screen = _page_screen(current, translator_for(current), change.page, is_group=is_group)
+    screen = _page_screen(
+        current, translator_for(current), change.page, is_group=is_group, templates=templates
+    )
     return MenuResult(current, screen, False, "")
 
 
 def apply_action(
-    prefs: ChatPreferences, data: str, translator_for: TranslatorFor, *, is_group: bool
+    prefs: ChatPreferences,
+    data: str,
+    translator_for: TranslatorFor,
+    *,
+    is_group: bool,
+    templates: Templates = NO_TEMPLATES,
 ) -> MenuResult:
     """What a button press does. Raises InvalidAction for data this menu never produced."""
     parts = data.split(":")
@@ -250,12 +306,17 @@ def apply_action(
         return MenuResult(prefs, screen, False, notice)
 
     def change(new: ChatPreferences, page: str, notice: str) -> MenuResult:
-        screen = _page_screen(new, translator_for(new), page, is_group=is_group)
+        screen = _page_screen(
+            new, translator_for(new), page, is_group=is_group, templates=templates
+        )
         return MenuResult(new, screen, True, notice, page)
+
+    def home() -> MenuScreen:
+        return home_screen(prefs, tr, is_group=is_group, templates=templates)
 
     match action, args:
         case "home", []:
-            return stay(home_screen(prefs, tr, is_group=is_group))
+            return stay(home())
         case "cat", []:
             return stay(_category_screen(prefs, tr))
         case "cat", [key] if key in CATEGORIES:
@@ -268,18 +329,12 @@ def apply_action(
             )
         case "out", []:
             if not CATEGORIES[options.category].flags:
-                return stay(
-                    home_screen(prefs, tr, is_group=is_group),
-                    tr.gettext("This category has no outputs"),
-                )
+                return stay(home(), tr.gettext("This category has no outputs"))
             return stay(_outputs_screen(prefs, tr))
         case "flag", [flag]:
             if flag not in CATEGORIES[options.category].flags:
                 # A button from before the category changed: show what applies now.
-                return stay(
-                    home_screen(prefs, tr, is_group=is_group),
-                    tr.gettext("That option is no longer available"),
-                )
+                return stay(home(), tr.gettext("That option is no longer available"))
             new_options = options.with_flag_toggled(flag)
             state = _on_off(flag in new_options.flags, tr)
             notice = tr.gettext("{output}: {state}", output=flag_label(flag, tr), state=state)
@@ -303,6 +358,13 @@ def apply_action(
                 "home",
                 tr.gettext("Spoken language: {language}", language=name),
             )
+        case "tpl", []:
+            return stay(_template_screen(prefs, tr, templates))
+        case "tpl", [arg] if arg == "-" or arg in templates:
+            new_options = options.model_copy(update={"template_id": None if arg == "-" else arg})
+            new = replace(prefs, options=new_options)
+            notice = tr.gettext(TEMPLATE_LINE, template=template_name(new, tr, templates))
+            return change(new, "home", notice)
         case "ui", []:
             return stay(_bot_language_screen(prefs, tr))
         case "ui", [arg] if arg == "-" or arg in BOT_LANGUAGES:
@@ -323,8 +385,7 @@ def apply_action(
             new = replace(prefs, reuse_results=not prefs.reuse_results)
             return change(new, "home", _reuse(new.reuse_results, tr))
         case "done", []:
-            text = (
-                tr.gettext("✅ Settings saved.") + "\n\n" + describe(prefs, tr, is_group=is_group)
-            )
+            described = describe(prefs, tr, is_group=is_group, templates=templates)
+            text = tr.gettext("✅ Settings saved.") + "\n\n" + described
             return stay(MenuScreen(text, None), tr.gettext("Saved"))
     raise InvalidAction(data)

@@ -12,8 +12,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
 from enum import Enum
 
 from telegram.error import BadRequest, ChatMigrated, Forbidden, NetworkError, RetryAfter
@@ -75,6 +75,10 @@ LINK_UNREADABLE = N_(
     "link opens the audio or video file itself, with no login page, and send it again."
 )
 LINK_REJECTED = N_("❌ Intron did not accept this link: {reason}.")
+TEMPLATE_REJECTED = N_(
+    "❌ Intron did not accept this chat's note template ({template}): {reason}. Choose another "
+    "template, or none, in /settings, then send the recording again."
+)
 RESULT_REFUSED = N_(
     "❌ The transcript is ready but Telegram refused to display it. Use /history to try "
     "sending it again."
@@ -100,6 +104,8 @@ class PipelineConfig:
     # tries growing to `delivery_retry_max_seconds`; after that it waits in /history.
     delivery_give_up_seconds: float = 24 * 3600.0
     delivery_retry_max_seconds: float = 300.0
+    # The templates the operator offers, by id: the name a chat chose each under.
+    templates: Mapping[str, str] = field(default_factory=dict)
 
 
 class Next(Enum):
@@ -508,10 +514,28 @@ class JobPipeline:
             return Next.STAGE
         if isinstance(exc, IntronRejected):
             log.info("job %s: %s rejected (HTTP %d)", job.id, endpoint, exc.status_code)
-            rejected = LINK_REJECTED if job.source_url else REJECTED
-            await self._fail(job, self._tr(job).gettext(rejected, reason=exc.message))
+            template = self._rejected_template(job, exc)
+            if template is not None:
+                text = self._tr(job).gettext(
+                    TEMPLATE_REJECTED, template=template, reason=exc.message
+                )
+            else:
+                rejected = LINK_REJECTED if job.source_url else REJECTED
+                text = self._tr(job).gettext(rejected, reason=exc.message)
+            await self._fail(job, text)
             return Next.STAGE
         raise exc
+
+    def _rejected_template(self, job: Job, exc: IntronRejected) -> str | None:
+        """The name of the job's template when Intron's refusal is about it (its reason names a
+        template, or the id), so the chat learns it is the template, not the recording."""
+        template_id = job.options.get("template_id") if isinstance(job.options, dict) else None
+        if not template_id:
+            return None
+        reason = exc.message.lower()
+        if "template" not in reason and template_id.lower() not in reason:
+            return None
+        return self._config.templates.get(template_id, template_id)
 
     async def _fail(self, job: Job, message: str) -> None:
         """The chat is told `message` instead; a result already stored stays for /history."""
