@@ -112,6 +112,8 @@ class ChatSettings(Model):
     # A recording already transcribed elsewhere with the same options is answered from that
     # result; a chat may prefer a fresh transcription every time.
     reuse_results = fields.BooleanField(default=True, db_default=True)
+    # A quiet chat gets its results and failures only: no "Received", no progress messages.
+    quiet = fields.BooleanField(default=False, db_default=False)
     # The Telegram update whose button press last changed these settings: a press handled again
     # after a crash (its change saved, its inbox row not yet marked) is then not applied twice.
     changed_by_update = fields.BigIntField(null=True)

@@ -23,6 +23,8 @@ class ChatPreferences:
     reuse_results: bool = True
     # The bot language chosen in /settings; None follows each user's Telegram language.
     bot_language: str | None = None
+    # Only results and failures: no "Received" or progress messages.
+    quiet: bool = False
 
     @classmethod
     def default(cls) -> ChatPreferences:
@@ -40,7 +42,9 @@ async def load_preferences(chat_id: int) -> ChatPreferences:
         log.warning("chat settings of one chat no longer valid; using defaults")
         options = TranscriptionOptions()
     bot_language = row.bot_language if row.bot_language in BOT_LANGUAGES else None
-    return ChatPreferences(options, row.on_request, row.reuse_results, bot_language)
+    return ChatPreferences(
+        options, row.on_request, row.reuse_results, bot_language, quiet=row.quiet
+    )
 
 
 async def save_preferences(
@@ -53,6 +57,7 @@ async def save_preferences(
             "on_request": preferences.on_request,
             "bot_language": preferences.bot_language,
             "reuse_results": preferences.reuse_results,
+            "quiet": preferences.quiet,
             "changed_by_update": changed_by_update,
         },
         chat_id=chat_id,

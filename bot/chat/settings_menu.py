@@ -32,6 +32,8 @@ LANGUAGES_PER_PAGE = 12
 ON, OFF = "✅", "▫️"
 REUSE_ON = N_("♻️ Forwarded copies: earlier result reused")
 REUSE_OFF = N_("♻️ Forwarded copies: transcribed again")
+QUIET_ON = N_("🔕 Quiet: only results and failures")
+QUIET_OFF = N_("📣 “Received” and progress messages: shown")
 TEMPLATE_BUTTON = N_("📐 Note template: {template}")
 TEMPLATE_LINE = N_("Note template: {template}")
 # The templates the operator offers (INTRON_TEMPLATES), by id: the name each is shown under.
@@ -71,6 +73,10 @@ TranslatorFor = Callable[[ChatPreferences], Translator]
 
 def _reuse(reuse_results: bool, tr: Translator) -> str:
     return tr.gettext(REUSE_ON if reuse_results else REUSE_OFF)
+
+
+def _quiet(quiet: bool, tr: Translator) -> str:
+    return tr.gettext(QUIET_ON if quiet else QUIET_OFF)
 
 
 def _on_off(value: bool, tr: Translator) -> str:
@@ -125,6 +131,7 @@ def home_screen(
             mode = tr.gettext("🔔 Transcribe: every voice note")
         rows.append([_button(mode, "mode")])
     rows.append([_button(_reuse(prefs.reuse_results, tr), "reuse")])
+    rows.append([_button(_quiet(prefs.quiet, tr), "quiet")])
     rows.append([_button(tr.gettext("✅ Done"), "done")])
     text = (
         tr.gettext("⚙️ Settings for this chat")
@@ -148,6 +155,7 @@ def describe(
         else:
             text += "\n" + tr.gettext("Transcribe: every voice note")
     text += "\n" + _reuse(prefs.reuse_results, tr)
+    text += "\n" + _quiet(prefs.quiet, tr)
     return text
 
 
@@ -384,6 +392,9 @@ def apply_action(
         case "reuse", []:
             new = replace(prefs, reuse_results=not prefs.reuse_results)
             return change(new, "home", _reuse(new.reuse_results, tr))
+        case "quiet", []:
+            new = replace(prefs, quiet=not prefs.quiet)
+            return change(new, "home", _quiet(new.quiet, tr))
         case "done", []:
             described = describe(prefs, tr, is_group=is_group, templates=templates)
             text = tr.gettext("✅ Settings saved.") + "\n\n" + described

@@ -574,7 +574,9 @@ class JobPipeline:
 
     async def _show_progress(self, job: Job, *, force: bool = False) -> None:
         """Elapsed time on the status message, no more often than Telegram tolerates."""
-        if not _shows_progress(job):
+        if not _shows_progress(job) or job.status_message_id is None:
+            # No status message to edit: a quiet chat asked for no signs of progress (not even
+            # "typing…"), or its "Received" could not be sent.
             return
         now = self._clock()
         last = self._progress_shown_at.get(job.id)
