@@ -19,7 +19,13 @@ ReplyPart = OutgoingText | ReportDocument
 
 def result_parts(job: Job, tr: Translator) -> list[ReplyPart]:
     """The job's transcript and results as messages, then the report file if there is one,
-    headed in `tr`'s language."""
+    then what is written for the patient, headed in `tr`'s language."""
+    return rendered_result(job, tr)[0]
+
+
+def rendered_result(job: Job, tr: Translator) -> tuple[list[ReplyPart], int]:
+    """The result's parts, and the index of the note's last part (the messages and report
+    file before what is for the patient)."""
     report = render_results(
         job.result or {},
         audio_name=job.file_name,
@@ -29,7 +35,9 @@ def result_parts(job: Job, tr: Translator) -> list[ReplyPart]:
     parts: list[ReplyPart] = list(report.messages)
     if report.document is not None:
         parts.append(report.document)
-    return parts
+    note_end = len(parts) - 1
+    parts.extend(report.for_patient)
+    return parts, note_end
 
 
 def answer_parts(job: Job, tr: Translator) -> list[ReplyPart]:

@@ -137,6 +137,10 @@ RESULT_LABELS: dict[str, str] = {
 
 TRANSCRIPT_LABEL = N_("📝 Transcript")
 
+# Results written for the patient rather than the clinician: each comes as its own short
+# message, apart from the note, so it can be forwarded to the patient as it is.
+FOR_THE_PATIENT: tuple[str, ...] = ("followup_instructions",)
+
 
 def flag_label(flag: str, tr: Translator) -> str:
     """The label without its emoji, for buttons and one-line summaries."""

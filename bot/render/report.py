@@ -12,7 +12,7 @@ from typing import Any
 from telegram import MessageEntity
 
 from bot.i18n import ENGLISH, N_, Translator
-from bot.intron.options import RESULT_LABELS, TRANSCRIPT_LABEL, readable_name
+from bot.intron.options import FOR_THE_PATIENT, RESULT_LABELS, TRANSCRIPT_LABEL, readable_name
 from bot.render.markdown import to_telegram
 from bot.render.split import split_text, split_with_glue
 from bot.render.text import (
@@ -44,6 +44,9 @@ class ReportDocument:
 class RenderedReport:
     messages: tuple[OutgoingText, ...]
     document: ReportDocument | None
+    # What is written for the patient (follow-up instructions), in messages of its own sent
+    # after the note, so it can be forwarded alone; the report file has it too.
+    for_patient: tuple[OutgoingText, ...] = ()
 
 
 # --- Transcript ------------------------------------------------------------------------------
@@ -149,17 +152,18 @@ def _structured(value: object) -> OutgoingText:
     )
 
 
-def _result_fields(data: Mapping[str, Any], tr: Translator) -> list[tuple[str, Any]]:
-    """(label, value) of every result to show: known flags in catalog order, then the rest."""
+def _result_fields(data: Mapping[str, Any], tr: Translator) -> list[tuple[str, str, Any]]:
+    """(field, label, value) of every result to show: known flags in catalog order, then the
+    rest."""
     known = {RESULT_PREFIX + flag: tr.gettext(label) for flag, label in RESULT_LABELS.items()}
-    fields = [(label, data[field]) for field, label in known.items() if field in data]
+    fields = [(field, label, data[field]) for field, label in known.items() if field in data]
     unknown = sorted(
         key
         for key in data
         if isinstance(key, str) and key.startswith(RESULT_PREFIX) and key not in known
     )
-    fields += [(UNKNOWN_RESULT_PREFIX + readable_name(key), data[key]) for key in unknown]
-    return [(label, value) for label, value in fields if not _is_empty(value)]
+    fields += [(key, UNKNOWN_RESULT_PREFIX + readable_name(key), data[key]) for key in unknown]
+    return [(field, label, value) for field, label, value in fields if not _is_empty(value)]
 
 
 @dataclass(frozen=True)
@@ -251,8 +255,10 @@ def render_results(
         transcript_md = f"```json\n{transcript.text}\n```"
 
     sections = [_section(tr.gettext(TRANSCRIPT_LABEL), transcript)]
+    for_patient: list[_Section] = []
     results_md: list[tuple[str, str]] = []
-    for label, value in _result_fields(data, tr):
+    patient_fields = {RESULT_PREFIX + flag for flag in FOR_THE_PATIENT}
+    for field, label, value in _result_fields(data, tr):
         if isinstance(value, str):
             content = to_telegram(value)
             markdown = clean_text(value).strip()
@@ -261,11 +267,13 @@ def render_results(
             markdown = f"```json\n{content.text}\n```"
         if not content.text.strip():
             continue
-        sections.append(_section(label, content))
+        (for_patient if field in patient_fields else sections).append(_section(label, content))
         results_md.append((label, markdown))
 
     messages = _pack(sections, max_len)
     document = None
     if len(messages) > 2:
         document = _document(transcript_md, results_md, audio_name, when, tr)
-    return RenderedReport(tuple(messages), document)
+    # Each for-the-patient result starts a message of its own, whatever its size.
+    patient = [message for section in for_patient for message in _pack([section], max_len)]
+    return RenderedReport(tuple(messages), document, tuple(patient))
