@@ -18,6 +18,7 @@ from prometheus_client import CollectorRegistry
 from telegram import Update
 from telegram.ext import Application, ApplicationBuilder
 
+from bot.chat.result_menu import ChatResultExtras
 from bot.config import Config
 from bot.engine.budget import RateBudget
 from bot.engine.pipeline import JobPipeline, PipelineConfig
@@ -219,6 +220,7 @@ async def assemble(config: Config, stack: contextlib.AsyncExitStack) -> Parts:
         clock=time.time,
         locales=locales,
         metrics=metrics,
+        extras=ChatResultExtras(),
     )
     scheduler = JobScheduler(
         pipeline, owner=owner, retention_days=config.retention_days, skip_locked=postgres

@@ -59,6 +59,12 @@ class Job(Model):
     file_unique_id = fields.CharField(max_length=64, null=True, db_index=True)
     # The job whose stored result answered this one (no download, no upload), if any.
     reused_from = fields.IntField(null=True)
+    # A job asked for from a result's buttons (the same recording with an output added): the
+    # recording's first job, and what makes the request unique (that job and the options), so
+    # a button pressed twice, or a press handled again after a crash, makes one job. Such jobs
+    # take link_index values below 0, one each, for (chat, message, link_index) to stay unique.
+    derived_from = fields.IntField(null=True)
+    derivation_key = fields.CharField(max_length=80, null=True, unique=True)
     options = fields.JSONField()  # TranscriptionOptions the upload is (or was) sent with
     # The bot language the job is answered in (status, failure, result headings), fixed when
     # the recording arrived: a job finishing after a restart still answers in it.

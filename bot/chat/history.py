@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import logging
 
+from bot.chat.result_menu import keyboard_for
 from bot.engine import job_store
-from bot.engine.delivery import result_parts, threading_in
+from bot.engine.delivery import rendered_result, threading_in
 from bot.engine.job_store import Erasure, Usage
 from bot.i18n import Translator
 from bot.telegram_io.migration import chat_family
@@ -33,10 +34,18 @@ def can_resend(job: Job) -> bool:
 
 async def resend(job: Job, replier: ChatReplier, chat_id: int, tr: Translator) -> None:
     """Send a stored result again to `chat_id`, threaded to its recording if it is there, with
-    headings in `tr`'s language."""
+    headings in `tr`'s language and its buttons on the note's last part."""
     reply_to_id, thread_id = threading_in(job, chat_id)
-    for part in result_parts(job, tr):
-        await replier.send_part(chat_id, part, reply_to_id=reply_to_id, thread_id=thread_id)
+    parts, note_end = rendered_result(job, tr)
+    keyboard = await keyboard_for(job, tr)
+    for index, part in enumerate(parts):
+        await replier.send_part(
+            chat_id,
+            part,
+            reply_to_id=reply_to_id,
+            thread_id=thread_id,
+            markup=keyboard if index == note_end else None,
+        )
     if await job_store.mark_resent(job.id):
         log.info("job %s: delivered from /history", job.id)
 

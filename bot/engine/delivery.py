@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from telegram import MessageEntity
+from telegram import InlineKeyboardMarkup, MessageEntity
 
 from bot.i18n import Translator
 from bot.render import OutgoingText, ReportDocument, render_results
@@ -42,9 +42,15 @@ def rendered_result(job: Job, tr: Translator) -> tuple[list[ReplyPart], int]:
 
 def answer_parts(job: Job, tr: Translator) -> list[ReplyPart]:
     """What answers the job now: its failure (stored as the chat was told), else its results."""
+    return rendered_answer(job, tr)[0]
+
+
+def rendered_answer(job: Job, tr: Translator) -> tuple[list[ReplyPart], int | None]:
+    """The job's answer, and the index of the part a result's keyboard goes on (None for a
+    failure, which has no buttons)."""
     if job.failure:
-        return [OutgoingText(job.failure, ())]
-    return result_parts(job, tr)
+        return [OutgoingText(job.failure, ())], None
+    return rendered_result(job, tr)
 
 
 def threading_in(job: Job, chat_id: int) -> tuple[int | None, int | None]:
@@ -56,7 +62,14 @@ def threading_in(job: Job, chat_id: int) -> tuple[int | None, int | None]:
     return job.message_id, job.message_thread_id
 
 
-def parts_to_json(parts: Sequence[ReplyPart]) -> list[dict[str, Any]]:
+def parts_to_json(
+    parts: Sequence[ReplyPart],
+    *,
+    keyboard: InlineKeyboardMarkup | None = None,
+    keyboard_at: int | None = None,
+) -> list[dict[str, Any]]:
+    """The parts as stored; `keyboard` goes with part `keyboard_at` (stored with it, so a
+    resumed reply sends the buttons it was rendered with)."""
     stored: list[dict[str, Any]] = []
     for part in parts:
         if isinstance(part, ReportDocument):
@@ -70,7 +83,17 @@ def parts_to_json(parts: Sequence[ReplyPart]) -> list[dict[str, Any]]:
             )
         else:
             stored.append({"text": part.text, "entities": [e.to_dict() for e in part.entities]})
+    if keyboard is not None and keyboard_at is not None and 0 <= keyboard_at < len(stored):
+        stored[keyboard_at]["keyboard"] = keyboard.to_dict()
     return stored
+
+
+def keyboard_of(stored: Sequence[dict[str, Any]] | None, index: int) -> InlineKeyboardMarkup | None:
+    """The keyboard stored with part `index`, if any."""
+    if not stored or not 0 <= index < len(stored):
+        return None
+    keyboard = stored[index].get("keyboard")
+    return InlineKeyboardMarkup.de_json(keyboard, None) if isinstance(keyboard, dict) else None
 
 
 def parts_from_json(stored: Sequence[dict[str, Any]]) -> list[ReplyPart]:

@@ -100,6 +100,50 @@ async def create(**fields: Any) -> Job | None:
         return None
 
 
+# A derived job's link_index is taken as the next free one below 0; two presses for other
+# outputs of one recording at the same moment may pick the same, and the loser takes the next.
+DERIVED_ATTEMPTS = 5
+
+
+async def find_derived(derivation_key: str) -> Job | None:
+    return await Job.get_or_none(derivation_key=derivation_key)
+
+
+async def create_derived(
+    *, derivation_key: str, chat_id: int, message_id: int, **fields: Any
+) -> Job | None:
+    """A job asked for from a result's buttons, on the recording's next link_index below 0;
+    None if that request has its job already (the same press handled twice, or at once)."""
+    for _ in range(DERIVED_ATTEMPTS):
+        lowest = (
+            await Job.filter(chat_id=chat_id, message_id=message_id)
+            .order_by("link_index")
+            .limit(1)
+            .values_list("link_index", flat=True)
+        )
+        index = min(0, *lowest) - 1
+        try:
+            return await Job.create(
+                chat_id=chat_id,
+                message_id=message_id,
+                link_index=index,
+                derivation_key=derivation_key,
+                **fields,
+            )
+        except IntegrityError:
+            if await Job.exists(derivation_key=derivation_key):
+                return None
+    raise RuntimeError(f"no free link_index below 0 for a derived job of chat message {message_id}")
+
+
+async def retire_derivation(job: Job) -> None:
+    """A request whose job failed may be made again: the failed job keeps a key of its own."""
+    if job.derivation_key is not None:
+        await Job.filter(
+            id=job.id, state=JobState.FAILED, derivation_key=job.derivation_key
+        ).update(derivation_key=f"{job.derivation_key}~{job.id}")
+
+
 async def release(job_id: int, status_message_id: int | None, now: float) -> bool:
     """The chat was told the audio arrived: the job may start now. False once it finished."""
     updated = (

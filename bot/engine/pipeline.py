@@ -23,11 +23,13 @@ from bot.engine.budget import RateBudget
 from bot.engine.delivery import (
     ReplyPart,
     answer_parts,
+    keyboard_of,
     parts_from_json,
     parts_to_json,
+    rendered_answer,
     threading_in,
 )
-from bot.engine.interfaces import AudioSource, ChatReplies
+from bot.engine.interfaces import AudioSource, ChatReplies, ResultExtras
 from bot.engine.poll_pacer import PollPacer
 from bot.engine.reuse import earlier_result
 from bot.engine.sync_upload import SyncUpload
@@ -132,8 +134,10 @@ class JobPipeline:
         clock: Callable[[], float],
         locales: Locales,
         metrics: BotMetrics | None = None,
+        extras: ResultExtras | None = None,
     ) -> None:
         self._locales = locales
+        self._extras = extras
         self._metrics = metrics or BotMetrics.unregistered()
         self._intron = intron
         self._budget = budget
@@ -456,7 +460,11 @@ class JobPipeline:
             marker = BEFORE_SENDING.set(leaving)
             try:
                 await self._replier.send_part(
-                    chat_id, part, reply_to_id=reply_to_id, thread_id=thread_id
+                    chat_id,
+                    part,
+                    reply_to_id=reply_to_id,
+                    thread_id=thread_id,
+                    markup=keyboard_of(job.reply, index),
                 )
             finally:
                 BEFORE_SENDING.reset(marker)
@@ -547,7 +555,12 @@ class JobPipeline:
         exactly the rest."""
         for name, value in outcome.items():
             setattr(job, name, value)  # the answer is rendered from them
-        reply = parts_to_json(answer_parts(job, self._tr(job)))
+        tr = self._tr(job)
+        parts, keyboard_at = rendered_answer(job, tr)
+        keyboard = None
+        if keyboard_at is not None and self._extras is not None:
+            keyboard = await self._extras.keyboard(job, tr)
+        reply = parts_to_json(parts, keyboard=keyboard, keyboard_at=keyboard_at)
         await job_store.ready_to_reply(job, reply=reply, now=self._clock(), **outcome)
 
     async def _finish(self, job: Job, state: JobState) -> None:
