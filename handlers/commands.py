@@ -60,8 +60,8 @@ PRIVACY_TEXT = (
     N_("🔒 Privacy"),
     N_(
         "What I keep, per chat: each recording's date, duration, kind, settings and state; the "
-        "transcript and results Intron returned; the file name, and a link you sent; and this "
-        "chat's settings."
+        "transcript and results Intron returned, with the speakers' names you gave them; the "
+        "file name, and a link you sent; and this chat's settings."
     ),
     N_(
         "For how long: the transcript, results, file names, links and file ids are erased "

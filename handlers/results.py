@@ -1,23 +1,40 @@
-"""The buttons under a delivered result: show its offers, ask for one more output."""
+"""The buttons under a delivered result: show its offers, ask for one more output, name the
+speakers (from a role pair, or names typed in a reply)."""
 
 from __future__ import annotations
 
 import functools
 import logging
 
-from telegram import CallbackQuery, InlineKeyboardMarkup, Update
+from telegram import CallbackQuery, Chat, ForceReply, InlineKeyboardMarkup, Update
 from telegram.error import BadRequest, TelegramError
 
-from bot.chat.history import job_of_chat
+from bot.chat.history import job_of_chat, resend
 from bot.chat.more_outputs import Asked, ask_for_output, holds_result
-from bot.chat.result_menu import SCREENS, ResultPress, keyboard_for, parse_press
+from bot.chat.result_menu import (
+    ASK_OUTPUT,
+    NAME_ROLES,
+    SCREENS,
+    ResultPress,
+    keyboard_for,
+    parse_press,
+)
+from bot.chat.speakers import (
+    asked_names_for,
+    name_with_names,
+    name_with_roles,
+    parse_names,
+    result_named_by_reply,
+)
 from bot.engine.delivery import threading_in
 from bot.engine.intake import release_job
 from bot.i18n import N_, Translator
-from bot.intron.options import flag_label
+from bot.intron.options import flag_label, role_pair_label
 from bot.render import OutgoingText
 from bot.telegram_io.errors import Refusal, is_refusal
 from bot.telegram_io.files import still_served
+from bot.telegram_io.replies import reply_to
+from handlers.audio import on_unsupported
 from handlers.common import (
     BUTTON_EXPIRED,
     Context,
@@ -41,6 +58,15 @@ FILE_GONE = N_(
     "Please send the recording again."
 )
 UNAVAILABLE = N_("That option is no longer available")
+NAMED = N_("Speakers: {names}. Sending the result again with them…")
+TYPE_NAMES_PROMPT = N_(
+    "✏️ Reply to this message with the speakers' names, in the order they first speak, "
+    "separated by commas. For example: Dr Amina, Mama Neema"
+)
+TYPE_NAMES_PLACEHOLDER = N_("Dr Amina, Mama Neema")
+TYPE_NAMES_ASKED = N_("Reply to my message with their names.")
+NO_NAMES = N_("I found no names in that. Reply again with names separated by commas.")
+ONLY_ADMINS_NAME = N_("Only group administrators can name the speakers.")
 
 
 async def on_result_button(update: Update, context: Context) -> None:
@@ -66,7 +92,18 @@ async def on_result_button(update: Update, context: Context) -> None:
         await _show(query, markup)
         await answer(query)
         return
-    await _ask_for_output(query, context, source, press, tr, chat_id)
+    if press.action == ASK_OUTPUT:
+        await _ask_for_output(query, context, source, press, tr, chat_id)
+    elif press.action == NAME_ROLES:
+        assert press.roles is not None
+        if not await name_with_roles(source, press.roles):
+            await answer(query, tr.gettext(NOT_STORED), alert=True)
+            return
+        await answer(query, tr.gettext(NAMED, names=role_pair_label(press.roles, tr)))
+        await _show(query, await keyboard_for(source, tr))
+        await resend(source, services(context).replier, chat_id, tr)
+    else:
+        await _ask_for_names(query, context, source, tr, chat_id)
 
 
 async def _ask_for_output(
@@ -101,6 +138,49 @@ async def _ask_for_output(
             await answer(query, tr.gettext(FILE_GONE), alert=True)
         case Asked.UNAVAILABLE:
             await answer(query, tr.gettext(UNAVAILABLE))
+
+
+async def _ask_for_names(
+    query: CallbackQuery, context: Context, source: Job, tr: Translator, chat_id: int
+) -> None:
+    """A message the chat replies to with the names; threaded to the recording, so the reply
+    box opens for whoever sent it."""
+    reply_to_id, thread_id = threading_in(source, chat_id)
+    prompt = await context.bot.send_message(
+        chat_id,
+        tr.gettext(TYPE_NAMES_PROMPT),
+        reply_parameters=reply_to(reply_to_id),
+        message_thread_id=thread_id,
+        reply_markup=ForceReply(
+            selective=True, input_field_placeholder=tr.gettext(TYPE_NAMES_PLACEHOLDER)
+        ),
+    )
+    await asked_names_for(source, prompt.message_id)
+    await answer(query, tr.gettext(TYPE_NAMES_ASKED))
+    await _show(query, await keyboard_for(source, tr))
+
+
+async def on_speaker_names(update: Update, context: Context) -> None:
+    """A reply to the message asking for the speakers' names: the result is sent again with
+    them. A reply to any other message of the bot is not about names."""
+    message = update.effective_message
+    if message is None or message.reply_to_message is None or not message.text:
+        return
+    job = await result_named_by_reply(message.chat_id, message.reply_to_message.message_id)
+    if job is None:
+        if message.chat.type == Chat.PRIVATE:
+            await on_unsupported(update, context)
+        return
+    tr = await chat_translator(update, context)
+    if not await may_change_settings(update, context):
+        await message.reply_text(tr.gettext(ONLY_ADMINS_NAME), do_quote=True)
+        return
+    names = parse_names(message.text)
+    if not names:
+        await message.reply_text(tr.gettext(NO_NAMES), do_quote=True)
+        return
+    if await name_with_names(job, names):
+        await resend(job, services(context).replier, message.chat_id, tr)
 
 
 async def _announce(context: Context, job: Job, chat_id: int, text: str | None) -> None:

@@ -17,7 +17,15 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
 from bot.chat.preferences import load_preferences
 from bot.i18n import N_, Translator
-from bot.intron.options import CATEGORIES, RESULT_LABELS, TranscriptionOptions
+from bot.intron.options import (
+    CATEGORIES,
+    RESULT_LABELS,
+    ROLE_PAIRS,
+    TranscriptionOptions,
+    role_pair_label,
+    role_pairs_for,
+)
+from bot.render import has_turns
 from bot.telegram_io.callback_data import parse_fields, parse_id
 from bot.telegram_io.migration import current_chat_id
 from storage.models import Job
@@ -33,11 +41,13 @@ CATEGORY_ORDER = ("telehealth", "procedure", "call_center", "meeting_notes", "ge
 
 MORE = N_("➕ More…")
 BACK = N_("⬅️ Back")
+NAME_SPEAKERS = N_("👤 Name the speakers")
+TYPE_NAMES = N_("✏️ Type their names")
 
 # Screens a press only shows (the keyboard is edited in place); the other actions do something.
-HOME, MORE_SCREEN, CATEGORY_SCREEN = "home", "more", "cat"
-ASK_OUTPUT = "out"
-SCREENS = (HOME, MORE_SCREEN, CATEGORY_SCREEN)
+HOME, MORE_SCREEN, CATEGORY_SCREEN, SPEAKERS_SCREEN = "home", "more", "cat", "spk"
+ASK_OUTPUT, NAME_ROLES, TYPE_NAMES_ACTION = "out", "role", "type"
+SCREENS = (HOME, MORE_SCREEN, CATEGORY_SCREEN, SPEAKERS_SCREEN)
 
 
 @dataclass(frozen=True)
@@ -56,6 +66,7 @@ class ResultPress:
     action: str
     category: str | None = None
     flag: str | None = None
+    roles: str | None = None  # a key of ROLE_PAIRS
 
 
 def options_of(job: Job) -> TranscriptionOptions | None:
@@ -135,10 +146,23 @@ def result_keyboard(
     *,
     screen: str = HOME,
     category: str | None = None,
+    diarized: bool = False,
 ) -> InlineKeyboardMarkup | None:
     """The keyboard of a result on one of its screens: the result's own (a few offers and
-    "More…"), every offer ("More…"), or a category's outputs. None: nothing to offer."""
+    "More…", and naming the speakers of a `diarized` one), every offer ("More…"), a category's
+    outputs, or the speakers' names. None: nothing to offer."""
     back = InlineKeyboardButton(tr.gettext(BACK), callback_data=_data(job_id, HOME))
+    if screen == SPEAKERS_SCREEN and diarized:
+        pairs = [
+            InlineKeyboardButton(
+                role_pair_label(key, tr), callback_data=_data(job_id, NAME_ROLES, key)
+            )
+            for key in role_pairs_for(options.category)
+        ]
+        typed = InlineKeyboardButton(
+            tr.gettext(TYPE_NAMES), callback_data=_data(job_id, TYPE_NAMES_ACTION)
+        )
+        return InlineKeyboardMarkup([*_rows(pairs), [typed], [back]])
     if screen == CATEGORY_SCREEN and category in CATEGORIES:
         buttons = [_offer_button(job_id, o, tr) for o in outputs_of(options, category)]
         return InlineKeyboardMarkup([*_rows(buttons), [back]])
@@ -152,12 +176,25 @@ def result_keyboard(
             InlineKeyboardButton(tr.gettext(MORE), callback_data=_data(job_id, MORE_SCREEN))
         )
     rows = _rows(buttons)
+    if diarized:
+        rows.append(
+            [
+                InlineKeyboardButton(
+                    tr.gettext(NAME_SPEAKERS), callback_data=_data(job_id, SPEAKERS_SCREEN)
+                )
+            ]
+        )
     return InlineKeyboardMarkup(rows) if rows else None
 
 
 async def chat_category(job: Job) -> str:
     """The category the job's chat uses now (under its current id, if it was upgraded)."""
     return (await load_preferences(await current_chat_id(job.chat_id))).options.category
+
+
+def is_diarized(job: Job) -> bool:
+    """A result whose transcript is separated by speaker: its speakers can be named."""
+    return isinstance(job.result, dict) and has_turns(job.result.get("audio_transcript"))
 
 
 async def keyboard_for(
@@ -167,12 +204,25 @@ async def keyboard_for(
     if options is None:
         return None
     return result_keyboard(
-        job.id, options, await chat_category(job), tr, screen=screen, category=category
+        job.id,
+        options,
+        await chat_category(job),
+        tr,
+        screen=screen,
+        category=category,
+        diarized=is_diarized(job),
     )
 
 
 class ChatResultExtras:
-    """The engine's `ResultExtras`: a result's buttons, as this chat's settings make them."""
+    """The engine's `ResultExtras`, as this chat's settings make them: the chat's default
+    speaker names, and a result's buttons."""
+
+    async def speakers(self, job: Job) -> dict[str, str] | None:
+        if not is_diarized(job):
+            return None
+        prefs = await load_preferences(await current_chat_id(job.chat_id))
+        return {"roles": prefs.speaker_roles} if prefs.speaker_roles else None
 
     async def keyboard(self, job: Job, tr: Translator) -> InlineKeyboardMarkup | None:
         return await keyboard_for(job, tr)
@@ -184,8 +234,10 @@ def parse_press(data: str) -> ResultPress | None:
     if not fields or (job_id := parse_id(fields[0])) is None:
         return None
     match fields[1:]:
-        case [action] if action in (HOME, MORE_SCREEN):
+        case [action] if action in (HOME, MORE_SCREEN, SPEAKERS_SCREEN, TYPE_NAMES_ACTION):
             return ResultPress(job_id, action)
+        case [action, key] if action == NAME_ROLES and key in ROLE_PAIRS:
+            return ResultPress(job_id, action, roles=key)
         case [action, key] if action == CATEGORY_SCREEN and key in CATEGORIES:
             return ResultPress(job_id, action, category=key)
         case [action, key, index] if action == ASK_OUTPUT and key in CATEGORIES:

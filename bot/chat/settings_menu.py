@@ -21,8 +21,10 @@ from bot.intron.options import (
     CATEGORIES,
     LANGUAGE_NAMES,
     LANGUAGES,
+    ROLE_PAIRS,
     TranscriptionOptions,
     flag_label,
+    role_pair_label,
     spoken_language_name,
 )
 from bot.telegram_io.callback_data import parse_id
@@ -34,6 +36,9 @@ REUSE_ON = N_("♻️ Forwarded copies: earlier result reused")
 REUSE_OFF = N_("♻️ Forwarded copies: transcribed again")
 QUIET_ON = N_("🔕 Quiet: only results and failures")
 QUIET_OFF = N_("📣 “Received” and progress messages: shown")
+SPEAKER_NAMES_BUTTON = N_("👤 Speaker names: {names}")
+SPEAKER_NAMES_LINE = N_("Speaker names: {names}")
+NUMBERED_SPEAKERS = N_("Speaker 1 / Speaker 2")
 TEMPLATE_BUTTON = N_("📐 Note template: {template}")
 TEMPLATE_LINE = N_("Note template: {template}")
 # The templates the operator offers (INTRON_TEMPLATES), by id: the name each is shown under.
@@ -91,6 +96,12 @@ def template_name(prefs: ChatPreferences, tr: Translator, templates: Templates) 
     return templates.get(chosen) or tr.gettext("{template} (no longer offered)", template=chosen)
 
 
+def speaker_names_shown(prefs: ChatPreferences, tr: Translator) -> str:
+    if prefs.speaker_roles is None:
+        return tr.gettext(NUMBERED_SPEAKERS)
+    return role_pair_label(prefs.speaker_roles, tr)
+
+
 def bot_language_name(prefs: ChatPreferences, tr: Translator) -> str:
     if prefs.bot_language in BOT_LANGUAGE_NAMES:
         return BOT_LANGUAGE_NAMES[prefs.bot_language]
@@ -116,6 +127,9 @@ def home_screen(
         rows.append([_button(tr.gettext(TEMPLATE_BUTTON, template=shown), "tpl")])
     speakers = tr.gettext("👥 Speaker separation: {state}", state=_on_off(options.diarization, tr))
     rows.append([_button(speakers, "diar")])
+    if options.diarization:
+        names = tr.gettext(SPEAKER_NAMES_BUTTON, names=speaker_names_shown(prefs, tr))
+        rows.append([_button(names, "spk")])
     spoken = (
         spoken_language_name(options.language, tr) if options.language else tr.gettext("not set")
     )
@@ -145,6 +159,9 @@ def describe(
     prefs: ChatPreferences, tr: Translator, *, is_group: bool, templates: Templates = NO_TEMPLATES
 ) -> str:
     text = prefs.options.describe(tr)
+    if prefs.options.diarization and prefs.speaker_roles is not None:
+        shown = speaker_names_shown(prefs, tr)
+        text += "\n" + tr.gettext(SPEAKER_NAMES_LINE, names=shown)
     if prefs.options.template_id is not None:
         shown = template_name(prefs, tr, templates)
         text += "\n" + tr.gettext(TEMPLATE_LINE, template=shown)
@@ -226,6 +243,30 @@ def _language_screen(prefs: ChatPreferences, tr: Translator, page: int) -> MenuS
             '"Bot language" on the first screen.',
             page=page + 1,
             pages=pages,
+        ),
+        InlineKeyboardMarkup(rows),
+    )
+
+
+def _speaker_names_screen(prefs: ChatPreferences, tr: Translator) -> MenuScreen:
+    def mark(selected: bool) -> str:
+        return "● " if selected else ""
+
+    numbered = tr.gettext(NUMBERED_SPEAKERS)
+    rows = [[_button(mark(prefs.speaker_roles is None) + numbered, "spk", "-")]]
+    keys = list(ROLE_PAIRS)
+    for i in range(0, len(keys), 2):
+        rows.append(
+            [
+                _button(mark(prefs.speaker_roles == key) + role_pair_label(key, tr), "spk", key)
+                for key in keys[i : i + 2]
+            ]
+        )
+    rows.append([_back(tr)])
+    return MenuScreen(
+        tr.gettext(
+            "👤 Speaker names for every speaker-separated result of this chat: the first name "
+            "is whoever speaks first. A result's own button can still name them otherwise."
         ),
         InlineKeyboardMarkup(rows),
     )
@@ -366,6 +407,12 @@ def apply_action(
                 "home",
                 tr.gettext("Spoken language: {language}", language=name),
             )
+        case "spk", []:
+            return stay(_speaker_names_screen(prefs, tr))
+        case "spk", [arg] if arg == "-" or arg in ROLE_PAIRS:
+            new = replace(prefs, speaker_roles=None if arg == "-" else arg)
+            notice = tr.gettext(SPEAKER_NAMES_LINE, names=speaker_names_shown(new, tr))
+            return change(new, "home", notice)
         case "tpl", []:
             return stay(_template_screen(prefs, tr, templates))
         case "tpl", [arg] if arg == "-" or arg in templates:

@@ -10,6 +10,7 @@ from typing import Any
 from telegram import InlineKeyboardMarkup, MessageEntity
 
 from bot.i18n import Translator
+from bot.intron.options import speaker_names
 from bot.render import OutgoingText, ReportDocument, render_results
 from bot.render.report import REPORT_CAPTION
 from storage.models import Job
@@ -31,6 +32,7 @@ def rendered_result(job: Job, tr: Translator) -> tuple[list[ReplyPart], int]:
         audio_name=job.file_name,
         when=job.created_at or datetime.now(UTC),
         tr=tr,
+        speakers=speaker_names(job.speakers, tr),
     )
     parts: list[ReplyPart] = list(report.messages)
     if report.document is not None:

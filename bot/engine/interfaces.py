@@ -3,7 +3,7 @@ shapes, not on the classes that talk to Telegram, so a test can hand in its own.
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Any, Protocol
 
 from telegram import InlineKeyboardMarkup
 
@@ -43,6 +43,9 @@ class ChatReplies(Protocol):
 
 class ResultExtras(Protocol):
     """What the chat adds to a result when it is rendered, decided above the engine (by the
-    chat's settings): the buttons offering more from it, on the note's last part."""
+    chat's settings): who its speakers are, and the buttons offering more from it, on the
+    note's last part."""
+
+    async def speakers(self, job: Job) -> dict[str, Any] | None: ...
 
     async def keyboard(self, job: Job, tr: Translator) -> InlineKeyboardMarkup | None: ...

@@ -42,6 +42,8 @@ ERASED: dict[str, Any] = {
     "intron_file_id": None,
     "source_url": None,
     "file_unique_id": None,
+    "speakers": None,
+    "names_prompt_id": None,
 }
 
 
@@ -403,6 +405,28 @@ async def mark_resent(job_id: int) -> bool:
         .update(state=JobState.DELIVERED, failure=None)
     )
     return changed > 0
+
+
+async def named_speakers(job_id: int, speakers: dict[str, Any]) -> bool:
+    """Who a finished result's speakers are (a role pair, or typed names). False when the
+    result was erased meanwhile."""
+    named = await Job.filter(id=job_id, purged_at__isnull=True, result__isnull=False).update(
+        speakers=speakers
+    )
+    return named > 0
+
+
+async def awaiting_names(job_id: int, prompt_message_id: int) -> None:
+    """The chat was asked to type the names of this result's speakers in a reply to this
+    message."""
+    await Job.filter(id=job_id, purged_at__isnull=True).update(names_prompt_id=prompt_message_id)
+
+
+async def asked_for_names(chats: Sequence[int], prompt_message_id: int) -> Job | None:
+    """The result whose speakers' names a reply to this message gives, if any."""
+    return await Job.get_or_none(
+        chat_id__in=list(chats), names_prompt_id=prompt_message_id, purged_at__isnull=True
+    )
 
 
 async def usage(chats: Sequence[int] | None) -> Usage:

@@ -553,6 +553,11 @@ class JobPipeline:
     async def _answer(self, job: Job, **outcome: object) -> None:
         """Store the outcome and its answer as it will be sent, so a resumed reply sends
         exactly the rest."""
+        if self._extras is not None and job.speakers is None and outcome.get("result"):
+            job.result = outcome["result"]
+            speakers = await self._extras.speakers(job)  # the chat's default, if it has one
+            if speakers is not None:
+                outcome["speakers"] = speakers
         for name, value in outcome.items():
             setattr(job, name, value)  # the answer is rendered from them
         tr = self._tr(job)

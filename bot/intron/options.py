@@ -7,6 +7,7 @@ all read, so a flag added here shows up everywhere at once.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -140,6 +141,58 @@ TRANSCRIPT_LABEL = N_("📝 Transcript")
 # Results written for the patient rather than the clinician: each comes as its own short
 # message, apart from the note, so it can be forwarded to the patient as it is.
 FOR_THE_PATIENT: tuple[str, ...] = ("followup_instructions",)
+
+
+# Who speaks in a diarized recording, in the order they first speak: role pairs fitting the
+# categories, each offered both ways round (who spoke first is not known).
+ROLES: dict[str, str] = {
+    "clinician": N_("Clinician"),
+    "patient": N_("Patient"),
+    "agent": N_("Agent"),
+    "customer": N_("Customer"),
+    "interviewer": N_("Interviewer"),
+    "interviewee": N_("Interviewee"),
+}
+_PAIRS = (("clinician", "patient"), ("agent", "customer"), ("interviewer", "interviewee"))
+ROLE_PAIRS: dict[str, tuple[str, str]] = {
+    f"{a}_{b}": (a, b) for first, second in _PAIRS for a, b in ((first, second), (second, first))
+}
+# The pairs a category's results are offered first; a category with no obvious fit offers all.
+_FITTING_PAIRS: dict[str, str] = {
+    "telehealth": "clinician",
+    "procedure": "clinician",
+    "call_center": "agent",
+    "meeting_notes": "interviewer",
+    "legal": "interviewer",
+}
+MAX_SPEAKER_NAMES = 10
+SPEAKER_NAME_MAX = 40
+
+
+def role_pairs_for(category: str) -> list[str]:
+    """The role pairs fitting a category (both ways round), every pair where none fits."""
+    fit = _FITTING_PAIRS.get(category)
+    pairs = [key for key, (a, b) in ROLE_PAIRS.items() if fit is None or fit in (a, b)]
+    return pairs
+
+
+def role_pair_label(key: str, tr: Translator) -> str:
+    """`Clinician / Patient`: the first speaker's role, then the second's."""
+    return " / ".join(tr.gettext(ROLES[role]) for role in ROLE_PAIRS[key])
+
+
+def speaker_names(speakers: Mapping[str, Any] | None, tr: Translator) -> tuple[str, ...]:
+    """The names a result's speakers are shown under, in the order they first speak (a role
+    pair in `tr`'s language, or the typed names); empty for "Speaker 1", "Speaker 2"."""
+    if not isinstance(speakers, Mapping):
+        return ()
+    roles = speakers.get("roles")
+    if isinstance(roles, str) and roles in ROLE_PAIRS:
+        return tuple(tr.gettext(ROLES[role]) for role in ROLE_PAIRS[roles])
+    names = speakers.get("names")
+    if isinstance(names, list):
+        return tuple(str(name)[:SPEAKER_NAME_MAX] for name in names[:MAX_SPEAKER_NAMES])
+    return ()
 
 
 def flag_label(flag: str, tr: Translator) -> str:

@@ -86,12 +86,23 @@ def _parse_turns(transcript: str) -> _Turns | None:
     )
 
 
-def _speaker(number: int, tr: Translator) -> str:
+def _speaker(number: int, tr: Translator, names: Sequence[str] = ()) -> str:
+    """The name speaker `number` (from 1) was given, else "Speaker N"."""
+    if 0 < number <= len(names) and names[number - 1].strip():
+        return clean_text(names[number - 1]).strip()
     return tr.gettext("Speaker {number}", number=number)
 
 
-def format_turns(transcript: str, tr: Translator = ENGLISH) -> OutgoingText | None:
-    """A speaker-separated transcript as one paragraph per turn, "Speaker N" in bold.
+def has_turns(transcript: object) -> bool:
+    """Whether a transcript is speaker-separated (its speakers can be named)."""
+    return isinstance(transcript, str) and _parse_turns(clean_text(transcript)) is not None
+
+
+def format_turns(
+    transcript: str, tr: Translator = ENGLISH, names: Sequence[str] = ()
+) -> OutgoingText | None:
+    """A speaker-separated transcript as one paragraph per turn, the speaker in bold: the
+    name given to them in `names` (in the order they first speak), else "Speaker N".
 
     None when the transcript is not speaker-separated. The text is speech, not Markdown.
     """
@@ -105,7 +116,7 @@ def format_turns(transcript: str, tr: Translator = ENGLISH) -> OutgoingText | No
         pieces.append(parsed.preamble + SECTION_SEPARATOR)
         used += utf16_len(pieces[-1])
     for index, (number, said) in enumerate(parsed.turns):
-        label = _speaker(number, tr)
+        label = _speaker(number, tr, names)
         entities.append(MessageEntity(MessageEntity.BOLD, used, utf16_len(label)))
         piece = f"{label}: {said}".rstrip()
         if index < len(parsed.turns) - 1:
@@ -115,12 +126,12 @@ def format_turns(transcript: str, tr: Translator = ENGLISH) -> OutgoingText | No
     return OutgoingText("".join(pieces), tuple(entities))
 
 
-def _transcript_markdown(transcript: str, tr: Translator) -> str:
+def _transcript_markdown(transcript: str, tr: Translator, names: Sequence[str] = ()) -> str:
     parsed = _parse_turns(transcript)
     if parsed is None:
         return transcript.strip()
     paragraphs = [parsed.preamble] if parsed.preamble else []
-    paragraphs += [f"**{_speaker(n, tr)}:** {said}".rstrip() for n, said in parsed.turns]
+    paragraphs += [f"**{_speaker(n, tr, names)}:** {said}".rstrip() for n, said in parsed.turns]
     return SECTION_SEPARATOR.join(paragraphs)
 
 
@@ -238,9 +249,11 @@ def render_results(
     when: datetime,
     max_len: int = MAX_MESSAGE_LEN,
     tr: Translator = ENGLISH,
+    speakers: Sequence[str] = (),
 ) -> RenderedReport:
     """A finished job's transcript and results as messages, plus a file when they are many;
-    headings (and "Speaker N") in `tr`'s language, the content as Intron wrote it."""
+    headings (and "Speaker N") in `tr`'s language, the content as Intron wrote it. `speakers`
+    names the speakers of a diarized transcript in the order they first speak."""
     raw_transcript = data.get("audio_transcript")
     if _is_empty(raw_transcript):
         transcript = OutgoingText(tr.gettext(NO_SPEECH), ())
@@ -248,8 +261,8 @@ def render_results(
     elif isinstance(raw_transcript, str):
         cleaned = clean_text(raw_transcript)
         # Speech is never Markdown: a `*` said aloud stays a `*`.
-        transcript = format_turns(cleaned, tr) or OutgoingText(cleaned.strip(), ())
-        transcript_md = _transcript_markdown(cleaned, tr)
+        transcript = format_turns(cleaned, tr, speakers) or OutgoingText(cleaned.strip(), ())
+        transcript_md = _transcript_markdown(cleaned, tr, speakers)
     else:
         transcript = _structured(raw_transcript)
         transcript_md = f"```json\n{transcript.text}\n```"
