@@ -23,7 +23,7 @@ from tests.fakes.telegram import FakeTelegram
 from tests.test_inbox import polling_bot, stop_process
 from tests.test_links import send_links
 from tests.test_results import wait_delivered
-from tests.test_settings import ADMIN, GROUP, MEMBER, buttons, menu_message, press
+from tests.test_settings import ADMIN, GROUP, MEMBER, buttons, menu_message, press, press_data
 
 CHAT = 9701
 
@@ -200,3 +200,25 @@ async def test_a_press_cut_short_by_kill_9_makes_one_job_after_the_restart(
     assert await count_rows(database_url, "jobs", "derived_from IS NOT NULL") == 1
     assert len(intron.uploads) == 2
     assert len(soap_notes(telegram, CHAT, sent["message_id"])) == 1
+
+
+async def test_old_or_forged_button_data_never_asks_for_anything(
+    telegram: FakeTelegram, intron: FakeIntron, bot: RunningBot
+) -> None:
+    _, theirs = await transcribed(telegram, CHAT + 1)
+    other_job = (await Job.get(chat_id=CHAT + 1)).id
+    _, result = await transcribed(telegram, CHAT)
+    job = (await Job.get(chat_id=CHAT)).id
+    for data, says in (
+        ("res:x", "expired"),
+        (f"res:{job}:out:telehealth:99", "expired"),
+        (f"res:{job}:out:martian:1", "expired"),
+        (f"res:{job}:role:doctor_nurse", "expired"),
+        (f"res:{job}:out:telehealth:1:extra", "expired"),
+        (f"res:{other_job}:out:telehealth:1", "no longer stored"),  # another chat's result
+        (f"res:{job}:spk", ""),  # not diarized: nothing to name, nothing done
+    ):
+        answer = await press_data(telegram, CHAT, result, data)
+        assert says in answer.get("text", ""), data
+    assert len(intron.uploads) == 2 and await Job.all().count() == 2
+    assert labels(telegram, CHAT + 1, theirs), "the other chat's buttons are untouched"
