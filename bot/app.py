@@ -18,6 +18,7 @@ from prometheus_client import CollectorRegistry
 from telegram import Update
 from telegram.ext import Application, ApplicationBuilder
 
+from bot.chat.result_menu import ChatResultExtras
 from bot.config import Config
 from bot.engine.budget import RateBudget
 from bot.engine.pipeline import JobPipeline, PipelineConfig
@@ -214,10 +215,12 @@ async def assemble(config: Config, stack: contextlib.AsyncExitStack) -> Parts:
             config.max_concurrent_transfers,
             delivery_give_up_seconds=config.delivery_give_up_seconds,
             delivery_retry_max_seconds=config.delivery_retry_max_seconds,
+            templates=config.template_names,
         ),
         clock=time.time,
         locales=locales,
         metrics=metrics,
+        extras=ChatResultExtras(),
     )
     scheduler = JobScheduler(
         pipeline,

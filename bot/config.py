@@ -16,6 +16,35 @@ from storage.db import database_url_problem
 # What Telegram accepts as a webhook's secret_token.
 WEBHOOK_SECRET_RE = re.compile(r"[A-Za-z0-9_-]{1,256}")
 HEALTH_PATH = "/healthz"
+# An Intron template id as the bot accepts it: it travels in callback data (64 bytes at most,
+# with the button's prefix) and in the upload form.
+TEMPLATE_ID_RE = re.compile(r"[A-Za-z0-9_.-]{1,48}")
+TEMPLATE_NAME_MAX = 40  # shown on a button
+TEMPLATES_EXAMPLE = "Paediatrics SOAP=tpl_123,Antenatal visit=tpl_456"
+
+
+def _templates(value: object) -> object:
+    """`Paediatrics SOAP=tpl_123,Antenatal visit=tpl_456` -> {"Paediatrics SOAP": "tpl_123",
+    ...} in the order given (the order /settings lists them in); empty means none."""
+    if not isinstance(value, str):
+        return value
+    named: dict[str, str] = {}
+    for item in value.split(","):
+        if not item.strip():
+            continue
+        name, equals, template_id = (part.strip() for part in item.rpartition("="))
+        if not equals or not name or not template_id:
+            raise ValueError(
+                f"must be name=template_id pairs separated by commas ({TEMPLATES_EXAMPLE})"
+            )
+        if not TEMPLATE_ID_RE.fullmatch(template_id):
+            raise ValueError("has a template id that is not 1-48 characters of A-Z a-z 0-9 _ . -")
+        if len(name) > TEMPLATE_NAME_MAX:
+            raise ValueError(f"has a template name longer than {TEMPLATE_NAME_MAX} characters")
+        if name in named or template_id in named.values():
+            raise ValueError("names a template, or a template id, twice")
+        named[name] = template_id
+    return named
 
 
 # Where an operator learns a chat's id: the bot's refusal in a chat it does not serve. In a
@@ -75,6 +104,9 @@ class Config(BaseSettings):
     # Intron counts calls per minute; a shorter window only makes sense for tests and drills.
     intron_rate_window_seconds: float = Field(60.0, gt=0)
     intron_timeout_seconds: float = Field(60.0, gt=0)
+    # Intron templates (custom post-processing prompts) a chat may pick in /settings, by the
+    # name shown there: `Paediatrics SOAP=tpl_123,Antenatal visit=tpl_456`. Unset: none.
+    intron_templates: Annotated[dict[str, str], NoDecode] = Field(default_factory=dict)
     job_timeout_seconds: float = Field(3600, gt=0)
     # A finished transcript Telegram cannot take (an outage) is offered again for this long,
     # waiting at most `delivery_retry_max_seconds` between tries; it stays in /history after.
@@ -203,6 +235,11 @@ class Config(BaseSettings):
         """`METRICS_PORT=` (and the like) in .env, as .env.example has it, means not set."""
         return None if isinstance(value, str) and not value.strip() else value
 
+    @field_validator("intron_templates", mode="before")
+    @classmethod
+    def _parse_templates(cls, value: object) -> object:
+        return _templates(value)
+
     @field_validator("allowed_chat_ids", mode="before")
     @classmethod
     def _parse_allowed(cls, value: object) -> object:
@@ -228,6 +265,11 @@ class Config(BaseSettings):
         secrets = [s.get_secret_value() for s in given if s is not None]
         password = urlsplit(self.database_url).password
         return secrets + ([password] if password else [])
+
+    @property
+    def template_names(self) -> dict[str, str]:
+        """The offered templates by id: the name each is shown under."""
+        return {template_id: name for name, template_id in self.intron_templates.items()}
 
     @property
     def bot_api_hosts(self) -> frozenset[str]:

@@ -27,6 +27,7 @@ from handlers.commands import (
 from handlers.common import BUTTON_EXPIRED, Context, answer, chat_translator
 from handlers.errors import on_error
 from handlers.history import on_forget, on_forget_button, on_history, on_resend, on_usage
+from handlers.results import on_result_button, on_speaker_names
 from handlers.settings_menu import on_settings, on_settings_button
 from handlers.status import on_allowance, on_status
 
@@ -49,6 +50,21 @@ class _CarriesLinks(filters.MessageFilter):
 
 
 LINKS = _CarriesLinks(name="CarriesLinks")
+
+
+class _RepliesToThisBot(filters.MessageFilter):
+    """A reply to one of this bot's own messages (such as the one asking for speakers' names)."""
+
+    def filter(self, message: Message) -> bool:
+        target = message.reply_to_message
+        return (
+            target is not None
+            and target.from_user is not None
+            and target.from_user.id == message.get_bot().id
+        )
+
+
+REPLIES_TO_THIS_BOT = _RepliesToThisBot(name="RepliesToThisBot")
 
 
 class _ForThisBot(filters.MessageFilter):
@@ -99,6 +115,7 @@ def register_handlers(app: Application) -> None:
     app.add_handler(CallbackQueryHandler(on_settings_button, pattern=r"^set:"))
     app.add_handler(CallbackQueryHandler(on_resend, pattern=r"^hist:"))
     app.add_handler(CallbackQueryHandler(on_forget_button, pattern=r"^forget:"))
+    app.add_handler(CallbackQueryHandler(on_result_button, pattern=r"^res:"))
     app.add_handler(CallbackQueryHandler(on_stale_button))
     app.add_handler(MessageHandler(AUDIO & ~filters.UpdateType.EDITED, on_audio))
     # Links in groups are mostly chatter: there they are transcribed only on /transcribe.
@@ -106,6 +123,14 @@ def register_handlers(app: Application) -> None:
         MessageHandler(
             LINKS & filters.ChatType.PRIVATE & ~filters.COMMAND & ~filters.UpdateType.EDITED,
             on_links,
+        )
+    )
+    # Speakers' names typed in a reply to the bot's question (in groups too: privacy mode lets a
+    # bot see replies to its own messages).
+    app.add_handler(
+        MessageHandler(
+            REPLIES_TO_THIS_BOT & filters.TEXT & ~filters.COMMAND & ~filters.UpdateType.EDITED,
+            on_speaker_names,
         )
     )
     app.add_handler(MessageHandler(filters.COMMAND & FOR_THIS_BOT, on_unknown_command))

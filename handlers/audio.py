@@ -144,7 +144,7 @@ async def _transcribe(
             await message.reply_text(tr.gettext(IN_PROGRESS_OR_DONE), do_quote=True)
         return
     text = REUSED_TEXT if job.reused_from else RECEIVED_TEXT
-    await _announce(message, context, job, tr.gettext(text))
+    await _announce(message, context, job, tr.gettext(text), quiet=prefs.quiet)
 
 
 async def _transcribe_links(
@@ -195,7 +195,7 @@ async def _transcribe_links(
         else:
             count = len(links.taken)
             text = tr.gettext(LINKS_RECEIVED_TEXT, number=job.link_index + 1, count=count)
-        await _announce(message, context, job, text)
+        await _announce(message, context, job, text, quiet=prefs.quiet)
 
 
 def _refusals(links: LinkSelection, tr: Translator) -> list[str]:
@@ -265,13 +265,17 @@ async def _create(
     )
 
 
-async def _announce(message: Message, context: Context, job: Job, text: str) -> None:
-    """Tell the chat the job arrived (its status message), then let it start."""
+async def _announce(
+    message: Message, context: Context, job: Job, text: str, *, quiet: bool = False
+) -> None:
+    """Tell the chat the job arrived (its status message), then let it start. A quiet chat
+    gets no status message: the job starts at once, and its answer is all the chat sees."""
     svc = services(context)
     svc.metrics.recording_received(job.media_kind)
     status_id: int | None = None
     try:
-        status_id = (await message.reply_text(text, do_quote=True)).message_id
+        if not quiet:
+            status_id = (await message.reply_text(text, do_quote=True)).message_id
     except TelegramError as exc:
         log.warning("job %s: could not send the status message: %s", job.id, type(exc).__name__)
     if not await release_job(job, status_id):

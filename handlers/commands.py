@@ -60,8 +60,8 @@ PRIVACY_TEXT = (
     N_("🔒 Privacy"),
     N_(
         "What I keep, per chat: each recording's date, duration, kind, settings and state; the "
-        "transcript and results Intron returned; the file name, and a link you sent; and this "
-        "chat's settings."
+        "transcript and results Intron returned, with the speakers' names you gave them; the "
+        "file name, and a link you sent; and this chat's settings."
     ),
     N_(
         "For how long: the transcript, results, file names, links and file ids are erased "
@@ -127,7 +127,12 @@ async def on_start(update: Update, context: Context) -> None:
         + "\n\n"
         + tr.gettext("Current settings:")
         + "\n"
-        + describe(prefs, tr, is_group=is_group(message.chat))
+        + describe(
+            prefs,
+            tr,
+            is_group=is_group(message.chat),
+            templates=services(context).config.template_names,
+        )
         + "\n\n"
         + tr.gettext("Change them with /settings. /help lists everything I can do.")
         + "\n"

@@ -17,6 +17,7 @@ from handlers.common import (
     answer,
     is_group,
     may_change_settings,
+    services,
     translator_for,
 )
 
@@ -29,7 +30,8 @@ async def on_settings(update: Update, context: Context) -> None:
         return
     prefs = await load_preferences(message.chat_id)
     tr = translator_for(update, context, prefs)
-    screen = home_screen(prefs, tr, is_group=is_group(message.chat))
+    templates = services(context).config.template_names
+    screen = home_screen(prefs, tr, is_group=is_group(message.chat), templates=templates)
     await message.reply_text(screen.text, reply_markup=screen.markup)
 
 
@@ -50,7 +52,12 @@ async def on_settings_button(update: Update, context: Context) -> None:
         return
     try:
         result = await press_settings_button(
-            chat.id, query.data or "", tr_for, is_group=is_group(chat), update_id=update.update_id
+            chat.id,
+            query.data or "",
+            tr_for,
+            is_group=is_group(chat),
+            update_id=update.update_id,
+            templates=services(context).config.template_names,
         )
     except InvalidAction:
         tr = tr_for(await load_preferences(chat.id))

@@ -59,6 +59,18 @@ class Job(Model):
     file_unique_id = fields.CharField(max_length=64, null=True, db_index=True)
     # The job whose stored result answered this one (no download, no upload), if any.
     reused_from = fields.IntField(null=True)
+    # A job asked for from a result's buttons (the same recording with an output added): the
+    # recording's first job, and what makes the request unique (that job and the options), so
+    # a button pressed twice, or a press handled again after a crash, makes one job. Such jobs
+    # take link_index values below 0, one each, for (chat, message, link_index) to stay unique.
+    derived_from = fields.IntField(null=True)
+    derivation_key = fields.CharField(max_length=80, null=True, unique=True)
+    # Who the speakers of a diarized result are: {"roles": "clinician_patient"} (a pair from the
+    # catalog, shown in the reader's language) or {"names": ["Dr Amina", ...]} as typed, in the
+    # order they first speak. Erased with the text: names are often patients'.
+    speakers = fields.JSONField(null=True)
+    # The message asking the chat to type the speakers' names: a reply to it names them.
+    names_prompt_id = fields.BigIntField(null=True)
     options = fields.JSONField()  # TranscriptionOptions the upload is (or was) sent with
     # The bot language the job is answered in (status, failure, result headings), fixed when
     # the recording arrived: a job finishing after a restart still answers in it.
@@ -115,6 +127,11 @@ class ChatSettings(Model):
     # A recording already transcribed elsewhere with the same options is answered from that
     # result; a chat may prefer a fresh transcription every time.
     reuse_results = fields.BooleanField(default=True, db_default=True)
+    # A quiet chat gets its results and failures only: no "Received", no progress messages.
+    quiet = fields.BooleanField(default=False, db_default=False)
+    # The role pair every diarized result of the chat is shown with (a key of the catalog's
+    # ROLE_PAIRS), unless a result was named otherwise; None: "Speaker 1", "Speaker 2".
+    speaker_roles = fields.CharField(max_length=32, null=True)
     # The Telegram update whose button press last changed these settings: a press handled again
     # after a crash (its change saved, its inbox row not yet marked) is then not applied twice.
     changed_by_update = fields.BigIntField(null=True)

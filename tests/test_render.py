@@ -437,6 +437,30 @@ def test_sections_in_order_with_bold_labels() -> None:
     assert_sendable(result.messages, MAX_MESSAGE_LEN)
 
 
+def test_follow_up_instructions_come_apart_from_the_note_and_in_the_report_file() -> None:
+    data = {
+        "audio_transcript": "The patient has a cough.",
+        "transcript_soap_note": "**S:** cough",
+        "transcript_followup_instructions": "- Drink water\n- Come back in **two weeks**",
+    }
+    result = report(data)
+    [note] = result.messages
+    assert RESULT_LABELS["soap_note"] in note.text
+    assert (
+        "Drink water" not in note.text and RESULT_LABELS["followup_instructions"] not in note.text
+    )
+    [instructions] = result.for_patient
+    assert instructions.text.startswith(RESULT_LABELS["followup_instructions"] + "\n")
+    assert "Drink water" in instructions.text and "two weeks" in texts_of(instructions, "bold")
+    assert texts_of(instructions, "bold")[0] == RESULT_LABELS["followup_instructions"]
+    assert_sendable(result.for_patient, MAX_MESSAGE_LEN)
+    # A report long enough for a file has the instructions in it too.
+    long = report({**data, "audio_transcript": long_transcript()})
+    assert long.document is not None and len(long.for_patient) == 1
+    assert "Drink water" in long.document.content.decode()
+    assert not any("Drink water" in m.text for m in long.messages)
+
+
 def test_missing_transcript_says_no_speech() -> None:
     for data in ({}, {"audio_transcript": None}, {"audio_transcript": "  \n "}):
         message = report(data).messages[0]
@@ -539,7 +563,8 @@ def test_many_results_with_unicode_and_hostile_markdown_are_sendable() -> None:
         data[f"transcript_{flag}"] = HOSTILE * 3
     result = report(data)
     assert_sendable(result.messages, MAX_MESSAGE_LEN)
-    joined = "".join(m.text for m in result.messages)
+    assert_sendable(result.for_patient, MAX_MESSAGE_LEN)
+    joined = "".join(m.text for m in (*result.messages, *result.for_patient))
     assert joined.count("[Assessment]: Hypertension stage 2") == 3 * len(RESULT_LABELS)
     assert result.document is not None
     content = result.document.content.decode("utf-8")

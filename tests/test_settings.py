@@ -118,6 +118,31 @@ async def test_telehealth_soap_note_and_summary_reach_intron_and_the_chat(
     assert "📋 Summary" in chat_text and "summary for voice.ogg" in chat_text
 
 
+async def test_follow_up_instructions_come_as_their_own_message_after_the_note(
+    telegram: FakeTelegram, intron: FakeIntron, bot: RunningBot
+) -> None:
+    telegram.set_language(CHAT, "fr")
+    menu = await open_settings(telegram, CHAT)
+    await press(telegram, CHAT, menu, "Catégorie")
+    await press(telegram, CHAT, menu, "Téléconsultation")
+    await press(telegram, CHAT, menu, "Résultats")
+    await press(telegram, CHAT, menu, "Consignes de suivi")
+    intron.results["followup_instructions"] = "Drink water. Come back in **two weeks**."
+    sent = send_voice(telegram, CHAT)
+
+    def answer() -> list[str]:  # the status message is gone once the answer is all there
+        return [m["text"][:1] for m in replies_to(telegram, CHAT, sent["message_id"])]
+
+    await telegram.wait_for(lambda: answer() == ["📝", "📅"])
+    note, instructions = replies_to(telegram, CHAT, sent["message_id"])
+    assert note["text"].startswith("📝 Transcription") and "📋 Résumé" in note["text"]
+    assert "Drink water" not in note["text"]
+    # Short, under a heading in the chat's language, and nothing else: forwarded as it is.
+    assert instructions["text"] == "📅 Consignes de suivi\nDrink water. Come back in two weeks."
+    assert "reply_markup" not in instructions
+    assert intron.uploads[-1].fields["get_followup_instructions"] == "TRUE"
+
+
 async def test_call_center_results_and_agent_score(
     telegram: FakeTelegram, intron: FakeIntron, bot: RunningBot
 ) -> None:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from telegram import InlineKeyboardMarkup
 
 from bot.engine.budget import RateBudget
 from bot.engine.pipeline import MISCONFIGURED, JobPipeline, PipelineConfig
@@ -41,6 +42,7 @@ class RecordedChat:
         *,
         reply_to_id: int | None = None,
         thread_id: int | None = None,
+        markup: InlineKeyboardMarkup | None = None,
     ) -> int:
         self.sent.append(part.text if isinstance(part, OutgoingText) else part.caption or "")
         return len(self.sent)

@@ -65,6 +65,14 @@ async def error_from(status: int, description: str, **extra: object) -> Telegram
             "markup are exactly the same as a content and reply markup of the current message",
             Refusal.NOT_MODIFIED,
         ),
+        (400, "Bad Request: BUTTON_DATA_INVALID", Refusal.BAD_KEYBOARD),
+        (
+            400,
+            "Bad Request: can't parse inline keyboard button: Text buttons are unallowed in the "
+            "inline keyboard",
+            Refusal.BAD_KEYBOARD,
+        ),
+        (400, "Bad Request: reply markup is too long", Refusal.BAD_KEYBOARD),
         (400, "Bad Request: message to edit not found", Refusal.OTHER),
         (400, "Bad Request: wrong file identifier/HTTP URL specified", Refusal.OTHER),
     ],

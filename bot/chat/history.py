@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import logging
 
+from bot.chat.result_menu import keyboard_for
 from bot.engine import job_store
-from bot.engine.delivery import parts_to_json, result_parts
+from bot.engine.delivery import parts_to_json, rendered_result
 from bot.engine.job_store import Erasure, Usage
 from bot.i18n import Translator
 from bot.telegram_io.migration import chat_family
@@ -37,7 +38,9 @@ async def resend(job: Job, tr: Translator, *, now: float) -> bool:
     language: the engine sends it in the chat's turn, so the chat's other updates never wait
     for it. False when it is on its way already (being sent, or asked for within the
     cooldown)."""
-    reply = parts_to_json(result_parts(job, tr))
+    parts, note_end = rendered_result(job, tr)
+    # With its buttons on the note's last part, as when it was first delivered.
+    reply = parts_to_json(parts, keyboard=await keyboard_for(job, tr), keyboard_at=note_end)
     asked = await job_store.resend(
         job.id, reply=reply, language=tr.language, now=now, cooldown=RESEND_COOLDOWN_SECONDS
     )

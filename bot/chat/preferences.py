@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pydantic import ValidationError
 
 from bot.i18n import BOT_LANGUAGES
-from bot.intron.options import TranscriptionOptions
+from bot.intron.options import ROLE_PAIRS, TranscriptionOptions
 from storage.models import ChatSettings
 
 log = logging.getLogger(__name__)
@@ -23,6 +23,10 @@ class ChatPreferences:
     reuse_results: bool = True
     # The bot language chosen in /settings; None follows each user's Telegram language.
     bot_language: str | None = None
+    # Only results and failures: no "Received" or progress messages.
+    quiet: bool = False
+    # The role pair (a key of ROLE_PAIRS) every diarized result is shown with; None: numbers.
+    speaker_roles: str | None = None
 
     @classmethod
     def default(cls) -> ChatPreferences:
@@ -40,7 +44,10 @@ async def load_preferences(chat_id: int) -> ChatPreferences:
         log.warning("chat settings of one chat no longer valid; using defaults")
         options = TranscriptionOptions()
     bot_language = row.bot_language if row.bot_language in BOT_LANGUAGES else None
-    return ChatPreferences(options, row.on_request, row.reuse_results, bot_language)
+    roles = row.speaker_roles if row.speaker_roles in ROLE_PAIRS else None
+    return ChatPreferences(
+        options, row.on_request, row.reuse_results, bot_language, row.quiet, roles
+    )
 
 
 async def save_preferences(
@@ -53,6 +60,8 @@ async def save_preferences(
             "on_request": preferences.on_request,
             "bot_language": preferences.bot_language,
             "reuse_results": preferences.reuse_results,
+            "quiet": preferences.quiet,
+            "speaker_roles": preferences.speaker_roles,
             "changed_by_update": changed_by_update,
         },
         chat_id=chat_id,

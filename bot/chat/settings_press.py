@@ -9,18 +9,33 @@ the last change, so that second run sees its own change and only shows the resul
 from __future__ import annotations
 
 from bot.chat.preferences import changed_by, load_preferences, save_preferences
-from bot.chat.settings_menu import MenuResult, TranslatorFor, already_applied, apply_action
+from bot.chat.settings_menu import (
+    NO_TEMPLATES,
+    MenuResult,
+    Templates,
+    TranslatorFor,
+    already_applied,
+    apply_action,
+)
 
 
 async def press_settings_button(
-    chat_id: int, data: str, translator_for: TranslatorFor, *, is_group: bool, update_id: int
+    chat_id: int,
+    data: str,
+    translator_for: TranslatorFor,
+    *,
+    is_group: bool,
+    update_id: int,
+    templates: Templates = NO_TEMPLATES,
 ) -> MenuResult:
     """Raises InvalidAction for data the menu never produced."""
     prefs = await load_preferences(chat_id)
-    result = apply_action(prefs, data, translator_for, is_group=is_group)
+    result = apply_action(prefs, data, translator_for, is_group=is_group, templates=templates)
     if not result.changed:
         return result
     if await changed_by(chat_id, update_id):
-        return already_applied(result, prefs, translator_for, is_group=is_group)
+        return already_applied(
+            result, prefs, translator_for, is_group=is_group, templates=templates
+        )
     await save_preferences(chat_id, result.preferences, changed_by_update=update_id)
     return result

@@ -7,9 +7,10 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from telegram import MessageEntity
+from telegram import InlineKeyboardMarkup, MessageEntity
 
 from bot.i18n import Translator
+from bot.intron.options import speaker_names
 from bot.render import OutgoingText, ReportDocument, render_results
 from bot.render.report import REPORT_CAPTION
 from storage.models import Job
@@ -19,24 +20,39 @@ ReplyPart = OutgoingText | ReportDocument
 
 def result_parts(job: Job, tr: Translator) -> list[ReplyPart]:
     """The job's transcript and results as messages, then the report file if there is one,
-    headed in `tr`'s language."""
+    then what is written for the patient, headed in `tr`'s language."""
+    return rendered_result(job, tr)[0]
+
+
+def rendered_result(job: Job, tr: Translator) -> tuple[list[ReplyPart], int]:
+    """The result's parts, and the index of the note's last part (the messages and report
+    file before what is for the patient)."""
     report = render_results(
         job.result or {},
         audio_name=job.file_name,
         when=job.created_at or datetime.now(UTC),
         tr=tr,
+        speakers=speaker_names(job.speakers, tr),
     )
     parts: list[ReplyPart] = list(report.messages)
     if report.document is not None:
         parts.append(report.document)
-    return parts
+    note_end = len(parts) - 1
+    parts.extend(report.for_patient)
+    return parts, note_end
 
 
 def answer_parts(job: Job, tr: Translator) -> list[ReplyPart]:
     """What answers the job now: its failure (stored as the chat was told), else its results."""
+    return rendered_answer(job, tr)[0]
+
+
+def rendered_answer(job: Job, tr: Translator) -> tuple[list[ReplyPart], int | None]:
+    """The job's answer, and the index of the part a result's keyboard goes on (None for a
+    failure, which has no buttons)."""
     if job.failure:
-        return [OutgoingText(job.failure, ())]
-    return result_parts(job, tr)
+        return [OutgoingText(job.failure, ())], None
+    return rendered_result(job, tr)
 
 
 def threading_in(job: Job, chat_id: int) -> tuple[int | None, int | None]:
@@ -48,7 +64,14 @@ def threading_in(job: Job, chat_id: int) -> tuple[int | None, int | None]:
     return job.message_id, job.message_thread_id
 
 
-def parts_to_json(parts: Sequence[ReplyPart]) -> list[dict[str, Any]]:
+def parts_to_json(
+    parts: Sequence[ReplyPart],
+    *,
+    keyboard: InlineKeyboardMarkup | None = None,
+    keyboard_at: int | None = None,
+) -> list[dict[str, Any]]:
+    """The parts as stored; `keyboard` goes with part `keyboard_at` (stored with it, so a
+    resumed reply sends the buttons it was rendered with)."""
     stored: list[dict[str, Any]] = []
     for part in parts:
         if isinstance(part, ReportDocument):
@@ -62,7 +85,17 @@ def parts_to_json(parts: Sequence[ReplyPart]) -> list[dict[str, Any]]:
             )
         else:
             stored.append({"text": part.text, "entities": [e.to_dict() for e in part.entities]})
+    if keyboard is not None and keyboard_at is not None and 0 <= keyboard_at < len(stored):
+        stored[keyboard_at]["keyboard"] = keyboard.to_dict()
     return stored
+
+
+def keyboard_of(stored: Sequence[dict[str, Any]] | None, index: int) -> InlineKeyboardMarkup | None:
+    """The keyboard stored with part `index`, if any."""
+    if not stored or not 0 <= index < len(stored):
+        return None
+    keyboard = stored[index].get("keyboard")
+    return InlineKeyboardMarkup.de_json(keyboard, None) if isinstance(keyboard, dict) else None
 
 
 def parts_from_json(stored: Sequence[dict[str, Any]]) -> list[ReplyPart]:

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import time
+from dataclasses import dataclass
 
 from bot.engine import job_store
 from bot.engine.allowance import OverAllowance, admits
 from bot.engine.reuse import reusable_source
 from bot.intron.options import TranscriptionOptions
 from bot.telegram_io.audio_input import AudioInput
-from storage.models import FINAL_STATES, Job
+from storage.models import FINAL_STATES, Job, JobState
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +84,75 @@ async def create_job(
         f", answered from job {source}" if source else "",
     )
     return job
+
+
+@dataclass(frozen=True)
+class Derived:
+    """The job that answers a request made from a result's buttons; `new` when the caller
+    must announce and release it (made now, or made by a handling cut short by a crash)."""
+
+    job: Job
+    new: bool
+
+
+def derivation_key(root_job_id: int, options: dict[str, object]) -> str:
+    """What makes a request from a result unique: the recording's first job and the options
+    asked for (however the outputs were reached, the same options are the same request)."""
+    digest = hashlib.sha256(json.dumps(options, sort_keys=True).encode()).hexdigest()[:32]
+    return f"{root_job_id}:{digest}"
+
+
+async def find_derived_job(source: Job, options: TranscriptionOptions) -> Derived | None:
+    """The job already made for this request, if one is standing (a failed one is not: the
+    request may be made again)."""
+    key = derivation_key(source.derived_from or source.id, options.model_dump(mode="json"))
+    existing = await job_store.find_derived(key)
+    if existing is None:
+        return None
+    if existing.state == JobState.FAILED:
+        await job_store.retire_derivation(existing)
+        return None
+    return Derived(existing, _awaiting_release(existing))
+
+
+async def create_derived_job(
+    source: Job, options: TranscriptionOptions, *, language: str, reuse: bool
+) -> Derived:
+    """A new job for the recording of `source` with these options, answered like any job in
+    the same thread; exactly one per request, however often its button is pressed."""
+    found = await find_derived_job(source, options)
+    if found is not None:
+        return found
+    root = source.derived_from or source.id
+    stored_options = options.model_dump(mode="json")
+    reused = await reusable_source(source.file_unique_id, stored_options) if reuse else None
+    key = derivation_key(root, stored_options)
+    job = await job_store.create_derived(
+        derivation_key=key,
+        derived_from=root,
+        chat_id=source.chat_id,
+        message_id=source.message_id,
+        chat_type=source.chat_type,
+        message_thread_id=source.message_thread_id,
+        media_kind=source.media_kind,
+        telegram_file_id=source.telegram_file_id,
+        file_unique_id=source.file_unique_id,
+        source_url=source.source_url,
+        file_name=source.file_name,
+        mime_type=source.mime_type,
+        file_size=source.file_size,
+        duration=source.duration,
+        options=stored_options,
+        reused_from=reused,
+        language=language,
+        next_run_at=time.time() + STATUS_GRACE_SECONDS,
+    )
+    if job is None:  # the same request, made at this very moment by another press
+        made = await job_store.find_derived(key)
+        assert made is not None
+        return Derived(made, False)
+    log.info("job %s: asked for from job %s's result", job.id, source.id)
+    return Derived(job, True)
 
 
 def _awaiting_release(job: Job) -> bool:

@@ -42,6 +42,8 @@ ERASED: dict[str, Any] = {
     "intron_file_id": None,
     "source_url": None,
     "file_unique_id": None,
+    "speakers": None,
+    "names_prompt_id": None,
 }
 
 
@@ -99,6 +101,50 @@ async def create(**fields: Any) -> Job | None:
         return await Job.create(**fields)
     except IntegrityError:
         return None
+
+
+# A derived job's link_index is taken as the next free one below 0; two presses for other
+# outputs of one recording at the same moment may pick the same, and the loser takes the next.
+DERIVED_ATTEMPTS = 5
+
+
+async def find_derived(derivation_key: str) -> Job | None:
+    return await Job.get_or_none(derivation_key=derivation_key)
+
+
+async def create_derived(
+    *, derivation_key: str, chat_id: int, message_id: int, **fields: Any
+) -> Job | None:
+    """A job asked for from a result's buttons, on the recording's next link_index below 0;
+    None if that request has its job already (the same press handled twice, or at once)."""
+    for _ in range(DERIVED_ATTEMPTS):
+        lowest = (
+            await Job.filter(chat_id=chat_id, message_id=message_id)
+            .order_by("link_index")
+            .limit(1)
+            .values_list("link_index", flat=True)
+        )
+        index = min(0, *lowest) - 1
+        try:
+            return await Job.create(
+                chat_id=chat_id,
+                message_id=message_id,
+                link_index=index,
+                derivation_key=derivation_key,
+                **fields,
+            )
+        except IntegrityError:
+            if await Job.exists(derivation_key=derivation_key):
+                return None
+    raise RuntimeError(f"no free link_index below 0 for a derived job of chat message {message_id}")
+
+
+async def retire_derivation(job: Job) -> None:
+    """A request whose job failed may be made again: the failed job keeps a key of its own."""
+    if job.derivation_key is not None:
+        await Job.filter(
+            id=job.id, state=JobState.FAILED, derivation_key=job.derivation_key
+        ).update(derivation_key=f"{job.derivation_key}~{job.id}")
 
 
 async def release(job_id: int, status_message_id: int | None, now: float) -> bool:
@@ -469,6 +515,28 @@ async def resend(job_id: int, *, reply: Any, language: str, now: float, cooldown
         )
     )
     return asked > 0
+
+
+async def named_speakers(job_id: int, speakers: dict[str, Any]) -> bool:
+    """Who a finished result's speakers are (a role pair, or typed names). False when the
+    result was erased meanwhile."""
+    named = await Job.filter(id=job_id, purged_at__isnull=True, result__isnull=False).update(
+        speakers=speakers
+    )
+    return named > 0
+
+
+async def awaiting_names(job_id: int, prompt_message_id: int) -> None:
+    """The chat was asked to type the names of this result's speakers in a reply to this
+    message."""
+    await Job.filter(id=job_id, purged_at__isnull=True).update(names_prompt_id=prompt_message_id)
+
+
+async def asked_for_names(chats: Sequence[int], prompt_message_id: int) -> Job | None:
+    """The result whose speakers' names a reply to this message gives, if any."""
+    return await Job.get_or_none(
+        chat_id__in=list(chats), names_prompt_id=prompt_message_id, purged_at__isnull=True
+    )
 
 
 async def usage(chats: Sequence[int] | None) -> Usage:

@@ -12,8 +12,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
 from enum import Enum
 
 from telegram.error import BadRequest, ChatMigrated, Forbidden, NetworkError, RetryAfter
@@ -23,11 +23,13 @@ from bot.engine.budget import RateBudget
 from bot.engine.delivery import (
     ReplyPart,
     answer_parts,
+    keyboard_of,
     parts_from_json,
     parts_to_json,
+    rendered_answer,
     threading_in,
 )
-from bot.engine.interfaces import AudioSource, ChatReplies
+from bot.engine.interfaces import AudioSource, ChatReplies, ResultExtras
 from bot.engine.poll_pacer import PollPacer
 from bot.engine.reuse import earlier_result
 from bot.engine.sync_upload import SyncUpload
@@ -75,6 +77,10 @@ LINK_UNREADABLE = N_(
     "link opens the audio or video file itself, with no login page, and send it again."
 )
 LINK_REJECTED = N_("❌ Intron did not accept this link: {reason}.")
+TEMPLATE_REJECTED = N_(
+    "❌ Intron did not accept this chat's note template ({template}): {reason}. Choose another "
+    "template, or none, in /settings, then send the recording again."
+)
 RESULT_REFUSED = N_(
     "❌ The transcript is ready but Telegram refused to display it. Use /history to try "
     "sending it again."
@@ -100,6 +106,8 @@ class PipelineConfig:
     # tries growing to `delivery_retry_max_seconds`; after that it waits in /history.
     delivery_give_up_seconds: float = 24 * 3600.0
     delivery_retry_max_seconds: float = 300.0
+    # The templates the operator offers, by id: the name a chat chose each under.
+    templates: Mapping[str, str] = field(default_factory=dict)
 
 
 class Next(Enum):
@@ -126,8 +134,10 @@ class JobPipeline:
         clock: Callable[[], float],
         locales: Locales,
         metrics: BotMetrics | None = None,
+        extras: ResultExtras | None = None,
     ) -> None:
         self._locales = locales
+        self._extras = extras
         self._metrics = metrics or BotMetrics.unregistered()
         self._intron = intron
         self._budget = budget
@@ -450,7 +460,11 @@ class JobPipeline:
             marker = BEFORE_SENDING.set(leaving)
             try:
                 await self._replier.send_part(
-                    chat_id, part, reply_to_id=reply_to_id, thread_id=thread_id
+                    chat_id,
+                    part,
+                    reply_to_id=reply_to_id,
+                    thread_id=thread_id,
+                    markup=keyboard_of(job.reply, index),
                 )
             finally:
                 BEFORE_SENDING.reset(marker)
@@ -508,10 +522,28 @@ class JobPipeline:
             return Next.STAGE
         if isinstance(exc, IntronRejected):
             log.info("job %s: %s rejected (HTTP %d)", job.id, endpoint, exc.status_code)
-            rejected = LINK_REJECTED if job.source_url else REJECTED
-            await self._fail(job, self._tr(job).gettext(rejected, reason=exc.message))
+            template = self._rejected_template(job, exc)
+            if template is not None:
+                text = self._tr(job).gettext(
+                    TEMPLATE_REJECTED, template=template, reason=exc.message
+                )
+            else:
+                rejected = LINK_REJECTED if job.source_url else REJECTED
+                text = self._tr(job).gettext(rejected, reason=exc.message)
+            await self._fail(job, text)
             return Next.STAGE
         raise exc
+
+    def _rejected_template(self, job: Job, exc: IntronRejected) -> str | None:
+        """The name of the job's template when Intron's refusal is about it (its reason names a
+        template, or the id), so the chat learns it is the template, not the recording."""
+        template_id = job.options.get("template_id") if isinstance(job.options, dict) else None
+        if not template_id:
+            return None
+        reason = exc.message.lower()
+        if "template" not in reason and template_id.lower() not in reason:
+            return None
+        return self._config.templates.get(template_id, template_id)
 
     async def _fail(self, job: Job, message: str) -> None:
         """The chat is told `message` instead; a result already stored stays for /history."""
@@ -521,9 +553,19 @@ class JobPipeline:
     async def _answer(self, job: Job, **outcome: object) -> None:
         """Store the outcome and its answer as it will be sent, so a resumed reply sends
         exactly the rest."""
+        if self._extras is not None and job.speakers is None and outcome.get("result"):
+            job.result = outcome["result"]
+            speakers = await self._extras.speakers(job)  # the chat's default, if it has one
+            if speakers is not None:
+                outcome["speakers"] = speakers
         for name, value in outcome.items():
             setattr(job, name, value)  # the answer is rendered from them
-        reply = parts_to_json(answer_parts(job, self._tr(job)))
+        tr = self._tr(job)
+        parts, keyboard_at = rendered_answer(job, tr)
+        keyboard = None
+        if keyboard_at is not None and self._extras is not None:
+            keyboard = await self._extras.keyboard(job, tr)
+        reply = parts_to_json(parts, keyboard=keyboard, keyboard_at=keyboard_at)
         await job_store.ready_to_reply(job, reply=reply, now=self._clock(), **outcome)
 
     async def _finish(self, job: Job, state: JobState) -> None:
@@ -553,7 +595,9 @@ class JobPipeline:
 
     async def _show_progress(self, job: Job, *, force: bool = False) -> None:
         """Elapsed time on the status message, no more often than Telegram tolerates."""
-        if not _shows_progress(job):
+        if not _shows_progress(job) or job.status_message_id is None:
+            # No status message to edit: a quiet chat asked for no signs of progress (not even
+            # "typing…"), or its "Received" could not be sent.
             return
         now = self._clock()
         last = self._progress_shown_at.get(job.id)

@@ -61,6 +61,8 @@ class SyncUpload:
         return (
             not self.host_lacks_it
             and options.category == TRANSCRIPT_ONLY
+            # A template asks Intron for notes: not the transcript-only answer this call gives.
+            and options.template_id is None
             and job.duration is not None
             and 0 < job.duration <= MAX_AUDIO_SECONDS
             and self._budget.used(SYNC_UPLOAD) < self._budget.limits[SYNC_UPLOAD]

@@ -6,9 +6,19 @@ all read, so a flag added here shows up everywhere at once.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
-from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    Field,
+    SerializerFunctionWrapHandler,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
 
 from bot.i18n import N_, Translator
 
@@ -128,6 +138,62 @@ RESULT_LABELS: dict[str, str] = {
 
 TRANSCRIPT_LABEL = N_("📝 Transcript")
 
+# Results written for the patient rather than the clinician: each comes as its own short
+# message, apart from the note, so it can be forwarded to the patient as it is.
+FOR_THE_PATIENT: tuple[str, ...] = ("followup_instructions",)
+
+
+# Who speaks in a diarized recording, in the order they first speak: role pairs fitting the
+# categories, each offered both ways round (who spoke first is not known).
+ROLES: dict[str, str] = {
+    "clinician": N_("Clinician"),
+    "patient": N_("Patient"),
+    "agent": N_("Agent"),
+    "customer": N_("Customer"),
+    "interviewer": N_("Interviewer"),
+    "interviewee": N_("Interviewee"),
+}
+_PAIRS = (("clinician", "patient"), ("agent", "customer"), ("interviewer", "interviewee"))
+ROLE_PAIRS: dict[str, tuple[str, str]] = {
+    f"{a}_{b}": (a, b) for first, second in _PAIRS for a, b in ((first, second), (second, first))
+}
+# The pairs a category's results are offered first; a category with no obvious fit offers all.
+_FITTING_PAIRS: dict[str, str] = {
+    "telehealth": "clinician",
+    "procedure": "clinician",
+    "call_center": "agent",
+    "meeting_notes": "interviewer",
+    "legal": "interviewer",
+}
+MAX_SPEAKER_NAMES = 10
+SPEAKER_NAME_MAX = 40
+
+
+def role_pairs_for(category: str) -> list[str]:
+    """The role pairs fitting a category (both ways round), every pair where none fits."""
+    fit = _FITTING_PAIRS.get(category)
+    pairs = [key for key, (a, b) in ROLE_PAIRS.items() if fit is None or fit in (a, b)]
+    return pairs
+
+
+def role_pair_label(key: str, tr: Translator) -> str:
+    """`Clinician / Patient`: the first speaker's role, then the second's."""
+    return " / ".join(tr.gettext(ROLES[role]) for role in ROLE_PAIRS[key])
+
+
+def speaker_names(speakers: Mapping[str, Any] | None, tr: Translator) -> tuple[str, ...]:
+    """The names a result's speakers are shown under, in the order they first speak (a role
+    pair in `tr`'s language, or the typed names); empty for "Speaker 1", "Speaker 2"."""
+    if not isinstance(speakers, Mapping):
+        return ()
+    roles = speakers.get("roles")
+    if isinstance(roles, str) and roles in ROLE_PAIRS:
+        return tuple(tr.gettext(ROLES[role]) for role in ROLE_PAIRS[roles])
+    names = speakers.get("names")
+    if isinstance(names, list):
+        return tuple(str(name)[:SPEAKER_NAME_MAX] for name in names[:MAX_SPEAKER_NAMES])
+    return ()
+
 
 def flag_label(flag: str, tr: Translator) -> str:
     """The label without its emoji, for buttons and one-line summaries."""
@@ -188,6 +254,11 @@ LANGUAGES: tuple[tuple[str, str], ...] = (
 LANGUAGE_NAMES: dict[str, str] = dict(LANGUAGES)
 
 
+# What the bot accepts as an Intron template id (bot/config.py checks the configured ones the
+# same way): it is sent in the upload form and carried in button data.
+TEMPLATE_ID = re.compile(r"[A-Za-z0-9_.-]{1,48}")
+
+
 class TranscriptionOptions(BaseModel):
     """The options one upload is sent with. Validated, so stored or clicked values that
     no longer make sense are rejected instead of reaching Intron."""
@@ -196,6 +267,8 @@ class TranscriptionOptions(BaseModel):
     flags: list[str] = Field(default_factory=list)
     diarization: bool = False
     language: str | None = None
+    # An Intron template (a custom post-processing prompt) the operator offers: `use_template_id`.
+    template_id: str | None = None
 
     @field_validator("category")
     @classmethod
@@ -210,6 +283,22 @@ class TranscriptionOptions(BaseModel):
         if value is not None and value not in LANGUAGE_NAMES:
             raise ValueError(f"unknown language {value!r}")
         return value
+
+    @field_validator("template_id")
+    @classmethod
+    def _template_shape(cls, value: str | None) -> str | None:
+        if value is not None and not TEMPLATE_ID.fullmatch(value):
+            raise ValueError("not a template id")
+        return value
+
+    @model_serializer(mode="wrap")
+    def _without_unset_template(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        """No template, no key: options stored before templates existed compare equal to the
+        same options now, so their results still answer forwarded copies."""
+        data: dict[str, Any] = handler(self)
+        if data.get("template_id") is None:
+            data.pop("template_id", None)
+        return data
 
     @model_validator(mode="after")
     def _flags_belong_to_category(self) -> TranscriptionOptions:
@@ -232,15 +321,21 @@ class TranscriptionOptions(BaseModel):
             flags=list(category.default_flags),
             diarization=keep.diarization if keep else False,
             language=keep.language if keep else None,
+            template_id=keep.template_id if keep else None,
         )
 
     def with_flag_toggled(self, flag: str) -> TranscriptionOptions:
         flags = [f for f in self.flags if f != flag] if flag in self.flags else [*self.flags, flag]
+        return self.with_flags(flags)
+
+    def with_flags(self, flags: list[str]) -> TranscriptionOptions:
+        """The same options with these outputs (validated again: they must be the category's)."""
         return TranscriptionOptions(
             category=self.category,
             flags=flags,
             diarization=self.diarization,
             language=self.language,
+            template_id=self.template_id,
         )
 
     def form_fields(self) -> dict[str, str]:
@@ -255,6 +350,8 @@ class TranscriptionOptions(BaseModel):
             fields["use_diarization"] = "TRUE"
         if self.language is not None:
             fields["use_language_asr_input"] = self.language
+        if self.template_id is not None:
+            fields["use_template_id"] = self.template_id
         return fields
 
     def describe(self, tr: Translator) -> str:

@@ -17,6 +17,7 @@ from bot.render.report import (
     RenderedReport,
     ReportDocument,
     format_turns,
+    has_turns,
     render_results,
     report_filename,
 )
@@ -36,6 +37,7 @@ __all__ = [
     "RenderedReport",
     "ReportDocument",
     "format_turns",
+    "has_turns",
     "render_results",
     "report_filename",
     "split_text",

@@ -12,7 +12,7 @@ from typing import Any
 from telegram import MessageEntity
 
 from bot.i18n import ENGLISH, N_, Translator
-from bot.intron.options import RESULT_LABELS, TRANSCRIPT_LABEL, readable_name
+from bot.intron.options import FOR_THE_PATIENT, RESULT_LABELS, TRANSCRIPT_LABEL, readable_name
 from bot.render.markdown import to_telegram
 from bot.render.split import split_text, split_with_glue
 from bot.render.text import (
@@ -44,6 +44,9 @@ class ReportDocument:
 class RenderedReport:
     messages: tuple[OutgoingText, ...]
     document: ReportDocument | None
+    # What is written for the patient (follow-up instructions), in messages of its own sent
+    # after the note, so it can be forwarded alone; the report file has it too.
+    for_patient: tuple[OutgoingText, ...] = ()
 
 
 # --- Transcript ------------------------------------------------------------------------------
@@ -83,12 +86,23 @@ def _parse_turns(transcript: str) -> _Turns | None:
     )
 
 
-def _speaker(number: int, tr: Translator) -> str:
+def _speaker(number: int, tr: Translator, names: Sequence[str] = ()) -> str:
+    """The name speaker `number` (from 1) was given, else "Speaker N"."""
+    if 0 < number <= len(names) and names[number - 1].strip():
+        return clean_text(names[number - 1]).strip()
     return tr.gettext("Speaker {number}", number=number)
 
 
-def format_turns(transcript: str, tr: Translator = ENGLISH) -> OutgoingText | None:
-    """A speaker-separated transcript as one paragraph per turn, "Speaker N" in bold.
+def has_turns(transcript: object) -> bool:
+    """Whether a transcript is speaker-separated (its speakers can be named)."""
+    return isinstance(transcript, str) and _parse_turns(clean_text(transcript)) is not None
+
+
+def format_turns(
+    transcript: str, tr: Translator = ENGLISH, names: Sequence[str] = ()
+) -> OutgoingText | None:
+    """A speaker-separated transcript as one paragraph per turn, the speaker in bold: the
+    name given to them in `names` (in the order they first speak), else "Speaker N".
 
     None when the transcript is not speaker-separated. The text is speech, not Markdown.
     """
@@ -102,7 +116,7 @@ def format_turns(transcript: str, tr: Translator = ENGLISH) -> OutgoingText | No
         pieces.append(parsed.preamble + SECTION_SEPARATOR)
         used += utf16_len(pieces[-1])
     for index, (number, said) in enumerate(parsed.turns):
-        label = _speaker(number, tr)
+        label = _speaker(number, tr, names)
         entities.append(MessageEntity(MessageEntity.BOLD, used, utf16_len(label)))
         piece = f"{label}: {said}".rstrip()
         if index < len(parsed.turns) - 1:
@@ -112,12 +126,12 @@ def format_turns(transcript: str, tr: Translator = ENGLISH) -> OutgoingText | No
     return OutgoingText("".join(pieces), tuple(entities))
 
 
-def _transcript_markdown(transcript: str, tr: Translator) -> str:
+def _transcript_markdown(transcript: str, tr: Translator, names: Sequence[str] = ()) -> str:
     parsed = _parse_turns(transcript)
     if parsed is None:
         return transcript.strip()
     paragraphs = [parsed.preamble] if parsed.preamble else []
-    paragraphs += [f"**{_speaker(n, tr)}:** {said}".rstrip() for n, said in parsed.turns]
+    paragraphs += [f"**{_speaker(n, tr, names)}:** {said}".rstrip() for n, said in parsed.turns]
     return SECTION_SEPARATOR.join(paragraphs)
 
 
@@ -149,17 +163,18 @@ def _structured(value: object) -> OutgoingText:
     )
 
 
-def _result_fields(data: Mapping[str, Any], tr: Translator) -> list[tuple[str, Any]]:
-    """(label, value) of every result to show: known flags in catalog order, then the rest."""
+def _result_fields(data: Mapping[str, Any], tr: Translator) -> list[tuple[str, str, Any]]:
+    """(field, label, value) of every result to show: known flags in catalog order, then the
+    rest."""
     known = {RESULT_PREFIX + flag: tr.gettext(label) for flag, label in RESULT_LABELS.items()}
-    fields = [(label, data[field]) for field, label in known.items() if field in data]
+    fields = [(field, label, data[field]) for field, label in known.items() if field in data]
     unknown = sorted(
         key
         for key in data
         if isinstance(key, str) and key.startswith(RESULT_PREFIX) and key not in known
     )
-    fields += [(UNKNOWN_RESULT_PREFIX + readable_name(key), data[key]) for key in unknown]
-    return [(label, value) for label, value in fields if not _is_empty(value)]
+    fields += [(key, UNKNOWN_RESULT_PREFIX + readable_name(key), data[key]) for key in unknown]
+    return [(field, label, value) for field, label, value in fields if not _is_empty(value)]
 
 
 @dataclass(frozen=True)
@@ -234,9 +249,11 @@ def render_results(
     when: datetime,
     max_len: int = MAX_MESSAGE_LEN,
     tr: Translator = ENGLISH,
+    speakers: Sequence[str] = (),
 ) -> RenderedReport:
     """A finished job's transcript and results as messages, plus a file when they are many;
-    headings (and "Speaker N") in `tr`'s language, the content as Intron wrote it."""
+    headings (and "Speaker N") in `tr`'s language, the content as Intron wrote it. `speakers`
+    names the speakers of a diarized transcript in the order they first speak."""
     raw_transcript = data.get("audio_transcript")
     if _is_empty(raw_transcript):
         transcript = OutgoingText(tr.gettext(NO_SPEECH), ())
@@ -244,15 +261,17 @@ def render_results(
     elif isinstance(raw_transcript, str):
         cleaned = clean_text(raw_transcript)
         # Speech is never Markdown: a `*` said aloud stays a `*`.
-        transcript = format_turns(cleaned, tr) or OutgoingText(cleaned.strip(), ())
-        transcript_md = _transcript_markdown(cleaned, tr)
+        transcript = format_turns(cleaned, tr, speakers) or OutgoingText(cleaned.strip(), ())
+        transcript_md = _transcript_markdown(cleaned, tr, speakers)
     else:
         transcript = _structured(raw_transcript)
         transcript_md = f"```json\n{transcript.text}\n```"
 
     sections = [_section(tr.gettext(TRANSCRIPT_LABEL), transcript)]
+    for_patient: list[_Section] = []
     results_md: list[tuple[str, str]] = []
-    for label, value in _result_fields(data, tr):
+    patient_fields = {RESULT_PREFIX + flag for flag in FOR_THE_PATIENT}
+    for field, label, value in _result_fields(data, tr):
         if isinstance(value, str):
             content = to_telegram(value)
             markdown = clean_text(value).strip()
@@ -261,11 +280,13 @@ def render_results(
             markdown = f"```json\n{content.text}\n```"
         if not content.text.strip():
             continue
-        sections.append(_section(label, content))
+        (for_patient if field in patient_fields else sections).append(_section(label, content))
         results_md.append((label, markdown))
 
     messages = _pack(sections, max_len)
     document = None
     if len(messages) > 2:
         document = _document(transcript_md, results_md, audio_name, when, tr)
-    return RenderedReport(tuple(messages), document)
+    # Each for-the-patient result starts a message of its own, whatever its size.
+    patient = [message for section in for_patient for message in _pack([section], max_len)]
+    return RenderedReport(tuple(messages), document, tuple(patient))

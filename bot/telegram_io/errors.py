@@ -20,6 +20,7 @@ class Refusal(StrEnum):
     BLOCKED = "blocked"  # Forbidden: blocked by the user, removed from the group, deactivated
     FILE_TOO_BIG = "file too big"  # getFile on a file over the Bot API's download limit
     BAD_FORMATTING = "bad formatting"  # the message's entities were refused
+    BAD_KEYBOARD = "bad keyboard"  # the message's inline keyboard (reply_markup) was refused
     TOPIC_GONE = "topic gone"  # the forum topic was closed or deleted
     QUERY_EXPIRED = "query expired"  # a button press answered too late
     NOT_MODIFIED = "not modified"  # an edit that would change nothing
@@ -34,6 +35,7 @@ _FRAGMENTS: tuple[tuple[Refusal, tuple[str, ...]], ...] = (
     (Refusal.QUERY_EXPIRED, ("query is too old", "query id is invalid")),
     (Refusal.NOT_MODIFIED, ("message is not modified",)),
     (Refusal.BAD_FORMATTING, ("can't parse entities", "entity", "entities")),
+    (Refusal.BAD_KEYBOARD, ("reply markup", "keyboard", "button")),
 )
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import httpx
 from telegram import Bot
-from telegram.error import BadRequest, NetworkError
+from telegram.error import BadRequest, NetworkError, TelegramError
 
 from bot.i18n import N_, Phrase
 from bot.telegram_io.errors import Refusal, is_refusal
@@ -123,6 +123,19 @@ class TelegramFileFetcher:
             audio.discard()
             raise
         return LocalAudio(audio.path, size, temporary=True)
+
+
+async def still_served(bot: Bot, file_id: str) -> bool:
+    """Whether Telegram still hands this file to the bot: False only when it says it does not
+    (the refusal a download would get). A failure to ask says nothing; the download finds out."""
+    try:
+        await bot.get_file(file_id)
+    except BadRequest as exc:
+        # Too big to download is a file Telegram has: the job explains the size.
+        return is_refusal(exc, Refusal.FILE_TOO_BIG)
+    except TelegramError:
+        return True
+    return True
 
 
 def _checked(audio: LocalAudio, max_bytes: int) -> LocalAudio:

@@ -75,13 +75,14 @@ class ChatReplier:
         *,
         reply_to_id: int | None = None,
         thread_id: int | None = None,
+        markup: InlineKeyboardMarkup | None = None,
     ) -> int:
         try:
-            return await self._send_file(chat_id, document, reply_to_id, thread_id)
+            return await self._send_file(chat_id, document, reply_to_id, thread_id, markup)
         except BadRequest as exc:
             if thread_id is None or not is_refusal(exc, Refusal.TOPIC_GONE):
                 raise
-            return await self._send_file(chat_id, document, reply_to_id, None)
+            return await self._send_file(chat_id, document, reply_to_id, None, markup)
 
     async def send_part(
         self,
@@ -90,12 +91,17 @@ class ChatReplier:
         *,
         reply_to_id: int | None = None,
         thread_id: int | None = None,
+        markup: InlineKeyboardMarkup | None = None,
     ) -> int:
+        """A part of a result; `markup` is the keyboard of its last part, which is dropped
+        rather than cost the chat its result if Telegram refuses it."""
         if isinstance(part, ReportDocument):
             return await self.send_document(
-                chat_id, part, reply_to_id=reply_to_id, thread_id=thread_id
+                chat_id, part, reply_to_id=reply_to_id, thread_id=thread_id, markup=markup
             )
-        return await self.send(chat_id, part, reply_to_id=reply_to_id, thread_id=thread_id)
+        return await self.send(
+            chat_id, part, reply_to_id=reply_to_id, thread_id=thread_id, markup=markup
+        )
 
     async def answering(self, chat_id: int) -> bool:
         """Whether Telegram answers at all right now (a "typing…" hint, nothing stored)."""
@@ -127,6 +133,23 @@ class ChatReplier:
             await self._bot.send_chat_action(chat_id, ChatAction.TYPING)
 
     async def _send_text(
+        self,
+        chat_id: int,
+        message: OutgoingText,
+        reply_to_id: int | None,
+        thread_id: int | None,
+        markup: InlineKeyboardMarkup | None,
+    ) -> int:
+        try:
+            return await self._send_formatted(chat_id, message, reply_to_id, thread_id, markup)
+        except BadRequest as exc:
+            if markup is None or not is_refusal(exc, Refusal.BAD_KEYBOARD):
+                raise
+            # A button must never cost the user their text: send it without the keyboard.
+            log.warning("message refused with its keyboard (%s); sending it without", exc.message)
+            return await self._send_formatted(chat_id, message, reply_to_id, thread_id, None)
+
+    async def _send_formatted(
         self,
         chat_id: int,
         message: OutgoingText,
@@ -167,14 +190,22 @@ class ChatReplier:
         document: ReportDocument,
         reply_to_id: int | None,
         thread_id: int | None,
+        markup: InlineKeyboardMarkup | None,
     ) -> int:
-        sent = await self._bot.send_document(
-            chat_id,
-            document=document.content,
-            filename=document.filename,
-            caption=document.caption,
-            reply_parameters=reply_to(reply_to_id),
-            message_thread_id=thread_id,
-            **self._timeouts,
-        )
+        try:
+            sent = await self._bot.send_document(
+                chat_id,
+                document=document.content,
+                filename=document.filename,
+                caption=document.caption,
+                reply_parameters=reply_to(reply_to_id),
+                message_thread_id=thread_id,
+                reply_markup=markup,
+                **self._timeouts,
+            )
+        except BadRequest as exc:
+            if markup is None or not is_refusal(exc, Refusal.BAD_KEYBOARD):
+                raise
+            log.warning("report refused with its keyboard (%s); sending it without", exc.message)
+            return await self._send_file(chat_id, document, reply_to_id, thread_id, None)
         return sent.message_id

@@ -6,7 +6,7 @@ from tortoise.migrations import operations as ops
 
 
 class Migration(migrations.Migration):
-    dependencies = [("models", "0009_chat_allowances")]
+    dependencies = [("models", "0012_chat_allowances")]
 
     initial = False
 

@@ -5,7 +5,7 @@ from tortoise.migrations import operations as ops
 
 
 class Migration(migrations.Migration):
-    dependencies = [("models", "0008_bot_language")]
+    dependencies = [("models", "0011_speaker_names")]
 
     initial = False
 
