@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import time
 
 from telegram import CallbackQuery, Chat, ForceReply, InlineKeyboardMarkup, Update
 from telegram.error import BadRequest, TelegramError
@@ -101,7 +102,8 @@ async def on_result_button(update: Update, context: Context) -> None:
             return
         await answer(query, tr.gettext(NAMED, names=role_pair_label(press.roles, tr)))
         await _show(query, await keyboard_for(source, tr))
-        await resend(source, services(context).replier, chat_id, tr)
+        await resend(source, tr, now=time.time(), asked_by_hand=False)
+        services(context).scheduler.wake()
     else:
         await _ask_for_names(query, context, source, tr, chat_id)
 
@@ -180,7 +182,8 @@ async def on_speaker_names(update: Update, context: Context) -> None:
         await message.reply_text(tr.gettext(NO_NAMES), do_quote=True)
         return
     if await name_with_names(job, names):
-        await resend(job, services(context).replier, message.chat_id, tr)
+        await resend(job, tr, now=time.time(), asked_by_hand=False)
+        services(context).scheduler.wake()
 
 
 async def _announce(context: Context, job: Job, chat_id: int, text: str | None) -> None:

@@ -33,7 +33,7 @@ def can_resend(job: Job) -> bool:
     return job.result is not None and job.state not in ACTIVE_STATES
 
 
-async def resend(job: Job, tr: Translator, *, now: float) -> bool:
+async def resend(job: Job, tr: Translator, *, now: float, asked_by_hand: bool = True) -> bool:
     """Send a stored result again, threaded to its recording, with headings in `tr`'s
     language: the engine sends it in the chat's turn, so the chat's other updates never wait
     for it. False when it is on its way already (being sent, or asked for within the
@@ -42,7 +42,14 @@ async def resend(job: Job, tr: Translator, *, now: float) -> bool:
     # With its buttons on the note's last part, as when it was first delivered.
     reply = parts_to_json(parts, keyboard=await keyboard_for(job, tr), keyboard_at=note_end)
     asked = await job_store.resend(
-        job.id, reply=reply, language=tr.language, now=now, cooldown=RESEND_COOLDOWN_SECONDS
+        job.id,
+        reply=reply,
+        language=tr.language,
+        now=now,
+        # A result sent again because its speakers were named neither waits for the cooldown
+        # nor starts one: /history's button stays ready.
+        cooldown=RESEND_COOLDOWN_SECONDS if asked_by_hand else 0.0,
+        asked_at=now if asked_by_hand else now - RESEND_COOLDOWN_SECONDS,
     )
     if asked:
         log.info("job %s: sending the result again from /history", job.id)

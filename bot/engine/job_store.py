@@ -490,10 +490,13 @@ async def of_chats(chats: Sequence[int], job_id: int) -> Job | None:
     return await Job.get_or_none(id=job_id, chat_id__in=list(chats))
 
 
-async def resend(job_id: int, *, reply: Any, language: str, now: float, cooldown: float) -> bool:
+async def resend(
+    job_id: int, *, reply: Any, language: str, now: float, cooldown: float, asked_at: float
+) -> bool:
     """Send a finished job's stored result again: the job replies once more, from its first
     part, through the scheduler like any reply. False while it is being sent, when it holds no
-    result any more, or when it was asked for less than `cooldown` seconds ago."""
+    result any more, or when it was asked for less than `cooldown` seconds ago. `asked_at` is
+    what the next ask's cooldown counts from."""
     asked = (
         await Job.filter(
             id=job_id, state__in=FINAL_STATES, purged_at__isnull=True, result__isnull=False
@@ -509,7 +512,7 @@ async def resend(job_id: int, *, reply: Any, language: str, now: float, cooldown
             attempts=0,
             reply_since=now,
             next_run_at=now,
-            resend_asked_at=now,
+            resend_asked_at=asked_at,
             lease_owner=None,
             lease_until=None,
         )
