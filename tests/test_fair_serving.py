@@ -4,9 +4,10 @@ leaves every other chat's "Received" prompt."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
-from tests.conftest import RunningBot, fixture_bytes, replies_to, send_voice
+from storage.models import Job
+from tests.conftest import RunningBot, eventually, fixture_bytes, replies_to, send_voice
 from tests.fakes.intron_api import FakeIntron
 from tests.fakes.telegram import FakeTelegram
 
@@ -91,6 +92,8 @@ async def test_a_quiet_chats_upload_comes_before_a_busy_chats_backlog(
             PRIVATE, audio=telegram.audio(data, mime_type="audio/ogg", file_name="quiet.ogg")
         )
         await telegram.wait_for(lambda: bool(replies_to(telegram, PRIVATE, quiet["message_id"])))
+        # Due once its "Received" is recorded, a moment after Telegram has it.
+        await eventually(released(PRIVATE), what="the quiet note's job released")
         intron.release_uploads()
         await intron.wait_for(lambda: "quiet.ogg" in uploaded_names(intron), timeout=120)
 
@@ -100,6 +103,13 @@ async def test_a_quiet_chats_upload_comes_before_a_busy_chats_backlog(
         assert len(names) - 1 < len(busy), "the busy chat's backlog was still waiting"
     finally:
         await running.stop()
+
+
+def released(chat: int) -> Callable[[], Awaitable[bool]]:
+    async def check() -> bool:
+        return await Job.filter(chat_id=chat, status_message_id__isnull=False).exists()
+
+    return check
 
 
 def uploaded_names(intron: FakeIntron) -> list[str]:
