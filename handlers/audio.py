@@ -136,7 +136,7 @@ async def _transcribe(
         message, audio, prefs, tr, daily_minutes=svc.config.chat_daily_audio_minutes
     )
     if isinstance(job, OverAllowance):
-        await message.reply_text(_over_allowance(job, tr), do_quote=True)
+        await message.reply_text(over_allowance_text(job, tr), do_quote=True)
         return
     if job is None:
         # The same message again (Telegram redelivers updates): it already has its job.
@@ -177,7 +177,7 @@ async def _transcribe_links(
         elif job is not None:
             jobs.append(job)
     if over is not None:
-        await message.reply_text(_over_allowance(over, tr), do_quote=True)
+        await message.reply_text(over_allowance_text(over, tr), do_quote=True)
     if links.taken and not jobs and over is None:
         # The same message again (redelivered, or asked twice): its jobs exist.
         if explicit:
@@ -218,7 +218,8 @@ def _refusals(links: LinkSelection, tr: Translator) -> list[str]:
     return notes
 
 
-def _over_allowance(refused: OverAllowance, tr: Translator) -> str:
+def over_allowance_text(refused: OverAllowance, tr: Translator) -> str:
+    """The refusal of a recording (or of an output asked from a result) over the allowance."""
     use = refused.use
     wait = max(0, int((use.renews_at - datetime.now(UTC)).total_seconds()))
     return tr.gettext(

@@ -35,7 +35,7 @@ from bot.render import OutgoingText
 from bot.telegram_io.errors import Refusal, is_refusal
 from bot.telegram_io.files import still_served
 from bot.telegram_io.replies import reply_to
-from handlers.audio import on_unsupported
+from handlers.audio import on_unsupported, over_allowance_text
 from handlers.common import (
     BUTTON_EXPIRED,
     Context,
@@ -124,6 +124,7 @@ async def _ask_for_output(
         chat_id=chat_id,
         language=tr.language,
         still_served=functools.partial(still_served, context.bot),
+        daily_minutes=services(context).config.chat_daily_audio_minutes,
     )
     output = flag_label(press.flag, tr)
     match request.asked:
@@ -140,6 +141,17 @@ async def _ask_for_output(
             await answer(query, tr.gettext(FILE_GONE), alert=True)
         case Asked.UNAVAILABLE:
             await answer(query, tr.gettext(UNAVAILABLE))
+        case Asked.OVER_ALLOWANCE:
+            # Longer than a press's answer may be (200 characters): a reply to the recording.
+            assert request.refused is not None
+            await answer(query)
+            reply_to_id, thread_id = threading_in(source, chat_id)
+            await context.bot.send_message(
+                chat_id,
+                over_allowance_text(request.refused, tr),
+                reply_parameters=reply_to(reply_to_id),
+                message_thread_id=thread_id,
+            )
 
 
 async def _ask_for_names(

@@ -8,9 +8,17 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import RunningBot, fixture_bytes, send_command, texts
+from tests.conftest import (
+    RunningBot,
+    count_rows,
+    fixture_bytes,
+    send_command,
+    texts,
+    transcript_replies,
+)
 from tests.fakes.intron_api import FakeIntron
 from tests.fakes.telegram import FakeTelegram
+from tests.test_settings import press
 
 CHAT = 9701
 OTHER = 9702
@@ -114,3 +122,25 @@ async def test_a_recording_over_the_longest_allowed_is_refused_before_any_downlo
     await intron.wait_for(lambda: len(intron.uploads) == 1)
     assert telegram.calls("getFile") and len(telegram.calls("getFile")) == 1
     assert "Received" in answer_to(telegram, CHAT, after)
+
+
+async def test_an_output_asked_from_a_result_counts_against_the_allowance(
+    telegram: FakeTelegram, intron: FakeIntron, limited: RunningBot
+) -> None:
+    notes = [voice_note(telegram, CHAT) for _ in range(2)]  # 14 of the 18 s
+    await telegram.wait_for(lambda: len(transcript_replies(telegram, CHAT)) == 2)
+    result = next(
+        m for m in transcript_replies(telegram, CHAT) if m["reply_to_message_id"] == notes[0]
+    )["message_id"]
+
+    # A SOAP note is the same 7 s sent to Intron again: 21 s would go past the 18.
+    await press(telegram, CHAT, result, "Telehealth")
+    await press(telegram, CHAT, result, "SOAP note")
+    await telegram.wait_for(
+        lambda: any("used its audio minutes" in t for t in texts(telegram, CHAT))
+    )
+    [refusal] = [m for m in telegram.bot_messages(CHAT) if "used its audio minutes" in m["text"]]
+    assert refusal["reply_to_message_id"] == notes[0]
+    assert "0.1 of 0.3 left" in refusal["text"]
+    assert len(intron.uploads) == 2
+    assert await count_rows(limited.config.database_url, "jobs") == 2

@@ -11,6 +11,7 @@ from enum import Enum
 
 from bot.chat.preferences import load_preferences
 from bot.chat.result_menu import options_of, with_output
+from bot.engine.allowance import OverAllowance
 from bot.engine.intake import create_derived_job, find_derived_job
 from bot.telegram_io.audio_input import LINK
 from storage.models import ACTIVE_STATES, Job, JobState
@@ -26,6 +27,7 @@ class Asked(Enum):
     SENT = "a job for it delivered its result"
     FILE_GONE = "Telegram no longer serves the recording"
     UNAVAILABLE = "the result cannot give that (any more)"
+    OVER_ALLOWANCE = "the chat has not enough audio minutes left today"
 
 
 @dataclass(frozen=True)
@@ -33,6 +35,7 @@ class OutputRequest:
     asked: Asked
     job: Job | None = None  # the job answering the request
     quiet: bool = False  # the chat wants no "Received" for it
+    refused: OverAllowance | None = None  # why, when the allowance is what is missing
 
 
 def holds_result(job: Job) -> bool:
@@ -54,9 +57,11 @@ async def ask_for_output(
     chat_id: int,
     language: str,
     still_served: StillServed,
+    daily_minutes: float | None = None,
 ) -> OutputRequest:
     """Make (or find) the job for `source`'s recording with `flag` of `category` added. The
-    job is answered in `language`, the language of whoever pressed."""
+    job is answered in `language`, the language of whoever pressed; `daily_minutes` is the
+    configured allowance, which a new job counts against."""
     options = options_of(source)
     wanted = with_output(options, category, flag) if options is not None else None
     if wanted is None or not holds_result(source):
@@ -67,9 +72,16 @@ async def ask_for_output(
         if not await still_served(source.telegram_file_id):
             return OutputRequest(Asked.FILE_GONE)
     if found is None:
-        found = await create_derived_job(
-            source, wanted, language=language, reuse=prefs.reuse_results
+        made = await create_derived_job(
+            source,
+            wanted,
+            language=language,
+            reuse=prefs.reuse_results,
+            daily_minutes=daily_minutes,
         )
+        if isinstance(made, OverAllowance):
+            return OutputRequest(Asked.OVER_ALLOWANCE, refused=made)
+        found = made
     if found.new:
         return OutputRequest(Asked.NEW, found.job, quiet=prefs.quiet)
     if found.job.state == JobState.DELIVERED:

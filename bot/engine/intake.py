@@ -116,16 +116,28 @@ async def find_derived_job(source: Job, options: TranscriptionOptions) -> Derive
 
 
 async def create_derived_job(
-    source: Job, options: TranscriptionOptions, *, language: str, reuse: bool
-) -> Derived:
+    source: Job,
+    options: TranscriptionOptions,
+    *,
+    language: str,
+    reuse: bool,
+    daily_minutes: float | None = None,
+) -> Derived | OverAllowance:
     """A new job for the recording of `source` with these options, answered like any job in
-    the same thread; exactly one per request, however often its button is pressed."""
+    the same thread; exactly one per request, however often its button is pressed. It is a new
+    upload to Intron, so it counts against the chat's allowance as the recording did (unless
+    a stored result answers it)."""
     found = await find_derived_job(source, options)
     if found is not None:
         return found
     root = source.derived_from or source.id
     stored_options = options.model_dump(mode="json")
     reused = await reusable_source(source.file_unique_id, stored_options) if reuse else None
+    if reused is None:
+        refused = await admits(source.chat_id, source.duration, daily_minutes)
+        if refused is not None:
+            log.info("chat's daily audio allowance reached; output from job %s refused", source.id)
+            return refused
     key = derivation_key(root, stored_options)
     job = await job_store.create_derived(
         derivation_key=key,
