@@ -3,6 +3,10 @@
 httpx logs every request URL at INFO and Bot API URLs contain the token, so the HTTP
 libraries are held at WARNING. Beyond that, every finished log line (tracebacks included,
 which can quote a failed request's URL) has the secrets blanked before it is written.
+
+python-telegram-bot's debug lines quote whole updates, request parameters and answers: the
+texts people send, file names, names, transcripts going out. Whatever LOG_LEVEL says, those
+lines keep their wording with the content left out (`TelegramContentFilter`).
 """
 
 from __future__ import annotations
@@ -10,7 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from urllib.parse import quote
 
@@ -81,6 +85,36 @@ class Redactor:
         return text
 
 
+# What stands in for an update, a request's parameters or an answer in python-telegram-bot's
+# own lines.
+CONTENT_LEFT_OUT = "[content not logged]"
+# An argument of a python-telegram-bot line kept as it is: an endpoint name, a number. Anything
+# else (dicts, lists, Update objects, free text) may carry what people wrote.
+_PLAIN_ARGUMENT = re.compile(r"[A-Za-z_]{1,40}")
+
+
+class TelegramContentFilter(logging.Filter):
+    """Leaves message content out of python-telegram-bot's log lines below WARNING: its
+    arguments other than endpoint names and numbers are replaced. Its warnings and errors are
+    about the library's own failures and keep their text (redacted like every line)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.name.startswith("telegram") and record.levelno < logging.WARNING:
+            if isinstance(record.args, Mapping):
+                record.args = {key: _without_content(v) for key, v in record.args.items()}
+            elif record.args:
+                record.args = tuple(_without_content(arg) for arg in record.args)
+        return True
+
+
+def _without_content(arg: object) -> object:
+    if isinstance(arg, bool | int | float):
+        return arg
+    if isinstance(arg, str) and _PLAIN_ARGUMENT.fullmatch(arg):
+        return arg
+    return CONTENT_LEFT_OUT
+
+
 class RedactingFormatter(logging.Formatter):
     def __init__(self, secrets: Iterable[str], fmt: str = FORMAT) -> None:
         super().__init__(fmt)
@@ -123,6 +157,7 @@ def configure_logging(level: str, secrets: Iterable[str], *, log_format: str = "
         handler.setFormatter(JsonFormatter(secrets))
     else:
         handler.setFormatter(RedactingFormatter(secrets))
+    handler.addFilter(TelegramContentFilter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())

@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import io
 import json
 import logging
+from pathlib import Path
 
 from bot.config import Config
-from bot.logs import JsonFormatter, RedactingFormatter, Redactor
+from bot.logs import CONTENT_LEFT_OUT, JsonFormatter, RedactingFormatter, Redactor
 from storage.db import describe_database_error
+from tests.conftest import BotProcess, fixture_bytes, settings_env, transcript_replies
+from tests.fakes.intron_api import FakeIntron
+from tests.fakes.telegram import FakeTelegram
 
 TOKEN = "123456:SECRET-token-part"
 KEY = "intron-key-xyz"
+CHAT = 9731
 
 
 def log_a_request_and_a_failure(formatter: logging.Formatter, name: str) -> str:
@@ -89,3 +96,34 @@ def test_a_password_in_any_url_is_blanked_whatever_it_is() -> None:
 def test_a_secret_is_blanked_percent_encoded_too() -> None:
     redact = Redactor([TOKEN])
     assert redact("GET /bot123456%3ASECRET-token-part/getMe") == "GET /bot[redacted]/getMe"
+
+
+async def test_debug_logging_leaves_out_what_people_sent_and_what_they_got(
+    telegram: FakeTelegram, intron: FakeIntron, database_url: str, tmp_path: Path
+) -> None:
+    """LOG_LEVEL=DEBUG makes python-telegram-bot log every update, request and answer: the
+    lines are there, their content is not."""
+    intron.transcript = "Mrs Wanjiru Kamau complains of chest pain since Monday."
+    env = settings_env(telegram, intron, database_url, LOG_LEVEL="DEBUG")
+    process = BotProcess(env, cwd=tmp_path)
+    await process.start()
+    # Read the log as the bot writes it: a full pipe would stall the bot.
+    reading = asyncio.create_task(process.wait_for_output("never written", within=600))
+    try:
+        audio = telegram.audio(fixture_bytes("voice_consultation.ogg"), file_name="Kamau W.mp3")
+        telegram.user_message(CHAT, text="Bed 4 is Wanjiru Kamau, see her first")
+        sent = telegram.user_message(CHAT, audio=audio, caption="Kamau follow-up")
+        await telegram.wait_for(lambda: bool(transcript_replies(telegram, CHAT)), timeout=90)
+        assert transcript_replies(telegram, CHAT)[0]["reply_to_message_id"] == sent["message_id"]
+    finally:
+        assert process.proc is not None
+        process.proc.terminate()
+        with contextlib.suppress(AssertionError):
+            await reading  # ends with the process's output
+        await process.wait(30)
+    written = process.output.decode()
+    assert "Calling Bot API endpoint `sendMessage`" in written, "the debug lines are kept"
+    assert CONTENT_LEFT_OUT in written
+    for content in ("Kamau", "Wanjiru", "chest pain", "Bed 4", "User" + str(CHAT)):
+        assert content not in written, content
+    assert telegram.token.split(":")[1] not in written
