@@ -19,7 +19,7 @@ from tests.conftest import (
     texts,
     transcript_replies,
 )
-from tests.fakes.intron_api import FakeIntron
+from tests.fakes.intron_api import FakeIntron, Fault
 from tests.fakes.telegram import FakeTelegram
 
 CHAT = 1001
@@ -214,5 +214,26 @@ async def test_local_bot_api_server_lifts_the_20_mb_limit(
         assert intron.uploads[0].blob == data
         telegram.user_message(CHAT, text="/help")
         await telegram.wait_for(lambda: "2000 MB" in texts(telegram, CHAT)[-1])
+    finally:
+        await running.stop()
+
+
+async def test_a_local_bot_api_servers_copy_is_deleted_once_intron_has_the_audio(
+    telegram: FakeTelegram, intron: FakeIntron, bot_factory: Any, tmp_path: Path
+) -> None:
+    """A local server keeps the files it hands out on its disk (for about a day): the bot
+    deletes each one once uploaded, and not before, so a failed upload can read it again."""
+    server_folder = tmp_path / "telegram-bot-api"
+    telegram.local_files_dir = server_folder
+    running = bot_factory(telegram_local_mode=True)
+    await running.start()
+    try:
+        data = fixture_bytes("voice_consultation.ogg")
+        intron.inject("upload", Fault.server_error(503))  # the first upload fails
+        telegram.user_message(CHAT, voice=telegram.voice(data))
+        await telegram.wait_for(lambda: bool(transcript_replies(telegram, CHAT)), timeout=60)
+        assert [u.blob for u in intron.uploads] == [data], "the retry read the same bytes"
+        assert len(telegram.calls("getFile")) == 2
+        assert not [p for p in server_folder.rglob("*") if p.is_file()]
     finally:
         await running.stop()

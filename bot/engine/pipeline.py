@@ -232,7 +232,7 @@ class JobPipeline:
                 try:
                     return await self._upload(job, audio, options, started=self._clock())
                 finally:
-                    audio.discard()
+                    _discard(audio, job)
         assert self._sync_upload is not None
         started = self._clock()
         try:
@@ -252,7 +252,7 @@ class JobPipeline:
             async with self._transfer_slots:
                 return await self._upload(job, audio, options, started=started)
         finally:
-            audio.discard()
+            _discard(audio, job)
 
     async def _download(self, job: Job) -> LocalAudio | Next:
         """The recording from Telegram, or what happens next when there is none."""
@@ -617,3 +617,9 @@ def _shows_progress(job: Job) -> bool:
     """Telegram allows a bot 20 messages a minute in a group, edits and chat actions included:
     there, the results matter more than a ticking status message."""
     return job.chat_type not in ("group", "supergroup")
+
+
+def _discard(audio: LocalAudio, job: Job) -> None:
+    """The downloaded audio is deleted after an upload; a local Bot API server's copy is kept
+    while the upload is still to be tried again, and deleted once Intron has it."""
+    audio.discard(sent=job.state != JobState.UPLOADING)

@@ -8,7 +8,7 @@ temporary file here instead. The download URL contains the bot token: it is neve
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import logging
 import os
 import tempfile
 from dataclasses import dataclass
@@ -20,6 +20,8 @@ from telegram.error import BadRequest, NetworkError, TelegramError
 
 from bot.i18n import N_, Phrase
 from bot.telegram_io.errors import Refusal, is_refusal
+
+log = logging.getLogger(__name__)
 
 CHUNK_SIZE = 64 * 1024
 
@@ -44,12 +46,19 @@ class DownloadFailed(Exception):
 class LocalAudio:
     path: Path
     size: int
-    temporary: bool  # False when a local Bot API server handed us its own file
+    # True when a local Bot API server handed us its own copy (in its working folder) rather
+    # than a download into ours: that copy would otherwise stay on its disk for about a day.
+    server_copy: bool = False
 
-    def discard(self) -> None:
-        if self.temporary:
-            with contextlib.suppress(FileNotFoundError):
-                self.path.unlink()
+    def discard(self, *, sent: bool = True) -> None:
+        """Delete the file once nothing needs its bytes. A server's copy goes only once the
+        audio was `sent` (Intron has it, or the job is over): a retry reads it again."""
+        if self.server_copy and not sent:
+            return
+        try:
+            self.path.unlink(missing_ok=True)
+        except OSError as exc:  # the server's folder may not be ours to write in
+            log.warning("could not delete a downloaded recording: %s", type(exc).__name__)
 
 
 class TelegramFileFetcher:
@@ -93,12 +102,12 @@ class TelegramFileFetcher:
         if self._local_mode and not tg_file.file_path.startswith(("http://", "https://")):
             path = Path(tg_file.file_path)
             size = (await asyncio.to_thread(path.stat)).st_size
-            return _checked(LocalAudio(path, size, temporary=False), max_bytes)
+            return _checked(LocalAudio(path, size, server_copy=True), max_bytes)
         return _checked(await self._stream(tg_file.file_path, max_bytes), max_bytes)
 
     async def _stream(self, url: str, max_bytes: int) -> LocalAudio:
         fd, name = tempfile.mkstemp(prefix="voice-", suffix=".part", dir=self._temp_dir)
-        audio = LocalAudio(Path(name), 0, temporary=True)
+        audio = LocalAudio(Path(name), 0)
         size = 0
         try:
             with os.fdopen(fd, "wb") as out:
@@ -122,7 +131,7 @@ class TelegramFileFetcher:
         except BaseException:
             audio.discard()
             raise
-        return LocalAudio(audio.path, size, temporary=True)
+        return LocalAudio(audio.path, size)
 
 
 async def still_served(bot: Bot, file_id: str) -> bool:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import mimetypes
 import secrets
+from pathlib import Path
 from typing import Any
 
 from tests.fakes.telegram.models import FileEntry, JSONDict
@@ -50,6 +51,9 @@ class FileStore:
         self._files: dict[str, FileEntry] = {}
         self._files_by_path: dict[str, FileEntry] = {}
         self._file_counter = 0
+        # Set: act as a local Bot API server (`--local`): getFile puts the file in this folder
+        # (again, if it was deleted) and answers its absolute path instead of a download path.
+        self.local_files_dir: Path | None = None
 
     def _register_file(self, data: bytes, folder: str, suffix: str) -> FileEntry:
         n = self._file_counter

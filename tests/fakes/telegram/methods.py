@@ -412,11 +412,18 @@ class BotApiMethods(RequestChecks):
             raise bad_request("wrong file_id or the file is temporarily unavailable")
         if len(entry.data) > self.max_download_bytes:
             raise bad_request("file is too big")
+        file_path = entry.file_path
+        if self.local_files_dir is not None:
+            local = self.local_files_dir / entry.file_path
+            if not local.exists():
+                local.parent.mkdir(parents=True, exist_ok=True)
+                local.write_bytes(entry.data)
+            file_path = str(local)
         return {
             "file_id": entry.file_id,
             "file_unique_id": entry.file_unique_id,
             "file_size": len(entry.data),
-            "file_path": entry.file_path,
+            "file_path": file_path,
         }
 
     def _get_chat_member(self, params: JSONDict) -> JSONDict:
