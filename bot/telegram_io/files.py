@@ -8,6 +8,7 @@ temporary file here instead. The download URL contains the bot token: it is neve
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import tempfile
@@ -80,6 +81,9 @@ class TelegramFileFetcher:
 
     async def aclose(self) -> None:
         await self._http.aclose()
+        # The folder is this process's own: leave none behind once it holds nothing.
+        with contextlib.suppress(OSError):
+            self._temp_dir.rmdir()
 
     async def fetch(self, file_id: str, *, max_bytes: int) -> LocalAudio:
         try:
