@@ -13,6 +13,7 @@ from telegram import (
     Update,
 )
 
+from bot.chat.consent import consent_lines, consent_of
 from bot.chat.preferences import load_preferences
 from bot.chat.privacy import privacy_text
 from bot.chat.settings_menu import describe
@@ -145,10 +146,11 @@ async def on_privacy(update: Update, context: Context) -> None:
     if message is None:
         return
     tr = translator_for(update, context, await load_preferences(message.chat_id))
-    config = services(context).config
-    await message.reply_text(
-        privacy_text(tr, retention_days=config.retention_days, contact=config.operator_contact)
-    )
+    svc = services(context)
+    config = svc.config
+    text = privacy_text(tr, retention_days=config.retention_days, contact=config.operator_contact)
+    consent = consent_lines(tr, svc.consent, await consent_of(message.chat_id))
+    await message.reply_text("\n\n".join([text, *consent]))
 
 
 async def on_unknown_command(update: Update, context: Context) -> None:
