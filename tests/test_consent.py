@@ -159,7 +159,8 @@ async def test_a_changed_operator_contact_asks_again(
     bot = bot_factory(consent_required=True, operator_contact=CONTACT)
     await bot.start()
     try:
-        await agree(telegram, CHAT, await held_until_asked(telegram, CHAT))
+        old_request = await held_until_asked(telegram, CHAT)
+        await agree(telegram, CHAT, old_request)
         await telegram.wait_for(lambda: bool(transcript_replies(telegram, CHAT)))
         agreed_to = (await ChatConsent.get(chat_id=CHAT)).version
     finally:
@@ -172,9 +173,14 @@ async def test_a_changed_operator_contact_asks_again(
         assert "Another Operator Ltd" in request["text"]
         privacy = (await send_command(telegram, CHAT, "/privacy"))[-1]["text"]
         assert "to an earlier version of this text" in privacy
+        # The old text's button agrees to nothing: it brings the new text.
+        stale = await agree(telegram, CHAT, old_request)
+        assert stale["show_alert"] is True and "has changed" in stale["text"]
+        await telegram.wait_for(lambda: len(consent_requests(telegram, CHAT)) == 3)
         await settled(telegram)
         assert len(intron.uploads) == 1
-        await agree(telegram, CHAT, request)
+        assert (await ChatConsent.get(chat_id=CHAT)).version == agreed_to
+        await agree(telegram, CHAT, consent_requests(telegram, CHAT)[-1])
         await telegram.wait_for(lambda: len(transcript_replies(telegram, CHAT)) == 2)
         assert (await ChatConsent.get(chat_id=CHAT)).version != agreed_to
     finally:
