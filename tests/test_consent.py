@@ -74,6 +74,8 @@ async def test_a_recording_waits_unsent_until_agreed_then_is_transcribed_once(
         assert telegram.history(CHAT, first["message_id"])[0]["text"].startswith("⏸ Received")
         await settled(telegram)
         assert intron.uploads == [] and intron.calls == []
+        history = (await send_command(telegram, CHAT, "/history"))[-1]["text"]
+        assert "waiting for this chat's consent" in history
 
         answered = await agree(telegram, CHAT, request)
         assert "go on now" in answered["text"]
