@@ -18,6 +18,7 @@ from prometheus_client import CollectorRegistry
 from telegram import Update
 from telegram.ext import Application, ApplicationBuilder
 
+from bot.chat.consent import ConsentTerms, release_agreed
 from bot.chat.result_menu import ChatResultExtras
 from bot.config import Config
 from bot.engine.budget import RateBudget
@@ -25,7 +26,7 @@ from bot.engine.pipeline import JobPipeline, PipelineConfig
 from bot.engine.poll_pacer import PollPacer
 from bot.engine.scheduler import JobScheduler
 from bot.engine.sync_upload import SyncUpload
-from bot.i18n import Locales
+from bot.i18n import ENGLISH_CODE, Locales
 from bot.intron import STATUS, SYNC_UPLOAD, UPLOAD, IntronClient
 from bot.metrics import BotMetrics
 from bot.ops.startup import reach_database, reach_telegram
@@ -229,6 +230,12 @@ async def assemble(config: Config, stack: contextlib.AsyncExitStack) -> Parts:
         skip_locked=postgres,
         transfer_slots=config.max_concurrent_transfers,
     )
+    consent = ConsentTerms.of(
+        required=config.consent_required,
+        retention_days=config.retention_days,
+        contact=config.operator_contact,
+        english=locales.translator(ENGLISH_CODE),
+    )
     app.bot_data["services"] = Services(
         config=config,
         scheduler=scheduler,
@@ -236,7 +243,10 @@ async def assemble(config: Config, stack: contextlib.AsyncExitStack) -> Parts:
         budget=budget,
         metrics=metrics,
         locales=locales,
+        consent=consent,
     )
+    # Before the scheduler starts: what waits for no consent now is due with the rest.
+    await release_agreed(consent)
     metrics.watch_budget(budget.used, budget.limits)
     metrics.watch_jobs(active_job_counts)
     inbox = UpdateInbox(owner=owner)

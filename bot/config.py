@@ -115,8 +115,13 @@ class Config(BaseSettings):
     # How long a reply waits for Telegram's answer before it counts as unanswered.
     telegram_timeout_seconds: float = Field(20, gt=0)
     retention_days: int = Field(30, ge=1)
-    # Who runs this bot and how to reach them (a name, an e-mail, a @username): /privacy shows it.
+    # Who runs this bot and how to reach them (a name, an e-mail, a @username): /privacy shows it,
+    # and so does the consent request.
     operator_contact: str | None = None
+    # Ask each chat (a group's administrators) to agree to how its recordings are processed
+    # before the first goes to Intron; recordings sent before that wait. Who agreed, when and to
+    # which version of the text is recorded.
+    consent_required: bool = False
     # Links in one message that become jobs; the rest are skipped, and the reply says so.
     max_links_per_message: int = Field(5, ge=1, le=50)
     # How many downloads/uploads run at once: bounds disk, sockets and memory, not throughput

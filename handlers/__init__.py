@@ -25,6 +25,7 @@ from handlers.commands import (
     publish_commands,
 )
 from handlers.common import BUTTON_EXPIRED, Context, answer, chat_translator
+from handlers.consent import on_consent_button
 from handlers.errors import on_error
 from handlers.history import on_forget, on_forget_button, on_history, on_resend, on_usage
 from handlers.results import on_result_button, on_speaker_names
@@ -116,6 +117,7 @@ def register_handlers(app: Application) -> None:
     app.add_handler(CallbackQueryHandler(on_resend, pattern=r"^hist:"))
     app.add_handler(CallbackQueryHandler(on_forget_button, pattern=r"^forget:"))
     app.add_handler(CallbackQueryHandler(on_result_button, pattern=r"^res:"))
+    app.add_handler(CallbackQueryHandler(on_consent_button, pattern=r"^consent:"))
     app.add_handler(CallbackQueryHandler(on_stale_button))
     app.add_handler(MessageHandler(AUDIO & ~filters.UpdateType.EDITED, on_audio))
     # Links in groups are mostly chatter: there they are transcribed only on /transcribe.

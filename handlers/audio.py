@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
 from telegram.error import TelegramError
 
+from bot.chat.consent import AGREE_BUTTON, ConsentTerms, must_hold, should_ask
 from bot.chat.preferences import ChatPreferences, load_preferences
 from bot.engine.allowance import OverAllowance
 from bot.engine.intake import create_job, release_job
@@ -17,13 +18,17 @@ from bot.i18n import N_, Translator
 from bot.telegram_io.audio_input import ACCEPTED_TEXT, AudioInput, audio_in
 from bot.telegram_io.links import LinkCheck, LinkSelection, links_in, select_links
 from handlers.common import Context, chat_translator, is_group, services, translator_for
-from storage.models import Job
+from storage.models import Job, JobState
 
 log = logging.getLogger(__name__)
 
 RECEIVED_TEXT = N_("🎧 Received. Transcribing shortly…")
 REUSED_TEXT = N_(
     "♻️ Received. This recording was transcribed before with these settings: sending that result…"
+)
+HELD_TEXT = N_(
+    "⏸ Received. It waits until this chat agrees to how its recordings are handled (the "
+    "message below), and is transcribed then."
 )
 LINK_RECEIVED_TEXT = N_("🔗 Received the link. Intron will fetch the audio; transcribing shortly…")
 LINKS_RECEIVED_TEXT = N_("🔗 Received link {number} of {count}. Transcribing shortly…")
@@ -133,7 +138,12 @@ async def _transcribe(
         await message.reply_text(f"❌ {tr.phrase(problem)}", do_quote=True)
         return
     job = await _create(
-        message, audio, prefs, tr, daily_minutes=svc.config.chat_daily_audio_minutes
+        message,
+        audio,
+        prefs,
+        tr,
+        daily_minutes=svc.config.chat_daily_audio_minutes,
+        held=await must_hold(message.chat_id, svc.consent),
     )
     if isinstance(job, OverAllowance):
         await message.reply_text(over_allowance_text(job, tr), do_quote=True)
@@ -144,7 +154,10 @@ async def _transcribe(
             await message.reply_text(tr.gettext(IN_PROGRESS_OR_DONE), do_quote=True)
         return
     text = REUSED_TEXT if job.reused_from else RECEIVED_TEXT
+    if job.state == JobState.HELD:
+        text = HELD_TEXT
     await _announce(message, context, job, tr.gettext(text), quiet=prefs.quiet)
+    await _ask_consent(message, [job], svc.consent, tr)
 
 
 async def _transcribe_links(
@@ -163,6 +176,7 @@ async def _transcribe_links(
     )
     jobs = []
     over: OverAllowance | None = None
+    held = bool(links.taken) and await must_hold(message.chat_id, services(context).consent)
     for index, url in enumerate(links.taken):
         job = await _create(
             message,
@@ -171,6 +185,7 @@ async def _transcribe_links(
             tr,
             link_index=index,
             daily_minutes=config.chat_daily_audio_minutes,
+            held=held,
         )
         if isinstance(job, OverAllowance):
             over = job
@@ -190,12 +205,27 @@ async def _transcribe_links(
     if notes:
         await message.reply_text("\n".join(notes), do_quote=True)
     for job in jobs:
-        if len(links.taken) == 1:
+        if job.state == JobState.HELD:
+            text = tr.gettext(HELD_TEXT)
+        elif len(links.taken) == 1:
             text = tr.gettext(LINK_RECEIVED_TEXT)
         else:
             count = len(links.taken)
             text = tr.gettext(LINKS_RECEIVED_TEXT, number=job.link_index + 1, count=count)
         await _announce(message, context, job, text, quiet=prefs.quiet)
+    await _ask_consent(message, jobs, services(context).consent, tr)
+
+
+async def _ask_consent(
+    message: Message, jobs: list[Job], terms: ConsentTerms, tr: Translator
+) -> None:
+    """The consent request, with its button, for the chat's first recordings held for it."""
+    if not await should_ask(message.chat_id, jobs):
+        return
+    button = InlineKeyboardButton(tr.gettext(AGREE_BUTTON), callback_data=terms.button_data)
+    await message.reply_text(
+        terms.text(tr), reply_markup=InlineKeyboardMarkup([[button]]), do_quote=True
+    )
 
 
 def _refusals(links: LinkSelection, tr: Translator) -> list[str]:
@@ -250,6 +280,7 @@ async def _create(
     *,
     link_index: int = 0,
     daily_minutes: float | None = None,
+    held: bool = False,
 ) -> Job | OverAllowance | None:
     return await create_job(
         chat_id=message.chat_id,
@@ -263,6 +294,7 @@ async def _create(
         link_index=link_index,
         language=tr.language,
         daily_minutes=daily_minutes,
+        held=held,
     )
 
 

@@ -13,11 +13,12 @@ from telegram import (
     Update,
 )
 
+from bot.chat.consent import consent_lines, consent_of
 from bot.chat.preferences import load_preferences
+from bot.chat.privacy import privacy_text
 from bot.chat.settings_menu import describe
 from bot.i18n import BOT_LANGUAGES, ENGLISH_CODE, N_, Locales, Translator
 from bot.telegram_io.audio_input import ACCEPTED_TEXT
-from bot.telegram_io.inbox import keep_handled_seconds
 from handlers.common import Context, is_group, services, translator_for
 
 # (command, description): the descriptions are message ids, shown in each menu's language.
@@ -55,34 +56,6 @@ REUSE_HELP = N_(
     "/settings. /transcribe on a note already answered in this chat offers its result again."
 )
 PRIVACY_HELP = N_("/privacy says what I keep, for how long, and how to erase it.")
-# One message per paragraph: a change to one leaves the others' translations standing.
-PRIVACY_TEXT = (
-    N_("🔒 Privacy"),
-    N_(
-        "What I keep, per chat: each recording's date, duration, kind, settings and state; the "
-        "transcript and results Intron returned, with the speakers' names you gave them; the "
-        "file name, and a link you sent; and this chat's settings."
-    ),
-    N_(
-        "For how long: the transcript, results, file names, links and file ids are erased "
-        "{retention_days} days after the recording was answered. Date, duration and state "
-        "stay, for /usage. The updates Telegram hands me (your messages, as they arrived) are "
-        "deleted {inbox_days} days after I handled them."
-    ),
-    N_(
-        "The audio: it goes to Intron (intron.io) for transcription. I hold it in a temporary "
-        "file only while sending it and delete it right after; a link is fetched by Intron "
-        "itself. I do not keep the audio. A recording forwarded from another chat may be "
-        "answered from the result made there, which is the transcript of the same audio you "
-        "already have."
-    ),
-    N_(
-        "Erase everything now: /forget erases this chat's transcripts, results, file names and "
-        "settings, and stops recordings still in progress."
-    ),
-)
-OPERATOR_LINE = N_("This bot is operated by {contact}.")
-NO_OPERATOR_LINE = N_("The operator of this bot has not published a contact.")
 
 
 def command_menu(tr: Translator, *, for_members: bool = False) -> list[BotCommand]:
@@ -173,18 +146,11 @@ async def on_privacy(update: Update, context: Context) -> None:
     if message is None:
         return
     tr = translator_for(update, context, await load_preferences(message.chat_id))
-    config = services(context).config
-    contact = config.operator_contact
-    if contact:
-        operator = tr.gettext(OPERATOR_LINE, contact=contact)
-    else:
-        operator = tr.gettext(NO_OPERATOR_LINE)
-    days = {
-        "retention_days": config.retention_days,
-        "inbox_days": round(keep_handled_seconds(config.retention_days) / 86400),
-    }
-    text = "\n\n".join(tr.gettext(paragraph, **days) for paragraph in PRIVACY_TEXT)
-    await message.reply_text(f"{text}\n\n{operator}")
+    svc = services(context)
+    config = svc.config
+    text = privacy_text(tr, retention_days=config.retention_days, contact=config.operator_contact)
+    consent = consent_lines(tr, svc.consent, await consent_of(message.chat_id))
+    await message.reply_text("\n\n".join([text, *consent]))
 
 
 async def on_unknown_command(update: Update, context: Context) -> None:

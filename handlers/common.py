@@ -54,6 +54,15 @@ async def may_change_settings(update: Update, context: Context) -> bool:
         return False
     if not is_group(chat) or user.id in services(context).config.admin_user_ids:
         return True
+    return await is_chat_administrator(update, context)
+
+
+async def is_chat_administrator(update: Update, context: Context) -> bool:
+    """Whether whoever sent this update administers its chat, as Telegram says now
+    (getChatMember); False when Telegram cannot say."""
+    chat, user = update.effective_chat, update.effective_user
+    if chat is None or user is None:
+        return False
     try:
         member = await context.bot.get_chat_member(chat.id, user.id)
     except TelegramError:

@@ -35,6 +35,8 @@ def _state(job: Job, tr: Translator) -> str:
         state = tr.gettext("✅ delivered")
     elif job.state == JobState.FAILED:
         state = tr.gettext("❌ failed")
+    elif job.state == JobState.HELD:
+        state = tr.gettext("⏸ waiting for this chat's consent")
     else:
         state = tr.gettext("⏳ in progress")
     if job.reused_from is not None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from bot.chat.consent import ConsentTerms
 from bot.config import Config
 from bot.engine.budget import RateBudget
 from bot.engine.scheduler import JobScheduler
@@ -20,3 +21,4 @@ class Services:
     budget: RateBudget
     metrics: BotMetrics
     locales: Locales
+    consent: ConsentTerms

@@ -40,6 +40,7 @@ def _status_text(report: StatusReport) -> str:
     return (
         "📊 Bot status\n\n"
         f"⏳ Waiting: {report.waiting}\n"
+        f"⏸ Held for consent: {report.held}\n"
         f"🎙 At Intron: {report.at_intron}\n"
         f"📨 Sending results: {report.replying}\n"
         f"❌ Failed in the last 24 h: {report.failed_last_day} "

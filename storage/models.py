@@ -14,6 +14,9 @@ from tortoise.models import Model
 
 
 class JobState(StrEnum):
+    # Stored, waiting for its chat to agree to the consent text (CONSENT_REQUIRED): nothing
+    # fetched, nothing sent, and the scheduler never claims it. Agreeing makes it `received`.
+    HELD = "held"
     RECEIVED = "received"  # stored, nothing fetched yet
     DOWNLOADING = "downloading"
     UPLOADING = "uploading"
@@ -23,13 +26,17 @@ class JobState(StrEnum):
     FAILED = "failed"  # final: the chat has the explanation
 
 
+# Unfinished: /forget stops these, allowances count them, /status lists them.
 ACTIVE_STATES = (
+    JobState.HELD,
     JobState.RECEIVED,
     JobState.DOWNLOADING,
     JobState.UPLOADING,
     JobState.AT_INTRON,
     JobState.REPLYING,
 )
+# What the scheduler may claim and run: unfinished and not held for consent.
+RUNNABLE_STATES = tuple(state for state in ACTIVE_STATES if state != JobState.HELD)
 FINAL_STATES = (JobState.DELIVERED, JobState.FAILED)
 
 
@@ -95,6 +102,10 @@ class Job(Model):
     # once more through the engine, in the chat's turn).
     resend_asked_at = fields.FloatField(null=True)
 
+    # When a job held for its chat's consent was let go: its timeout and the elapsed time its
+    # progress shows count from then, not from its arrival.
+    released_at = fields.FloatField(null=True)
+
     next_run_at = fields.FloatField(default=0.0)
     lease_owner = fields.CharField(max_length=64, null=True)
     lease_until = fields.FloatField(null=True)
@@ -151,6 +162,21 @@ class ChatAllowance(Model):
 
     class Meta:
         table = "chat_allowances"
+
+
+class ChatConsent(Model):
+    """A chat's agreement to the consent text (CONSENT_REQUIRED): who agreed (in a group, one of
+    its administrators), under which name then, when, and to which version of the text. The
+    chat's: /forget withdraws it (the row is deleted), and a text that changed asks again."""
+
+    chat_id = fields.BigIntField(primary_key=True, generated=False)
+    version = fields.CharField(max_length=16)
+    user_id = fields.BigIntField()
+    user_name = fields.CharField(max_length=128)
+    agreed_at = fields.DatetimeField()
+
+    class Meta:
+        table = "chat_consents"
 
 
 class ChatMigration(Model):

@@ -21,7 +21,7 @@ import pytest
 from bot.app import serve
 from bot.config import Config
 from bot.i18n import BOT_LANGUAGES, ENGLISH_CODE
-from storage.models import ACTIVE_STATES, InboxUpdate, Job
+from storage.models import RUNNABLE_STATES, InboxUpdate, Job
 from tests import postgres_server as postgres_server_module
 from tests.fakes.intron_api import FakeIntron
 from tests.fakes.telegram import FakeTelegram
@@ -304,27 +304,28 @@ async def command_menus(telegram: FakeTelegram) -> None:
     )
 
 
-# What the bot still has to do: updates stored but not handled, and jobs not final.
+# What the bot still has to do: updates stored but not handled, and jobs not final (a job held
+# for its chat's consent waits for a person, not for the bot).
 UNFINISHED_WORK = (
     "SELECT (SELECT COUNT(*) FROM inbox_updates WHERE handled_at IS NULL)"
     " + (SELECT COUNT(*) FROM jobs WHERE state IN ("
-    + ", ".join(f"'{state.value}'" for state in ACTIVE_STATES)
+    + ", ".join(f"'{state.value}'" for state in RUNNABLE_STATES)
     + "))"
 )
 
 
 async def idle(telegram: FakeTelegram, database_url: str | None = None) -> bool:
     """Whether the bot has nothing left to do: Telegram holds no update for it, none waits in
-    its inbox, and every job is final. What it has sent by then is all the work so far makes
-    it send, so a check that something came once (or not at all) waits for this, not for a
-    moment. `database_url` reads a bot process's database; without it, the test reads the
-    database of the bot running in its own event loop."""
+    its inbox, and every job is final or held for consent. What it has sent by then is all the
+    work so far makes it send, so a check that something came once (or not at all) waits for
+    this, not for a moment. `database_url` reads a bot process's database; without it, the
+    test reads the database of the bot running in its own event loop."""
     if telegram.webhook_info()["pending_update_count"]:
         return False  # not even stored yet (unconfirmed, or not yet delivered to the webhook)
     if database_url is None:
         return (
             await InboxUpdate.filter(handled_at__isnull=True).count() == 0
-            and await Job.filter(state__in=ACTIVE_STATES).count() == 0
+            and await Job.filter(state__in=RUNNABLE_STATES).count() == 0
         )
     return await _unfinished_work(database_url) == 0
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 
+from bot.chat.consent import withdraw
 from bot.chat.result_menu import keyboard_for
 from bot.engine import job_store
 from bot.engine.delivery import parts_to_json, rendered_result
@@ -66,10 +67,12 @@ async def total_usage() -> Usage:
 
 async def forget_chat(chat_id: int) -> Erasure:
     """Erase the chat's transcripts, results, file names and ids, and its settings; stop its
-    jobs in progress (a stage already running notices before it sends anything)."""
+    jobs in progress (a stage already running notices before it sends anything) and those
+    held for consent; withdraw its consent."""
     family = await chat_family(chat_id)
     erasure = await job_store.forget_chats(family)
     await ChatSettings.filter(chat_id__in=family).delete()
+    await withdraw(family)
     # Stored updates quote what people wrote and sent; those still waiting are kept to be handled.
     await InboxUpdate.filter(chat_id__in=family, handled_at__isnull=False).delete()
     if erasure.cancelled:

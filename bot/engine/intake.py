@@ -34,6 +34,7 @@ async def create_job(
     reuse: bool = False,
     link_index: int = 0,
     daily_minutes: float | None = None,
+    held: bool = False,
 ) -> Job | OverAllowance | None:
     """Store the job before any network call. None if this message (or this link of it)
     already has a job: Telegram delivers updates at least once. A job whose handler was cut
@@ -43,7 +44,9 @@ async def create_job(
     options is marked to be answered from that result (`reused_from`). `language` is the bot
     language the job will be answered in. `daily_minutes` is the configured allowance: a
     recording that would take the chat past its minutes for today is refused (OverAllowance)
-    and stored as nothing; a copy answered from an earlier result costs nothing."""
+    and stored as nothing; a copy answered from an earlier result costs nothing. `held`: the
+    chat has not agreed to the consent text, so the job is stored held, to start once it
+    agrees."""
     existing = await job_store.find(chat_id, message_id, link_index)
     if existing is not None:
         return existing if _awaiting_release(existing) else None
@@ -72,16 +75,18 @@ async def create_job(
         reused_from=source,
         language=language,
         next_run_at=time.time() + STATUS_GRACE_SECONDS,
+        held=held,
     )
     if job is None:
         return None
     log.info(
-        "job %s: received (%s, %s bytes, %ss%s)",
+        "job %s: received (%s, %s bytes, %ss%s)%s",
         job.id,
         audio.kind,
         audio.size,
         audio.duration,
         f", answered from job {source}" if source else "",
+        "; held until the chat agrees to the consent text" if held else "",
     )
     return job
 

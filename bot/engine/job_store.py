@@ -25,7 +25,7 @@ from tortoise.expressions import Q
 from tortoise.functions import Count, Sum
 from tortoise.queryset import QuerySet
 
-from storage.models import ACTIVE_STATES, FINAL_STATES, Job, JobState
+from storage.models import ACTIVE_STATES, FINAL_STATES, RUNNABLE_STATES, Job, JobState
 
 log = logging.getLogger(__name__)
 
@@ -95,12 +95,18 @@ async def find(chat_id: int, message_id: int, link_index: int) -> Job | None:
     return await Job.get_or_none(chat_id=chat_id, message_id=message_id, link_index=link_index)
 
 
-async def create(**fields: Any) -> Job | None:
-    """A new job; None if that (chat, message, link) has one already."""
+async def create(*, held: bool = False, **fields: Any) -> Job | None:
+    """A new job; None if that (chat, message, link) has one already. `held`: the hold, for a
+    chat that has not agreed to the consent text; the job waits, unclaimed, until
+    `release_held`."""
     try:
-        return await Job.create(**fields)
+        return await Job.create(**fields, **_held(held))
     except IntegrityError:
         return None
+
+
+def _held(held: bool) -> dict[str, Any]:
+    return {"state": JobState.HELD} if held else {}
 
 
 # A derived job's link_index is taken as the next free one below 0; two presses for other
@@ -113,10 +119,11 @@ async def find_derived(derivation_key: str) -> Job | None:
 
 
 async def create_derived(
-    *, derivation_key: str, chat_id: int, message_id: int, **fields: Any
+    *, derivation_key: str, chat_id: int, message_id: int, held: bool = False, **fields: Any
 ) -> Job | None:
     """A job asked for from a result's buttons, on the recording's next link_index below 0;
-    None if that request has its job already (the same press handled twice, or at once)."""
+    None if that request has its job already (the same press handled twice, or at once).
+    `held` as for `create`."""
     for _ in range(DERIVED_ATTEMPTS):
         lowest = (
             await Job.filter(chat_id=chat_id, message_id=message_id)
@@ -132,6 +139,7 @@ async def create_derived(
                 link_index=index,
                 derivation_key=derivation_key,
                 **fields,
+                **_held(held),
             )
         except IntegrityError:
             if await Job.exists(derivation_key=derivation_key):
@@ -157,6 +165,31 @@ async def release(job_id: int, status_message_id: int | None, now: float) -> boo
     return updated > 0
 
 
+async def release_held(chats: Sequence[int], now: float) -> int:
+    """The release: these chats agreed to the consent text, so their held jobs start now, as
+    if just received. Each held job moves once, however often this runs (a press handled
+    twice, or again after a crash); returns how many moved."""
+    return await Job.filter(chat_id__in=list(chats), state=JobState.HELD).update(
+        state=JobState.RECEIVED, next_run_at=now, released_at=now
+    )
+
+
+async def count_held() -> int:
+    return await Job.filter(state=JobState.HELD).count()
+
+
+async def held_chats() -> list[int]:
+    """The chats with jobs waiting for their consent."""
+    chats = await Job.filter(state=JobState.HELD).distinct().values_list("chat_id", flat=True)
+    return [int(c) for c in chats]
+
+
+async def has_held(chats: Sequence[int], *, besides: Collection[int]) -> bool:
+    """Whether these chats hold a job waiting for consent other than the jobs `besides`."""
+    held = Job.filter(chat_id__in=list(chats), state=JobState.HELD)
+    return await held.exclude(id__in=list(besides)).exists()
+
+
 async def status_message_of(job_id: int) -> int | None:
     ids = await Job.filter(id=job_id).values_list("status_message_id", flat=True)
     return int(ids[0]) if ids and ids[0] is not None else None
@@ -176,7 +209,7 @@ class Claimed:
 
 
 TRANSFER_STATES = (JobState.RECEIVED, JobState.DOWNLOADING, JobState.UPLOADING)
-_AFTER_TRANSFER = tuple(state for state in ACTIVE_STATES if state not in TRANSFER_STATES)
+_AFTER_TRANSFER = tuple(state for state in RUNNABLE_STATES if state not in TRANSFER_STATES)
 
 
 async def claim_due(
@@ -296,9 +329,9 @@ async def _claim_batch(
 
 
 async def claim(job_id: int, owner: str, now: float, lease_until: float) -> bool:
-    """Lease one job, if it is unfinished and nobody holds it."""
+    """Lease one job, if it may run (unfinished, not held for consent) and nobody holds it."""
     won = (
-        await Job.filter(id=job_id, state__in=ACTIVE_STATES)
+        await Job.filter(id=job_id, state__in=RUNNABLE_STATES)
         .filter(_unleased(now))
         .update(lease_owner=owner, lease_until=lease_until)
     )
@@ -311,7 +344,7 @@ async def next_due_at(
     """When the next job not running here falls due (None: none waits); without `transfers`,
     jobs waiting for a transfer slot are left out (a slot freeing wakes the scheduler)."""
     upcoming = (
-        await Job.filter(state__in=ACTIVE_STATES if transfers else _AFTER_TRANSFER)
+        await Job.filter(state__in=RUNNABLE_STATES if transfers else _AFTER_TRANSFER)
         .filter(_unleased(now))
         .exclude(id__in=list(running))
         .order_by("next_run_at")
@@ -343,7 +376,8 @@ async def is_active(job_id: int) -> bool:
 
 
 async def count_active() -> int:
-    return await Job.filter(state__in=ACTIVE_STATES).count()
+    """Unfinished jobs the scheduler will run (held ones wait for their chat's consent)."""
+    return await Job.filter(state__in=RUNNABLE_STATES).count()
 
 
 async def count_at_intron() -> int:
@@ -620,10 +654,17 @@ async def forget_chats(chats: Sequence[int]) -> Erasure:
 
 async def purge_expired(cutoff: datetime) -> int:
     """Erase what could identify a patient in jobs finished before `cutoff` (text, file name,
-    file ids); keep the metadata usage is counted from."""
+    file ids); keep the metadata usage is counted from. A job held for consent since before
+    `cutoff` (nobody agreed for its chat) ends failed and erased: nothing of it went anywhere."""
     old = Job.filter(state__in=FINAL_STATES, finished_at__lt=cutoff)
     await _erase_for_good()
-    purged = await old.filter(purged_at__isnull=True).update(**ERASED, purged_at=datetime.now(UTC))
+    now = datetime.now(UTC)
+    dropped = await Job.filter(state=JobState.HELD, created_at__lt=cutoff).update(
+        state=JobState.FAILED, finished_at=now, purged_at=now, **ERASED
+    )
+    if dropped:
+        log.info("retention: dropped %d recordings held for consent that nobody gave", dropped)
+    purged = dropped + await old.filter(purged_at__isnull=True).update(**ERASED, purged_at=now)
     # Rows purged by a version that kept file names and ids.
     await old.exclude(telegram_file_id="").update(**ERASED)
     if purged:

@@ -162,7 +162,7 @@ class JobPipeline:
         """Run the job's stages until one says to wait; the job is saved as it goes."""
         if (
             job.state != JobState.REPLYING
-            and self._clock() - job.created_at.timestamp() > self._config.job_timeout_seconds
+            and self._clock() - _started_at(job) > self._config.job_timeout_seconds
         ):
             log.warning("job %s: timed out in state %s", job.id, job.state)
             await self._fail(job, self._tr(job).gettext(TIMED_OUT))
@@ -604,7 +604,7 @@ class JobPipeline:
         if not force and last is not None and now - last < PROGRESS_INTERVAL_SECONDS:
             return
         self._progress_shown_at[job.id] = now
-        elapsed = int(now - job.created_at.timestamp())
+        elapsed = int(now - _started_at(job))
         await self._replier.typing(job.chat_id)
         await self._replier.edit_status(
             job.chat_id,
@@ -623,3 +623,9 @@ def _discard(audio: LocalAudio, job: Job) -> None:
     """The downloaded audio is deleted after an upload; a local Bot API server's copy is kept
     while the upload is still to be tried again, and deleted once Intron has it."""
     audio.discard(sent=job.state != JobState.UPLOADING)
+
+
+def _started_at(job: Job) -> float:
+    """When the job's work began: its arrival, or the moment its chat agreed to the consent
+    text if it was held until then (the time it waited for a person is not the engine's)."""
+    return job.released_at if job.released_at is not None else job.created_at.timestamp()

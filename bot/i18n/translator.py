@@ -71,6 +71,11 @@ class Translator:
         moment = when if when.tzinfo else when.replace(tzinfo=UTC)
         return format_datetime(moment, "dd MMM HH:mm", tzinfo=UTC, locale=self.locale)
 
+    def full_date_time(self, when: datetime) -> str:
+        """Day, month, year and time in UTC (`01 déc. 2026 14:03 UTC`): for what is on record."""
+        moment = when if when.tzinfo else when.replace(tzinfo=UTC)
+        return format_datetime(moment, "dd MMM yyyy HH:mm", tzinfo=UTC, locale=self.locale) + " UTC"
+
     def language_name(self, code: str, english_name: str) -> str:
         """A spoken language's name in this language (CLDR's, through Babel), else in English."""
         if self.language == ENGLISH_CODE:

@@ -43,6 +43,7 @@ class BudgetUse:
 @dataclass(frozen=True)
 class StatusReport:
     waiting: int  # received, downloading or uploading
+    held: int  # waiting for their chat to agree to the consent text (CONSENT_REQUIRED)
     at_intron: int
     replying: int
     failed_last_day: int
@@ -68,6 +69,7 @@ async def collect_status(
     latencies = [max(0.0, done.timestamp() - float(seen)) for seen, done in recent]
     return StatusReport(
         waiting=sum(counts[str(state)] for state in WAITING_STATES),
+        held=counts[str(JobState.HELD)],
         at_intron=counts[str(JobState.AT_INTRON)],
         replying=counts[str(JobState.REPLYING)],
         failed_last_day=failed,

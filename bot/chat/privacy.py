@@ -1,0 +1,61 @@
+"""What /privacy tells a chat: what the bot keeps, for how long, where the audio goes and who
+runs the bot, with the operator's retention and contact filled in."""
+
+from __future__ import annotations
+
+from bot.i18n import N_, Translator
+from bot.telegram_io.inbox import keep_handled_seconds
+
+PRIVACY_HEADING = N_("🔒 Privacy")
+# One message per paragraph: a change to one leaves the others' translations standing.
+WHAT_IS_KEPT = (
+    N_(
+        "What I keep, per chat: each recording's date, duration, kind, settings and state; the "
+        "transcript and results Intron returned, with the speakers' names you gave them; the "
+        "file name, and a link you sent; and this chat's settings."
+    ),
+    N_(
+        "For how long: the transcript, results, file names, links and file ids are erased "
+        "{retention_days} days after the recording was answered. Date, duration and state "
+        "stay, for /usage. The updates Telegram hands me (your messages, as they arrived) are "
+        "deleted {inbox_days} days after I handled them."
+    ),
+    N_(
+        "The audio: it goes to Intron (intron.io) for transcription. I hold it in a temporary "
+        "file only while sending it and delete it right after; a link is fetched by Intron "
+        "itself. I do not keep the audio. A recording forwarded from another chat may be "
+        "answered from the result made there, which is the transcript of the same audio you "
+        "already have."
+    ),
+)
+ERASE_NOW = N_(
+    "Erase everything now: /forget erases this chat's transcripts, results, file names and "
+    "settings, and stops recordings still in progress."
+)
+OPERATOR_LINE = N_("This bot is operated by {contact}.")
+NO_OPERATOR_LINE = N_("The operator of this bot has not published a contact.")
+
+
+def what_is_kept(tr: Translator, *, retention_days: int) -> list[str]:
+    """What is stored, for how long, and where the audio goes, in `tr`'s language."""
+    days = {
+        "retention_days": retention_days,
+        "inbox_days": round(keep_handled_seconds(retention_days) / 86400),
+    }
+    return [tr.gettext(paragraph, **days) for paragraph in WHAT_IS_KEPT]
+
+
+def operator_line(tr: Translator, contact: str | None) -> str:
+    if contact:
+        return tr.gettext(OPERATOR_LINE, contact=contact)
+    return tr.gettext(NO_OPERATOR_LINE)
+
+
+def privacy_text(tr: Translator, *, retention_days: int, contact: str | None) -> str:
+    paragraphs = [
+        tr.gettext(PRIVACY_HEADING),
+        *what_is_kept(tr, retention_days=retention_days),
+        tr.gettext(ERASE_NOW),
+        operator_line(tr, contact),
+    ]
+    return "\n\n".join(paragraphs)
