@@ -157,7 +157,7 @@ async def _transcribe(
     if job.state == JobState.HELD:
         text = HELD_TEXT
     await _announce(message, context, job, tr.gettext(text), quiet=prefs.quiet)
-    await _ask_consent(message, [job], svc.consent, tr)
+    await ask_consent(message, [job], svc.consent, tr)
 
 
 async def _transcribe_links(
@@ -213,10 +213,10 @@ async def _transcribe_links(
             count = len(links.taken)
             text = tr.gettext(LINKS_RECEIVED_TEXT, number=job.link_index + 1, count=count)
         await _announce(message, context, job, text, quiet=prefs.quiet)
-    await _ask_consent(message, jobs, services(context).consent, tr)
+    await ask_consent(message, jobs, services(context).consent, tr)
 
 
-async def _ask_consent(
+async def ask_consent(
     message: Message, jobs: list[Job], terms: ConsentTerms, tr: Translator
 ) -> None:
     """The consent request, with its button, for the chat's first recordings held for it."""

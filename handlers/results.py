@@ -7,9 +7,10 @@ import functools
 import logging
 import time
 
-from telegram import CallbackQuery, Chat, ForceReply, InlineKeyboardMarkup, Update
+from telegram import CallbackQuery, Chat, ForceReply, InlineKeyboardMarkup, Message, Update
 from telegram.error import BadRequest, TelegramError
 
+from bot.chat.consent import must_hold
 from bot.chat.history import job_of_chat, resend
 from bot.chat.more_outputs import Asked, ask_for_output, holds_result
 from bot.chat.result_menu import (
@@ -35,7 +36,7 @@ from bot.render import OutgoingText
 from bot.telegram_io.errors import Refusal, is_refusal
 from bot.telegram_io.files import still_served
 from bot.telegram_io.replies import reply_to
-from handlers.audio import on_unsupported, over_allowance_text
+from handlers.audio import HELD_TEXT, ask_consent, on_unsupported, over_allowance_text
 from handlers.common import (
     BUTTON_EXPIRED,
     Context,
@@ -44,7 +45,7 @@ from handlers.common import (
     may_change_settings,
     services,
 )
-from storage.models import Job
+from storage.models import Job, JobState
 
 log = logging.getLogger(__name__)
 
@@ -117,6 +118,7 @@ async def _ask_for_output(
     chat_id: int,
 ) -> None:
     assert press.category is not None and press.flag is not None
+    svc = services(context)
     request = await ask_for_output(
         source,
         press.category,
@@ -124,15 +126,20 @@ async def _ask_for_output(
         chat_id=chat_id,
         language=tr.language,
         still_served=functools.partial(still_served, context.bot),
-        daily_minutes=services(context).config.chat_daily_audio_minutes,
+        daily_minutes=svc.config.chat_daily_audio_minutes,
+        held=await must_hold(chat_id, svc.consent),
     )
     output = flag_label(press.flag, tr)
     match request.asked:
         case Asked.NEW:
-            assert request.job is not None
+            job = request.job
+            assert job is not None
             await answer(query, tr.gettext(ASKED, output=output))
-            status = None if request.quiet else tr.gettext(ASKING_STATUS, output=output)
-            await _announce(context, request.job, chat_id, status)
+            asking = HELD_TEXT if job.state == JobState.HELD else ASKING_STATUS
+            status = None if request.quiet else tr.gettext(asking, output=output)
+            await _announce(context, job, chat_id, status)
+            if isinstance(query.message, Message):
+                await ask_consent(query.message, [job], svc.consent, tr)
         case Asked.ON_ITS_WAY:
             await answer(query, tr.gettext(ON_ITS_WAY, output=output))
         case Asked.SENT:

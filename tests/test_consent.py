@@ -230,3 +230,39 @@ async def test_recordings_held_when_the_operator_turns_consent_off_go_on_at_star
         assert "Consent" not in (await send_command(telegram, CHAT, "/privacy"))[-1]["text"]
     finally:
         await bot.stop()
+
+
+async def test_an_output_asked_from_a_result_waits_for_consent_like_a_recording(
+    telegram: FakeTelegram, intron: FakeIntron, bot_factory: Callable[..., RunningBot]
+) -> None:
+    """A result from before consent was required: its "more" buttons send the recording to
+    Intron again, so that waits for the chat's agreement too."""
+    bot = bot_factory()
+    await bot.start()
+    try:
+        sent = send_voice(telegram, CHAT)
+        await telegram.wait_for(lambda: bool(transcript_replies(telegram, CHAT)))
+        result = transcript_replies(telegram, CHAT)[0]["message_id"]
+    finally:
+        await bot.stop()
+
+    bot = bot_factory(consent_required=True, operator_contact=CONTACT)
+    await bot.start()
+    try:
+        await press(telegram, CHAT, result, "Telehealth")
+        await press(telegram, CHAT, result, "SOAP note")
+        await telegram.wait_for(lambda: len(consent_requests(telegram, CHAT)) == 1)
+        await settled(telegram)
+        assert len(intron.uploads) == 1, "nothing more went to Intron before agreeing"
+        assert await Job.filter(chat_id=CHAT, state=JobState.HELD).count() == 1
+
+        await agree(telegram, CHAT, consent_requests(telegram, CHAT)[0])
+        await telegram.wait_for(
+            lambda: any(
+                "🩺 SOAP note" in m["text"] and m["reply_to_message_id"] == sent["message_id"]
+                for m in telegram.bot_messages(CHAT)
+            )
+        )
+        assert intron.uploads[1].fields["get_soap_note"] == "TRUE"
+    finally:
+        await bot.stop()

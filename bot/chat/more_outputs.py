@@ -58,10 +58,12 @@ async def ask_for_output(
     language: str,
     still_served: StillServed,
     daily_minutes: float | None = None,
+    held: bool = False,
 ) -> OutputRequest:
     """Make (or find) the job for `source`'s recording with `flag` of `category` added. The
     job is answered in `language`, the language of whoever pressed; `daily_minutes` is the
-    configured allowance, which a new job counts against."""
+    configured allowance, which a new job counts against; `held`: the chat has not agreed to
+    the consent text as it stands, so the new job waits for it like a recording."""
     options = options_of(source)
     wanted = with_output(options, category, flag) if options is not None else None
     if wanted is None or not holds_result(source):
@@ -78,6 +80,7 @@ async def ask_for_output(
             language=language,
             reuse=prefs.reuse_results,
             daily_minutes=daily_minutes,
+            held=held,
         )
         if isinstance(made, OverAllowance):
             return OutputRequest(Asked.OVER_ALLOWANCE, refused=made)

@@ -127,11 +127,12 @@ async def create_derived_job(
     language: str,
     reuse: bool,
     daily_minutes: float | None = None,
+    held: bool = False,
 ) -> Derived | OverAllowance:
     """A new job for the recording of `source` with these options, answered like any job in
     the same thread; exactly one per request, however often its button is pressed. It is a new
     upload to Intron, so it counts against the chat's allowance as the recording did (unless
-    a stored result answers it)."""
+    a stored result answers it). `held` as for `create_job`."""
     found = await find_derived_job(source, options)
     if found is not None:
         return found
@@ -163,6 +164,7 @@ async def create_derived_job(
         reused_from=reused,
         language=language,
         next_run_at=time.time() + STATUS_GRACE_SECONDS,
+        held=held,
     )
     if job is None:  # the same request, made at this very moment by another press
         made = await job_store.find_derived(key)
