@@ -98,8 +98,9 @@ async def test_a_quiet_chats_upload_comes_before_a_busy_chats_backlog(
         await intron.wait_for(lambda: "quiet.ogg" in uploaded_names(intron), timeout=120)
 
         names = uploaded_names(intron)
-        # At most the transfers claimed before it arrived (twice the slots) go first.
-        assert names.index("quiet.ogg") <= 2 * 2, names
+        # At most the transfers claimed before it arrived (twice the slots) go first, and one
+        # claimed in the same round as it: those two then reach a free slot in either order.
+        assert names.index("quiet.ogg") <= 2 * 2 + 1, names
         assert len(names) - 1 < len(busy), "the busy chat's backlog was still waiting"
     finally:
         await running.stop()
