@@ -6,7 +6,8 @@ AIORateLimiter pauses *every* request of the bot after any 429, and counts a gro
 in a leaky bucket that lets about 40 through in the group's first minute. Here a group's
 messages are counted in a sliding 60-second window, so its 21st message waits for the minute
 instead of drawing a 429, and a 429 that does come pauses only the chat it was for. The
-counting itself is in `flood_windows`.
+counting itself is in `flood_windows`: in memory for one process (SQLite), in the database for
+every instance on one PostgreSQL database together (`shared=True`).
 
 Every Bot API call but getUpdates passes through here, each retry included, so this is also
 where the errors Telegram answers are counted for the metrics.
@@ -25,7 +26,7 @@ from telegram.ext import BaseRateLimiter
 
 from bot.metrics import BotMetrics
 from bot.telegram_io.errors import retry_after_seconds
-from bot.telegram_io.flood_windows import EVERY_CHAT, ChatKey, LocalWindows
+from bot.telegram_io.flood_windows import EVERY_CHAT, ChatKey, LocalWindows, SharedWindows
 
 log = logging.getLogger(__name__)
 
@@ -51,17 +52,24 @@ class ChatRateLimiter(BaseRateLimiter[int]):
         metrics: BotMetrics,
         *,
         max_retries: int = 3,
+        per_second: int = OVERALL_PER_SECOND,
         group_per_minute: int = GROUP_PER_MINUTE,
         interactive_reserve: int = INTERACTIVE_RESERVE,
         window_seconds: float = 60.0,
+        shared: bool = False,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        """`group_per_minute` messages per `window_seconds` in one group, `per_second` for the
+        whole bot. `shared`: counted in the database with the other instances on it."""
         self._metrics = metrics
         self._max_retries = max_retries
         self._group_limit = group_per_minute
         self._bulk_limit = max(1, group_per_minute - interactive_reserve)
-        self._windows = LocalWindows(
-            per_second=OVERALL_PER_SECOND, window_seconds=window_seconds, clock=clock
+        local = LocalWindows(per_second=per_second, window_seconds=window_seconds, clock=clock)
+        self._windows: LocalWindows | SharedWindows = (
+            SharedWindows(local, per_second=per_second, window_seconds=window_seconds)
+            if shared
+            else local
         )
 
     async def initialize(self) -> None:
