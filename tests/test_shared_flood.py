@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import Counter
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,6 +19,10 @@ from bot.telegram_io.flood_windows import SHARED_MARGIN_SECONDS, LocalWindows, S
 from bot.telegram_io.rate_limit import ChatRateLimiter
 from storage.db import close_database, init_database
 from storage.models import TelegramWindow
+from tests.conftest import fixture_bytes, transcript_replies
+from tests.fakes.intron_api import FakeIntron
+from tests.fakes.telegram import FakeTelegram
+from tests.test_instances import instances, what_is_left
 
 pytestmark = pytest.mark.postgres_only
 
@@ -165,3 +171,56 @@ async def _paused(chat: int) -> None:
     while not await TelegramWindow.filter(key=str(chat), paused_until__gt=time.time()).exists():
         assert loop.time() < deadline, "the pause was never stored"
         await asyncio.sleep(0.01)
+
+
+# End to end: three bot processes answer one group at once. Telegram's group limit scaled to a
+# 3-second window so that it binds within the test; the fake answers 429 beyond it.
+GROUP_LIMIT = 8
+GROUP_WINDOW = 3.0
+NOTES = 24
+
+
+async def test_three_instances_answering_one_group_keep_its_limit_together(
+    telegram: FakeTelegram, intron: FakeIntron, postgres_url: str, tmp_path: Path
+) -> None:
+    """Each instance alone would allow the group 8 messages a window, 24 for the three: the
+    fake Telegram would then answer 429. Counted together, the group never gets more than 8.
+    Intron holds the notes until all are uploaded, so that the instances have results for the
+    group at the same moment, whatever the machine's speed."""
+    telegram.limit_group_messages(GROUP_LIMIT, window_seconds=GROUP_WINDOW)
+    intron.processing_seconds = 3600  # until every note is at Intron: then all at once
+    async with instances(
+        telegram,
+        intron,
+        postgres_url,
+        tmp_path,
+        TELEGRAM_GROUP_PER_MINUTE=str(GROUP_LIMIT),
+        TELEGRAM_GROUP_WINDOW_SECONDS=str(GROUP_WINDOW),
+    ) as bots:
+        sent = [
+            telegram.user_message(
+                GROUP,
+                user_id=300 + n,
+                chat_type="group",
+                voice=telegram.voice(fixture_bytes("voice_consultation.ogg")),
+            )
+            for n in range(NOTES)
+        ]
+        try:
+            await intron.wait_for(lambda: len(intron.uploads) == NOTES, timeout=240)
+            # Every instance has results for the group at the same moment.
+            intron.finish()
+            await telegram.wait_for(
+                lambda: len(transcript_replies(telegram, GROUP)) >= NOTES, timeout=240
+            )
+        except AssertionError:
+            raise AssertionError(await what_is_left(postgres_url, bots)) from None
+        for bot in bots:
+            assert await bot.stop() == 0
+
+    answered = Counter(m.get("reply_to_message_id") for m in transcript_replies(telegram, GROUP))
+    assert answered == Counter(m["message_id"] for m in sent), "each note answered once"
+    assert telegram.flood_refusals == [], "the instances waited for the window, never a 429"
+    assert telegram.max_messages_in_window(GROUP, GROUP_WINDOW) <= GROUP_LIMIT
+    # The group did get its full share: more than one window's worth went out.
+    assert len([c for c, _ in telegram.counted_messages if c == GROUP]) > GROUP_LIMIT
