@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -17,9 +16,8 @@ from telegram.error import RetryAfter
 from bot.metrics import BotMetrics
 from bot.telegram_io.flood_windows import SHARED_MARGIN_SECONDS, LocalWindows, SharedWindows
 from bot.telegram_io.rate_limit import ChatRateLimiter
-from storage.db import close_database, init_database
 from storage.models import TelegramWindow
-from tests.conftest import fixture_bytes, transcript_replies
+from tests.conftest import RecordingClock, fixture_bytes, max_in_window, transcript_replies
 from tests.fakes.intron_api import FakeIntron
 from tests.fakes.telegram import FakeTelegram
 from tests.test_instances import instances, what_is_left
@@ -32,34 +30,10 @@ OTHER_GROUP = -100778
 ROUNDING = 1e-5
 
 
-@pytest.fixture
-async def shared_database(postgres_url: str) -> AsyncIterator[None]:
-    await init_database(postgres_url)
-    yield
-    await close_database()
-
-
-class RecordingClock:
-    """time.time for one instance's windows, keeping every reading: the last one inside a
-    turn that returned is the moment its slot was granted."""
-
-    def __init__(self) -> None:
-        self.readings: list[float] = []
-
-    def __call__(self) -> float:
-        now = time.time()
-        self.readings.append(now)
-        return now
-
-
 def instance(clock: RecordingClock, *, per_second: int, window: float) -> SharedWindows:
     """One instance's windows: its own memory, the database shared with the others."""
     local = LocalWindows(per_second=per_second, window_seconds=window)
     return SharedWindows(local, per_second=per_second, window_seconds=window, clock=clock)
-
-
-def max_in_window(times: list[float], window: float) -> int:
-    return max((sum(1 for u in times if t <= u < t + window) for t in times), default=0)
 
 
 async def grants(
