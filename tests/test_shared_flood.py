@@ -10,12 +10,14 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import pytest
 from telegram.error import RetryAfter
 
 from bot.metrics import BotMetrics
 from bot.telegram_io.flood_windows import SHARED_MARGIN_SECONDS, LocalWindows, SharedWindows
 from bot.telegram_io.rate_limit import ChatRateLimiter
+from storage.db import libpq_url
 from storage.models import TelegramWindow
 from tests.conftest import RecordingClock, fixture_bytes, max_in_window, transcript_replies
 from tests.fakes.intron_api import FakeIntron
@@ -198,3 +200,27 @@ async def test_three_instances_answering_one_group_keep_its_limit_together(
     assert telegram.max_messages_in_window(GROUP, GROUP_WINDOW) <= GROUP_LIMIT
     # The group did get its full share: more than one window's worth went out.
     assert len([c for c, _ in telegram.counted_messages if c == GROUP]) > GROUP_LIMIT
+
+
+async def test_a_database_that_does_not_answer_holds_no_message_up(
+    shared_database: None, postgres_url: str
+) -> None:
+    """Another session holds the bot's row locked: a turn would wait for it for ever. It waits
+    the timeout instead, then the instance counts alone, and its messages go."""
+    blocker = await asyncpg.connect(libpq_url(postgres_url))
+    try:
+        await TelegramWindow.create(key="*", times=[])
+        locked = blocker.transaction()
+        await locked.start()
+        await blocker.execute("SELECT 1 FROM telegram_windows WHERE key = '*' FOR UPDATE")
+        local = LocalWindows(per_second=30, window_seconds=60.0)
+        windows = SharedWindows(local, per_second=30, window_seconds=60.0, timeout=0.5)
+
+        async def three_messages() -> None:
+            for chat, group_limit in ((1001, None), (1002, None), (GROUP, 20)):
+                await windows.turn(chat, group_limit)
+
+        await asyncio.wait_for(three_messages(), 30)  # hang protection only
+        await locked.rollback()
+    finally:
+        await blocker.close()

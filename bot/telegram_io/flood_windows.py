@@ -234,6 +234,9 @@ class SharedWindows:
             except Exception as exc:  # any failure of the database: count alone for a while
                 self._count_alone(exc)
                 continue
+            if self._local_until:
+                self._local_until = 0.0
+                log.info("Telegram flood limits: counted with the other instances again")
             if turn.wait <= 0:
                 return
             if turn.group_taken:
