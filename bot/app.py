@@ -57,13 +57,22 @@ SHUTDOWN_GRACE_SECONDS = 5.0
 
 
 def build_application(config: Config, metrics: BotMetrics) -> Application:
+    limiter = ChatRateLimiter(
+        metrics,
+        max_retries=3,
+        per_second=config.telegram_per_second,
+        group_per_minute=config.telegram_group_per_minute,
+        window_seconds=config.telegram_group_window_seconds,
+        # Several instances on one PostgreSQL database keep Telegram's limits together.
+        shared=is_postgres(config.database_url),
+    )
     app = (
         ApplicationBuilder()
         .token(config.telegram_bot_token.get_secret_value())
         .base_url(config.telegram_base_url)
         .base_file_url(config.telegram_base_file_url)
         .local_mode(config.telegram_local_mode)
-        .rate_limiter(ChatRateLimiter(metrics, max_retries=3))
+        .rate_limiter(limiter)
         # Updates come from the inbox (web/receiving.py), not the application queue.
         .updater(None)
         .connection_pool_size(CONCURRENT_UPDATES + 8)

@@ -114,6 +114,13 @@ class Config(BaseSettings):
     delivery_retry_max_seconds: float = Field(300, gt=0)
     # How long a reply waits for Telegram's answer before it counts as unanswered.
     telegram_timeout_seconds: float = Field(20, gt=0)
+    # Telegram's flood limits for the whole bot (all instances on one database together):
+    # messages a second, and messages one group may get per minute. Telegram's are about 30
+    # and 20; lower them if Telegram still answers 429.
+    telegram_per_second: int = Field(30, ge=1)
+    telegram_group_per_minute: int = Field(20, ge=1)
+    # Telegram counts a group's messages per minute; a shorter window is for tests and drills.
+    telegram_group_window_seconds: float = Field(60.0, gt=0)
     retention_days: int = Field(30, ge=1)
     # Who runs this bot and how to reach them (a name, an e-mail, a @username): /privacy shows it,
     # and so does the consent request.

@@ -239,6 +239,21 @@ class EndpointPause(Model):
         table = "endpoint_pauses"
 
 
+class TelegramWindow(Model):
+    """Telegram's flood limits as every instance on one PostgreSQL database sees them: the send
+    times of one group in its last window (or of the whole bot in its last second, key "*"),
+    and a pause a 429's `retry_after` asked for. SQLite (one process) keeps them in memory."""
+
+    key = fields.CharField(max_length=32, primary_key=True)
+    times = fields.JSONField()  # epoch seconds, oldest first
+    paused_until = fields.FloatField(default=0.0)
+    # Which send last took a slot: tells the one that took it from the ones that waited.
+    token = fields.BigIntField(default=0)
+
+    class Meta:
+        table = "telegram_windows"
+
+
 class PollPace(Model):
     """What finished jobs taught about Intron's time per audio length (the poll policy's
     `Pace`), so a restarted process polls as well as the one before it."""

@@ -10,6 +10,7 @@ import socket
 import sqlite3
 import sys
 import tempfile
+import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
@@ -21,6 +22,7 @@ import pytest
 from bot.app import serve
 from bot.config import Config
 from bot.i18n import BOT_LANGUAGES, ENGLISH_CODE
+from storage.db import close_database, init_database
 from storage.models import RUNNABLE_STATES, InboxUpdate, Job
 from tests import postgres_server as postgres_server_module
 from tests.fakes.intron_api import FakeIntron
@@ -268,6 +270,33 @@ async def postgres_url(postgres_server: str) -> AsyncIterator[str]:
     PostgreSQL does (several bot processes on one database)."""
     async with fresh_postgres_database(postgres_server) as url:
         yield url
+
+
+@pytest.fixture
+async def shared_database(postgres_url: str) -> AsyncIterator[None]:
+    """This process connected to a fresh PostgreSQL database, as one of several instances."""
+    await init_database(postgres_url)
+    yield
+    await close_database()
+
+
+def max_in_window(times: list[float], window: float) -> int:
+    return max((sum(1 for u in times if t <= u < t + window) for t in times), default=0)
+
+
+class RecordingClock:
+    """time.time for a RateBudget, keeping every reading. The last reading inside
+    `acquire` is the moment the budget granted the call: what its promise is about. (The
+    test's own clock after `acquire` returns lags by a database write, which on a busy
+    machine is more than this test's small margin.)"""
+
+    def __init__(self) -> None:
+        self.readings: list[float] = []
+
+    def __call__(self) -> float:
+        now = time.time()
+        self.readings.append(now)
+        return now
 
 
 async def eventually(

@@ -12,6 +12,7 @@ from bot.engine.budget import RateBudget
 from bot.intron.client import MAX_RETRY_AFTER
 from storage.db import close_database, init_database
 from storage.models import ApiCall, EndpointPause
+from tests.conftest import RecordingClock, max_in_window
 
 WINDOW = 0.6
 MARGIN = 0.05
@@ -24,25 +25,6 @@ async def database(database_url: str) -> AsyncIterator[None]:
     await init_database(database_url)
     yield
     await close_database()
-
-
-def max_in_window(times: list[float], window: float) -> int:
-    return max((sum(1 for u in times if t <= u < t + window) for t in times), default=0)
-
-
-class RecordingClock:
-    """time.time for a RateBudget, keeping every reading. The last reading inside
-    `acquire` is the moment the budget granted the call: what its promise is about. (The
-    test's own clock after `acquire` returns lags by a database write, which on a busy
-    machine is more than this test's small margin.)"""
-
-    def __init__(self) -> None:
-        self.readings: list[float] = []
-
-    def __call__(self) -> float:
-        now = time.time()
-        self.readings.append(now)
-        return now
 
 
 async def spend(budget: RateBudget, clock: RecordingClock, endpoint: str) -> float:
@@ -93,13 +75,6 @@ async def test_retry_after_pause_holds_for_everyone_and_survives_restart(databas
     pause = await EndpointPause.get(endpoint="status")
     assert pause.until >= asked_at + 0.5 - ROUNDING
     assert call >= pause.until - ROUNDING
-
-
-@pytest.fixture
-async def shared_database(postgres_url: str) -> AsyncIterator[None]:
-    await init_database(postgres_url)
-    yield
-    await close_database()
 
 
 @pytest.mark.postgres_only

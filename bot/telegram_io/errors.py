@@ -57,6 +57,11 @@ def is_refusal(error: BaseException, kind: Refusal) -> bool:
     return refusal(error) is kind
 
 
+# The longest flood wait the bot keeps: a `retry_after` beyond it (a bug, a proxy's answer, a
+# value of years) would otherwise silence a chat, or the whole bot, for good.
+MAX_RETRY_AFTER = 3600.0
+
+
 def retry_after_seconds(error: RetryAfter) -> float:
-    """How long Telegram asked to wait; never less than a second."""
-    return float(as_seconds(error.retry_after) or 1)
+    """How long Telegram asked to wait: never less than a second, nor more than an hour."""
+    return min(MAX_RETRY_AFTER, float(as_seconds(error.retry_after) or 1))

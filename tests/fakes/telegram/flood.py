@@ -1,4 +1,5 @@
-"""Telegram's flood limit for groups: about 20 messages a minute, then 429 with retry_after."""
+"""Telegram's flood limits (opt-in): about 20 messages a minute in one group and about 30 a
+second for the whole bot, then 429 with retry_after."""
 
 from __future__ import annotations
 
@@ -13,31 +14,31 @@ from tests.fakes.telegram.errors import ApiError
 COUNTED_PREFIXES = ("send", "edit", "copy", "forward")
 
 
-class GroupFloodLimit:
+def counted_chat(method: str, chat_id: object) -> int | None:
+    """The chat a message is put in, or None for a request that is not counted."""
+    if not method.lower().startswith(COUNTED_PREFIXES):
+        return None
+    try:
+        return int(chat_id)  # type: ignore[call-overload]
+    except (TypeError, ValueError):
+        return None
+
+
+class SlidingWindow:
+    """At most `limit` messages per key in any `window_seconds`."""
+
     def __init__(
-        self,
-        per_minute: int,
-        *,
-        window_seconds: float = 60.0,
-        clock: Callable[[], float] = time.monotonic,
+        self, limit: int, window_seconds: float, clock: Callable[[], float] = time.monotonic
     ) -> None:
-        self._limit = per_minute
+        self._limit = limit
         self._window = window_seconds
         self._clock = clock
-        self._sent: dict[int, deque[float]] = {}
+        self._sent: dict[object, deque[float]] = {}
 
-    def check(self, method: str, chat_id: object) -> None:
-        """Count one message to a group, or raise the 429 Telegram would answer."""
-        if not method.lower().startswith(COUNTED_PREFIXES):
-            return
-        try:
-            chat = int(chat_id)  # type: ignore[call-overload]
-        except (TypeError, ValueError):
-            return
-        if chat >= 0:
-            return  # private chats are not held to the group limit
+    def check(self, key: object) -> None:
+        """Count one message, or raise the 429 Telegram would answer."""
         now = self._clock()
-        sent = self._sent.setdefault(chat, deque())
+        sent = self._sent.setdefault(key, deque())
         while sent and sent[0] <= now - self._window:
             sent.popleft()
         if len(sent) >= self._limit:
@@ -46,3 +47,28 @@ class GroupFloodLimit:
                 429, f"Too Many Requests: retry after {retry_after}", {"retry_after": retry_after}
             )
         sent.append(now)
+
+
+class GroupFloodLimit:
+    def __init__(
+        self,
+        per_minute: int,
+        *,
+        window_seconds: float = 60.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._window = SlidingWindow(per_minute, window_seconds, clock)
+
+    def check(self, method: str, chat_id: object) -> None:
+        chat = counted_chat(method, chat_id)
+        if chat is not None and chat < 0:  # private chats are not held to the group limit
+            self._window.check(chat)
+
+
+class BotFloodLimit:
+    def __init__(self, per_second: int, *, clock: Callable[[], float] = time.monotonic) -> None:
+        self._window = SlidingWindow(per_second, 1.0, clock)
+
+    def check(self, method: str, chat_id: object) -> None:
+        if counted_chat(method, chat_id) is not None:
+            self._window.check("bot")

@@ -7,13 +7,14 @@ import copy
 import inspect
 import logging
 import socket
+import time
 from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web
 
 from tests.fakes.telegram.errors import ApiError, bad_request
-from tests.fakes.telegram.flood import GroupFloodLimit
+from tests.fakes.telegram.flood import BotFloodLimit, GroupFloodLimit, counted_chat
 from tests.fakes.telegram.models import Injection, JSONDict, LateAnswer, UploadedFile
 from tests.fakes.telegram.params import decode_param
 from tests.fakes.telegram.validation import MAX_UPLOAD_BYTES
@@ -73,6 +74,11 @@ class FakeTelegram(WebhookDelivery):
         self._late_answers: dict[str, list[LateAnswer]] = {}
         self._holds: dict[str, Hold] = {}
         self._flood: GroupFloodLimit | None = None
+        self._bot_flood: BotFloodLimit | None = None
+        # (chat id, time.monotonic()) of every message put in a chat (sent, edited...) that
+        # passed the flood limits; and (method, params) of those the limits refused.
+        self.counted_messages: list[tuple[int, float]] = []
+        self.flood_refusals: list[tuple[str, JSONDict]] = []
 
         self._runner: web.AppRunner | None = None
         self._port: int | None = None
@@ -266,10 +272,21 @@ class FakeTelegram(WebhookDelivery):
         self._holds[method.lower()] = hold
         return hold
 
-    def limit_group_messages(self, per_minute: int = 20) -> None:
-        """Model Telegram's flood limit: beyond ``per_minute`` messages in a minute in one
-        group, answer 429 with retry_after as Telegram does."""
-        self._flood = GroupFloodLimit(per_minute)
+    def limit_group_messages(self, per_minute: int = 20, *, window_seconds: float = 60.0) -> None:
+        """Model Telegram's flood limit: beyond ``per_minute`` messages in a minute (or in
+        ``window_seconds``, scaled down for a test) in one group, answer 429 with retry_after
+        as Telegram does."""
+        self._flood = GroupFloodLimit(per_minute, window_seconds=window_seconds)
+
+    def limit_bot_messages(self, per_second: int = 30) -> None:
+        """Model Telegram's limit for the whole bot: beyond ``per_second`` messages in a
+        second, to any chats, answer 429."""
+        self._bot_flood = BotFloodLimit(per_second)
+
+    def max_messages_in_window(self, chat_id: int, window: float) -> int:
+        """The most messages ``chat_id`` was given in any ``window`` seconds."""
+        times = [at for chat, at in self.counted_messages if chat == chat_id]
+        return max((sum(1 for u in times if t <= u < t + window) for t in times), default=0)
 
     # ---------------------------------------------------------------------------------------
     # HTTP
@@ -328,8 +345,7 @@ class FakeTelegram(WebhookDelivery):
             hold = self._holds.get(method.lower())
             if hold is not None:
                 await hold.wait()
-            if self._flood is not None:
-                self._flood.check(method, params.get("chat_id"))
+            self._check_flood(method, params)
             if method == "getUpdates":
                 result = await self._get_updates(params, request)
             else:
@@ -362,6 +378,20 @@ class FakeTelegram(WebhookDelivery):
 
     async def _handle_unknown_path(self, request: web.Request) -> web.Response:
         return self._error_response(ApiError(404, "Not Found"))
+
+    def _check_flood(self, method: str, params: JSONDict) -> None:
+        chat = counted_chat(method, params.get("chat_id"))
+        if chat is None:
+            return
+        try:
+            if self._flood is not None:
+                self._flood.check(method, chat)
+            if self._bot_flood is not None:
+                self._bot_flood.check(method, chat)
+        except ApiError:
+            self.flood_refusals.append((method, params))
+            raise
+        self.counted_messages.append((chat, time.monotonic()))
 
     def _take_late(self, method: str) -> LateAnswer | None:
         pending = self._late_answers.get(method.lower())
