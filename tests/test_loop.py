@@ -10,7 +10,7 @@ import asyncpg
 import pytest
 from tortoise.exceptions import OperationalError
 
-from bot.engine.loop import OUTAGE_REMINDER_SECONDS, OutageLog, is_outage
+from bot.outages import OUTAGE_REMINDER_SECONDS, OutageLog, is_outage
 
 
 def wrapped(cause: BaseException) -> OperationalError:
@@ -38,7 +38,7 @@ def test_an_outage_is_one_line_then_a_reminder_a_minute_then_one_line_back(
     now = [1000.0]
     outages = OutageLog("scheduler", clock=lambda: now[0])
     gone = wrapped(asyncpg.exceptions.ConnectionDoesNotExistError("closed"))
-    with caplog.at_level(logging.WARNING, logger="bot.engine.loop"):
+    with caplog.at_level(logging.WARNING, logger="bot.outages"):
         for _ in range(4 * 60):  # four ticks a second for a minute, and a bit
             outages.failed(gone)
             now[0] += 0.26
@@ -54,7 +54,7 @@ def test_an_outage_is_one_line_then_a_reminder_a_minute_then_one_line_back(
 
 def test_a_bug_keeps_its_traceback(caplog: pytest.LogCaptureFixture) -> None:
     outages = OutageLog("poll pacer")
-    with caplog.at_level(logging.ERROR, logger="bot.engine.loop"):
+    with caplog.at_level(logging.ERROR, logger="bot.outages"):
         outages.failed(KeyError("job"))
     [record] = caplog.records
     assert record.exc_info is not None
