@@ -30,6 +30,7 @@ from bot.intron import STATUS, SYNC_UPLOAD, UPLOAD, IntronClient
 from bot.metrics import BotMetrics
 from bot.ops.startup import reach_database, reach_telegram
 from bot.ops.status import active_job_counts
+from bot.outages import Outages
 from bot.telegram_io.dispatcher import InboxDispatcher
 from bot.telegram_io.files import TelegramFileFetcher
 from bot.telegram_io.inbox import UpdateInbox, keep_handled_seconds
@@ -55,14 +56,14 @@ CONCURRENT_UPDATES = 32
 SHUTDOWN_GRACE_SECONDS = 5.0
 
 
-def build_application(config: Config, metrics: BotMetrics) -> Application:
+def build_application(config: Config, metrics: BotMetrics, outages: Outages) -> Application:
     app = (
         ApplicationBuilder()
         .token(config.telegram_bot_token.get_secret_value())
         .base_url(config.telegram_base_url)
         .base_file_url(config.telegram_base_file_url)
         .local_mode(config.telegram_local_mode)
-        .rate_limiter(ChatRateLimiter(metrics, max_retries=3))
+        .rate_limiter(ChatRateLimiter(metrics, max_retries=3, outages=outages))
         # Updates come from the inbox (web/receiving.py), not the application queue.
         .updater(None)
         .connection_pool_size(CONCURRENT_UPDATES + 8)
@@ -83,6 +84,7 @@ class Parts:
     server: WebServer | None
     metrics: BotMetrics
     locales: Locales
+    outages: Outages
 
 
 async def serve(config: Config, stop: asyncio.Event, started: asyncio.Event | None = None) -> None:
@@ -120,7 +122,12 @@ async def serve(config: Config, stop: asyncio.Event, started: asyncio.Event | No
             stack.push_async_callback(parts.server.drain, DRAIN_SECONDS)
         mode = await stack.enter_async_context(
             receiving_updates(
-                config, parts.app, parts.dispatcher, server=parts.server, metrics=parts.metrics
+                config,
+                parts.app,
+                parts.dispatcher,
+                server=parts.server,
+                metrics=parts.metrics,
+                outages=parts.outages,
             )
         )
         log.info("bot started (%s)", mode)
@@ -168,14 +175,18 @@ def _handler_of(app: Application) -> Callable[[dict[str, Any]], Awaitable[None]]
 async def assemble(config: Config, stack: contextlib.AsyncExitStack) -> Parts:
     """Build every part; the clients' connections are closed when `stack` ends."""
     metrics = BotMetrics(CollectorRegistry())
+    # One outage log per dependency for the whole process, told by every part using it.
+    outages = Outages()
+    metrics.tell_outages_to(outages.database)
     # The committed catalogues, compiled here: a broken one stops start-up, not a reply.
     locales = Locales.load()
-    app = build_application(config, metrics)
+    app = build_application(config, metrics, outages)
     intron = IntronClient(
         config.intron_base_url,
         config.intron_api_key.get_secret_value(),
         timeout=httpx.Timeout(config.intron_timeout_seconds, connect=10.0),
         metrics=metrics,
+        outages=outages,
     )
     stack.push_async_callback(intron.aclose)
     owner = config.worker_id or socket.gethostname()
@@ -183,6 +194,7 @@ async def assemble(config: Config, stack: contextlib.AsyncExitStack) -> Parts:
         app.bot,
         local_mode=config.telegram_local_mode,
         temp_dir=Path(tempfile.gettempdir()) / f"intron-bot-{owner}",
+        outages=outages,
     )
     stack.push_async_callback(fetcher.aclose)
     fetcher.clear_leftovers()
@@ -197,7 +209,7 @@ async def assemble(config: Config, stack: contextlib.AsyncExitStack) -> Parts:
         shared=postgres,
     )
     await budget.load()
-    pacer = PollPacer(budget, window=config.intron_rate_window_seconds)
+    pacer = PollPacer(budget, window=config.intron_rate_window_seconds, outages=outages)
     await pacer.load()
     replier = ChatReplier(app.bot, timeout=config.telegram_timeout_seconds)
     pipeline = JobPipeline(
@@ -228,6 +240,7 @@ async def assemble(config: Config, stack: contextlib.AsyncExitStack) -> Parts:
         retention_days=config.retention_days,
         skip_locked=postgres,
         transfer_slots=config.max_concurrent_transfers,
+        outages=outages,
     )
     app.bot_data["services"] = Services(
         config=config,
@@ -236,6 +249,7 @@ async def assemble(config: Config, stack: contextlib.AsyncExitStack) -> Parts:
         budget=budget,
         metrics=metrics,
         locales=locales,
+        outages=outages,
     )
     metrics.watch_budget(budget.used, budget.limits)
     metrics.watch_jobs(active_job_counts)
@@ -245,6 +259,7 @@ async def assemble(config: Config, stack: contextlib.AsyncExitStack) -> Parts:
         _handler_of(app),
         workers=CONCURRENT_UPDATES,
         keep_handled_seconds=keep_handled_seconds(config.retention_days),
+        outages=outages,
     )
     metrics.watch_inbox_backlog(inbox.backlog)
     server = web_server(
@@ -254,5 +269,6 @@ async def assemble(config: Config, stack: contextlib.AsyncExitStack) -> Parts:
         inbox=inbox,
         scheduler=scheduler,
         metrics=metrics,
+        outages=outages,
     )
-    return Parts(app, scheduler, pacer, dispatcher, server, metrics, locales)
+    return Parts(app, scheduler, pacer, dispatcher, server, metrics, locales, outages)

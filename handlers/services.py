@@ -9,6 +9,7 @@ from bot.engine.budget import RateBudget
 from bot.engine.scheduler import JobScheduler
 from bot.i18n import Locales
 from bot.metrics import BotMetrics
+from bot.outages import Outages
 from bot.telegram_io.replies import ChatReplier
 
 
@@ -20,3 +21,4 @@ class Services:
     budget: RateBudget
     metrics: BotMetrics
     locales: Locales
+    outages: Outages

@@ -15,20 +15,22 @@ log = logging.getLogger(__name__)
 RETRY_AFTER_ERROR_SECONDS = 1.0
 
 
-async def run_forever(what: str, step: Callable[[], Awaitable[float]], wake: asyncio.Event) -> None:
+async def run_forever(
+    what: str, step: Callable[[], Awaitable[float]], wake: asyncio.Event, database: OutageLog
+) -> None:
     """Run `step` again and again; each returns how long to wait before the next (0: at once),
-    and a `wake` set meanwhile cuts the wait short. Cancel the task to stop it."""
-    outages = OutageLog(what)
+    and a `wake` set meanwhile cuts the wait short. Cancel the task to stop it. A step uses the
+    database: its failures go to the database's outage log (a bug's with its traceback)."""
     while True:
         # Cleared before the step, so a wake while it runs makes the next one start at once.
         wake.clear()
         try:
             delay = await step()
-            outages.worked()
+            database.worked()
         except asyncio.CancelledError:
             raise
         except Exception as exc:
-            outages.failed(exc)
+            database.failed(exc, what)
             delay = RETRY_AFTER_ERROR_SECONDS
         if delay <= 0:
             continue

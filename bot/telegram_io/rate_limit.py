@@ -26,6 +26,7 @@ from telegram.error import RetryAfter, TelegramError
 from telegram.ext import BaseRateLimiter
 
 from bot.metrics import BotMetrics
+from bot.outages import Outages
 from bot.telegram_io.errors import retry_after_seconds
 
 log = logging.getLogger(__name__)
@@ -67,8 +68,12 @@ class ChatRateLimiter(BaseRateLimiter[int]):
         interactive_reserve: int = INTERACTIVE_RESERVE,
         window_seconds: float = 60.0,
         clock: Callable[[], float] = time.monotonic,
+        outages: Outages | None = None,
     ) -> None:
         self._metrics = metrics
+        # Every Bot API request but getUpdates passes here: its outcomes tell Telegram's
+        # outage log whether Telegram is there.
+        self._telegram = (outages or Outages()).telegram
         self._max_retries = max_retries
         self._group_limit = group_per_minute
         self._bulk_limit = max(1, group_per_minute - interactive_reserve)
@@ -102,9 +107,11 @@ class ChatRateLimiter(BaseRateLimiter[int]):
             if about_to_send is not None:
                 await about_to_send()
             try:
-                return await callback(*args, **kwargs)
+                answer = await callback(*args, **kwargs)
             except TelegramError as exc:
                 self._metrics.telegram_error(endpoint, exc)
+                if not self._telegram.outage(exc, endpoint):
+                    self._telegram.worked()  # refused, but answered
                 if not isinstance(exc, RetryAfter) or attempt >= retries:
                     raise
                 attempt += 1
@@ -112,6 +119,9 @@ class ChatRateLimiter(BaseRateLimiter[int]):
                 pause_key = _EVERY_CHAT if chat is None else chat
                 self._paused_until[pause_key] = self._clock() + wait
                 log.info("Telegram flood limit: one chat paused for %.0fs", wait)
+            else:
+                self._telegram.worked()
+                return answer
 
     async def _wait_turn(self, chat: ChatKey | None, endpoint: str) -> None:
         await self._wait_pause(_EVERY_CHAT)
