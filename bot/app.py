@@ -27,6 +27,7 @@ from bot.engine.scheduler import JobScheduler
 from bot.engine.sync_upload import SyncUpload
 from bot.i18n import Locales
 from bot.intron import STATUS, SYNC_UPLOAD, UPLOAD, IntronClient
+from bot.logs import quiet_outage_noise
 from bot.metrics import BotMetrics
 from bot.ops.startup import reach_database, reach_telegram
 from bot.ops.status import active_job_counts
@@ -57,6 +58,7 @@ SHUTDOWN_GRACE_SECONDS = 5.0
 
 
 def build_application(config: Config, metrics: BotMetrics, outages: Outages) -> Application:
+    quiet_outage_noise()  # also where logging was set up by someone else (tests, embedding)
     app = (
         ApplicationBuilder()
         .token(config.telegram_bot_token.get_secret_value())

@@ -116,6 +116,23 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(redacted, ensure_ascii=False)
 
 
+class _UnreadableAnswerNoise(logging.Filter):
+    """python-telegram-bot logs a traceback for every answer that is not JSON (the HTML error
+    page of Telegram's front servers in an outage) before raising the NetworkError that
+    Telegram's outage log counts (bot/outages.py): one traceback a request, saying nothing more."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("Can not load invalid JSON data")
+
+
+_UNREADABLE_ANSWER_NOISE = _UnreadableAnswerNoise()
+
+
+def quiet_outage_noise() -> None:
+    """Drop the libraries' own lines that only repeat what the outage logs say (idempotent)."""
+    logging.getLogger("telegram.request.BaseRequest").addFilter(_UNREADABLE_ANSWER_NOISE)
+
+
 def configure_logging(level: str, secrets: Iterable[str], *, log_format: str = "text") -> None:
     secrets = list(secrets)
     handler = logging.StreamHandler()
@@ -128,3 +145,4 @@ def configure_logging(level: str, secrets: Iterable[str], *, log_format: str = "
     root.setLevel(level.upper())
     for noisy in ("httpx", "httpcore", "apscheduler", "tortoise", "aiosqlite", "uvicorn"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    quiet_outage_noise()

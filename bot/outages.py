@@ -80,7 +80,8 @@ def telegram_kind(error: BaseException) -> str:
         return f"{kind}: {type(cause).__name__}"
     if isinstance(error, TimedOut):
         return "timed out"
-    message = getattr(error, "message", "")
+    # An error page that is not JSON: python-telegram-bot quotes it after the status.
+    message = str(getattr(error, "message", "")).split(". Parsing the server response")[0]
     return f"{type(error).__name__}: {message}"[:200] if message else type(error).__name__
 
 

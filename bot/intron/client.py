@@ -120,7 +120,11 @@ class IntronClient:
                 )
             if response.status_code in (408, 503):
                 file_id = _get(_json_or_empty(response), "data", "file_id")
-                return SyncAnswer(None, file_id if isinstance(file_id, str) and file_id else None)
+                if isinstance(file_id, str) and file_id:
+                    return SyncAnswer(None, file_id)
+                if response.status_code == 503:  # no job kept: Intron is unavailable
+                    raise IntronTransientError("HTTP 503 from Intron", status_code=503)
+                return SyncAnswer(None, None)
             _raise_for_status(response)
             data = _get(_json_or_empty(response), "data")
             if not isinstance(data, dict):
