@@ -31,6 +31,10 @@ OUTAGE_REMINDER_SECONDS = 60.0
 # classes 08 (connection exception) and 57P (operator intervention: shutdown, cannot connect
 # now), and SQLite's messages for a file it cannot reach or a lock it cannot take.
 _GONE_SQLSTATES = ("08", "57P")
+# asyncpg's words for a connection the server dropped: ConnectionDoesNotExistError (gone
+# mid-query) by its name; by their text, an InterfaceError for a closed connection used again,
+# and the InternalClientError of a connection whose query the server's shutdown interrupted.
+_GONE_ASYNCPG = ("connection is closed", "cannot switch to state")
 _GONE_SQLITE = ("unable to open", "disk i/o", "locked", "readonly", "no such file")
 
 
@@ -44,8 +48,10 @@ def is_database_outage(error: BaseException) -> bool:
         sqlstate = getattr(seen, "sqlstate", None)
         if isinstance(sqlstate, str):
             return sqlstate.startswith(_GONE_SQLSTATES)
-        if type(seen).__module__.startswith("asyncpg") and "Connection" in type(seen).__name__:
-            return True  # e.g. ConnectionDoesNotExistError: the server went away mid-query
+        if type(seen).__module__.startswith("asyncpg") and (
+            "Connection" in type(seen).__name__ or str(seen).startswith(_GONE_ASYNCPG)
+        ):
+            return True
         if type(seen).__module__ == "sqlite3":
             return any(words in str(seen).lower() for words in _GONE_SQLITE)
         seen = seen.__cause__ or seen.__context__

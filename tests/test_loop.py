@@ -47,6 +47,13 @@ def test_a_server_gone_is_an_outage_and_a_bad_query_is_not() -> None:
     assert is_database_outage(wrapped(asyncpg.exceptions.CannotConnectNowError("starting up")))
     assert is_database_outage(wrapped(sqlite3.OperationalError("unable to open database file")))
     assert is_database_outage(wrapped(sqlite3.OperationalError("database is locked")))
+    assert is_database_outage(asyncpg.exceptions.InterfaceError("connection is closed"))
+    assert is_database_outage(asyncpg.exceptions.AdminShutdownError("terminating connection"))
+    assert is_database_outage(
+        asyncpg.exceptions.InternalClientError(
+            "cannot switch to state 15; another operation (2) is in progress"
+        )
+    )
     assert not is_database_outage(wrapped(asyncpg.exceptions.PostgresSyntaxError("near )")))
     assert not is_database_outage(wrapped(sqlite3.OperationalError('near ")": syntax error')))
     assert not is_database_outage(KeyError("job"))
@@ -66,6 +73,8 @@ def test_telegram_away_is_an_outage_and_its_answers_are_not() -> None:
     assert not is_telegram_outage(RetryAfter(3))
     assert telegram_kind(refused) == "network error: ConnectError"
     assert telegram_kind(NetworkError("Bad Gateway")) == "NetworkError: Bad Gateway"
+    page = NetworkError("Bad Gateway (502). Parsing the server response b'<html>' failed")
+    assert telegram_kind(page) == "NetworkError: Bad Gateway (502)"
 
 
 def test_an_outage_is_one_line_then_a_reminder_a_minute_then_one_line_back(
