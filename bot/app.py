@@ -106,12 +106,15 @@ async def serve(config: Config, stop: asyncio.Event, started: asyncio.Event | No
         if parts.server is not None:
             await start_web_server(parts.server, config)
             stack.push_async_callback(parts.server.close)
+        # Start-up's waits for Telegram say what is wrong in their own one line.
+        parts.outages.hold_telegram()
         if not await reach_telegram(parts.app, config, stop):
             return
         if config.webhook_url is not None and not await register_webhook(
             parts.app.bot, config, stop
         ):
             return
+        parts.outages.tell_telegram()
         await stack.enter_async_context(parts.app)
         await publish_commands(parts.app.bot, parts.locales)
         if config.allowed_chat_ids is None:

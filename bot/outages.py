@@ -119,6 +119,7 @@ class OutageLog:
         self._reminded_at = 0.0
         self._failures = 0
         self._failures_reminded = 0
+        self.telling = True  # False: failures are not counted (start-up tells them its way)
 
     @property
     def down(self) -> bool:
@@ -144,6 +145,8 @@ class OutageLog:
 
     def count(self, what: str, kind: str) -> None:
         """One failed operation of an outage: `kind` says how it failed, in a few words."""
+        if not self.telling:
+            return
         now = self._clock()
         self._failures += 1
         if self._since is None:
@@ -193,3 +196,11 @@ class Outages:
         )
         # The Intron client tells its transient failures apart itself (IntronTransientError).
         self.intron = OutageLog("Intron", clock=clock)
+
+    def hold_telegram(self) -> None:
+        """Count none of Telegram's failures until `tell_telegram()`: start-up waits for
+        Telegram (getMe, setWebhook) and reports why in its own one line."""
+        self.telegram.telling = False
+
+    def tell_telegram(self) -> None:
+        self.telegram.telling = True

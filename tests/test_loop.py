@@ -152,3 +152,15 @@ def test_the_log_is_its_own_per_dependency() -> None:
     outages = Outages()
     outages.database.count("scheduler", "ConnectionRefusedError")
     assert outages.database.down and not outages.telegram.down and not outages.intron.down
+
+
+def test_held_logs_count_nothing_until_told(caplog: pytest.LogCaptureFixture) -> None:
+    """Start-up waits for Telegram with its own one-line report: nothing from the outage log."""
+    outages = Outages()
+    outages.hold_telegram()
+    with caplog.at_level(logging.INFO, logger="bot.outages"):
+        outages.telegram.outage(NetworkError("Bad Gateway"), "getMe")
+        outages.telegram.worked()
+        outages.tell_telegram()
+        outages.telegram.outage(NetworkError("Bad Gateway"), "sendMessage")
+    assert [r.getMessage().split(" (")[0] for r in caplog.records] == ["Telegram unavailable"]
