@@ -28,9 +28,11 @@ from bot.engine.scheduler import JobScheduler
 from bot.engine.sync_upload import SyncUpload
 from bot.i18n import ENGLISH_CODE, Locales
 from bot.intron import STATUS, SYNC_UPLOAD, UPLOAD, IntronClient
+from bot.logs import quiet_outage_noise
 from bot.metrics import BotMetrics
 from bot.ops.startup import reach_database, reach_telegram
 from bot.ops.status import active_job_counts
+from bot.outages import Outages
 from bot.telegram_io.dispatcher import InboxDispatcher
 from bot.telegram_io.files import TelegramFileFetcher
 from bot.telegram_io.inbox import UpdateInbox, keep_handled_seconds
@@ -56,7 +58,8 @@ CONCURRENT_UPDATES = 32
 SHUTDOWN_GRACE_SECONDS = 5.0
 
 
-def build_application(config: Config, metrics: BotMetrics) -> Application:
+def build_application(config: Config, metrics: BotMetrics, outages: Outages) -> Application:
+    quiet_outage_noise()  # also where logging was set up by someone else (tests, embedding)
     limiter = ChatRateLimiter(
         metrics,
         max_retries=3,
@@ -65,6 +68,7 @@ def build_application(config: Config, metrics: BotMetrics) -> Application:
         window_seconds=config.telegram_group_window_seconds,
         # Several instances on one PostgreSQL database keep Telegram's limits together.
         shared=is_postgres(config.database_url),
+        outages=outages,
     )
     app = (
         ApplicationBuilder()
@@ -93,6 +97,7 @@ class Parts:
     server: WebServer | None
     metrics: BotMetrics
     locales: Locales
+    outages: Outages
 
 
 async def serve(config: Config, stop: asyncio.Event, started: asyncio.Event | None = None) -> None:
@@ -112,12 +117,15 @@ async def serve(config: Config, stop: asyncio.Event, started: asyncio.Event | No
         if parts.server is not None:
             await start_web_server(parts.server, config)
             stack.push_async_callback(parts.server.close)
+        # Start-up's waits for Telegram say what is wrong in their own one line.
+        parts.outages.hold_telegram()
         if not await reach_telegram(parts.app, config, stop):
             return
         if config.webhook_url is not None and not await register_webhook(
             parts.app.bot, config, stop
         ):
             return
+        parts.outages.tell_telegram()
         await stack.enter_async_context(parts.app)
         await publish_commands(parts.app.bot, parts.locales)
         if config.allowed_chat_ids is None:
@@ -130,7 +138,12 @@ async def serve(config: Config, stop: asyncio.Event, started: asyncio.Event | No
             stack.push_async_callback(parts.server.drain, DRAIN_SECONDS)
         mode = await stack.enter_async_context(
             receiving_updates(
-                config, parts.app, parts.dispatcher, server=parts.server, metrics=parts.metrics
+                config,
+                parts.app,
+                parts.dispatcher,
+                server=parts.server,
+                metrics=parts.metrics,
+                outages=parts.outages,
             )
         )
         log.info("bot started (%s)", mode)
@@ -178,14 +191,18 @@ def _handler_of(app: Application) -> Callable[[dict[str, Any]], Awaitable[None]]
 async def assemble(config: Config, stack: contextlib.AsyncExitStack) -> Parts:
     """Build every part; the clients' connections are closed when `stack` ends."""
     metrics = BotMetrics(CollectorRegistry())
+    # One outage log per dependency for the whole process, told by every part using it.
+    outages = Outages()
+    metrics.tell_outages_to(outages.database)
     # The committed catalogues, compiled here: a broken one stops start-up, not a reply.
     locales = Locales.load()
-    app = build_application(config, metrics)
+    app = build_application(config, metrics, outages)
     intron = IntronClient(
         config.intron_base_url,
         config.intron_api_key.get_secret_value(),
         timeout=httpx.Timeout(config.intron_timeout_seconds, connect=10.0),
         metrics=metrics,
+        outages=outages,
     )
     stack.push_async_callback(intron.aclose)
     owner = config.worker_id or socket.gethostname()
@@ -193,6 +210,7 @@ async def assemble(config: Config, stack: contextlib.AsyncExitStack) -> Parts:
         app.bot,
         local_mode=config.telegram_local_mode,
         temp_dir=Path(tempfile.gettempdir()) / f"intron-bot-{owner}",
+        outages=outages,
     )
     stack.push_async_callback(fetcher.aclose)
     fetcher.clear_leftovers()
@@ -207,7 +225,7 @@ async def assemble(config: Config, stack: contextlib.AsyncExitStack) -> Parts:
         shared=postgres,
     )
     await budget.load()
-    pacer = PollPacer(budget, window=config.intron_rate_window_seconds)
+    pacer = PollPacer(budget, window=config.intron_rate_window_seconds, outages=outages)
     await pacer.load()
     replier = ChatReplier(app.bot, timeout=config.telegram_timeout_seconds)
     pipeline = JobPipeline(
@@ -238,6 +256,7 @@ async def assemble(config: Config, stack: contextlib.AsyncExitStack) -> Parts:
         retention_days=config.retention_days,
         skip_locked=postgres,
         transfer_slots=config.max_concurrent_transfers,
+        outages=outages,
     )
     consent = ConsentTerms.of(
         required=config.consent_required,
@@ -253,6 +272,7 @@ async def assemble(config: Config, stack: contextlib.AsyncExitStack) -> Parts:
         metrics=metrics,
         locales=locales,
         consent=consent,
+        outages=outages,
     )
     # Before the scheduler starts: what waits for no consent now is due with the rest.
     await release_agreed(consent)
@@ -264,6 +284,7 @@ async def assemble(config: Config, stack: contextlib.AsyncExitStack) -> Parts:
         _handler_of(app),
         workers=CONCURRENT_UPDATES,
         keep_handled_seconds=keep_handled_seconds(config.retention_days),
+        outages=outages,
     )
     metrics.watch_inbox_backlog(inbox.backlog)
     server = web_server(
@@ -273,5 +294,6 @@ async def assemble(config: Config, stack: contextlib.AsyncExitStack) -> Parts:
         inbox=inbox,
         scheduler=scheduler,
         metrics=metrics,
+        outages=outages,
     )
-    return Parts(app, scheduler, pacer, dispatcher, server, metrics, locales)
+    return Parts(app, scheduler, pacer, dispatcher, server, metrics, locales, outages)

@@ -150,6 +150,33 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(redacted, ensure_ascii=False)
 
 
+class _Dropped(logging.Filter):
+    """Drops the records whose message starts with `start`."""
+
+    def __init__(self, start: str) -> None:
+        super().__init__()
+        self._start = start
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith(self._start)
+
+
+# The libraries' own tracebacks in an outage, each repeating what the outage logs
+# (bot/outages.py) say in a line: python-telegram-bot's for every answer that is not JSON (the
+# HTML error page of Telegram's front servers), before it raises the NetworkError counted;
+# asyncpg's pool's every second while it cannot reconnect to a stopped server.
+_OUTAGE_NOISE = {
+    "telegram.request.BaseRequest": _Dropped("Can not load invalid JSON data"),
+    "asyncpg.pool": _Dropped("Failed to restore the pool connection floor"),
+}
+
+
+def quiet_outage_noise() -> None:
+    """Drop the libraries' lines that only repeat what the outage logs say (idempotent)."""
+    for name, dropped in _OUTAGE_NOISE.items():
+        logging.getLogger(name).addFilter(dropped)
+
+
 def configure_logging(level: str, secrets: Iterable[str], *, log_format: str = "text") -> None:
     secrets = list(secrets)
     handler = logging.StreamHandler()
@@ -163,3 +190,4 @@ def configure_logging(level: str, secrets: Iterable[str], *, log_format: str = "
     root.setLevel(level.upper())
     for noisy in ("httpx", "httpcore", "apscheduler", "tortoise", "aiosqlite", "uvicorn"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    quiet_outage_noise()

@@ -36,6 +36,7 @@ from telegram.error import (
     TimedOut,
 )
 
+from bot.outages import OutageLog, Outages
 from storage.models import Job, JobState
 
 log = logging.getLogger(__name__)
@@ -149,6 +150,11 @@ class BotMetrics:
         )
         self._job_counter: JobCounter | None = None
         self._backlog_counter: BacklogCounter | None = None
+        self._database = Outages().database
+
+    def tell_outages_to(self, database: OutageLog) -> None:
+        """The process's database outage log, told when a scrape cannot read the database."""
+        self._database = database
 
     @classmethod
     def unregistered(cls) -> BotMetrics:
@@ -217,9 +223,10 @@ class BotMetrics:
             if self._backlog_counter is not None:
                 self._inbox_backlog.set(await self._backlog_counter())
         except Exception as exc:
-            log.warning("metrics: could not read the database (%s)", type(exc).__name__)
+            self._database.failed(exc, "metrics")
             self._database_up.set(0)
         else:
+            self._database.worked()
             self._database_up.set(1)
 
     def exposition(self) -> bytes:

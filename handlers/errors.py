@@ -12,7 +12,7 @@ from bot.chat.preferences import ChatPreferences, load_preferences
 from bot.i18n import N_
 from bot.telegram_io.audio_input import audio_in
 from bot.telegram_io.errors import Refusal, is_refusal
-from handlers.common import Context, answer, translator_for
+from handlers.common import Context, answer, services, translator_for
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +35,9 @@ async def on_error(update: object, context: Context) -> None:
         return
     if isinstance(error, TelegramError):
         log.warning("update %s in chat %s failed: %s", update_id, chat_id, kind)
+    elif services(context).outages.database.outage(error, "handlers"):
+        # The database away: in its outage log, which says so once, not a traceback an update.
+        log.debug("update %s in chat %s failed: %s", update_id, chat_id, kind)
     else:
         # Where it failed, for the operator: the frames, without the error's message.
         frames = "".join(traceback.format_tb(error.__traceback__))

@@ -10,6 +10,7 @@ from bot.engine.budget import RateBudget
 from bot.engine.scheduler import JobScheduler
 from bot.i18n import Locales
 from bot.metrics import BotMetrics
+from bot.outages import Outages
 from bot.telegram_io.replies import ChatReplier
 
 
@@ -22,3 +23,4 @@ class Services:
     metrics: BotMetrics
     locales: Locales
     consent: ConsentTerms
+    outages: Outages

@@ -213,19 +213,13 @@ def start(folder: Path) -> str:
     data = Path(server.data)
     cwd = Path(server.own_folder) if server.own_folder else folder
     port = _free_port()
-    options = " ".join(f"-c {key}={value!r}" for key, value in SETTINGS.items())
     try:
         _run(
             [str(Path(server.bin) / "initdb"), "-D", str(data), "--auth=trust",
              "--encoding=utf8", "-U", "postgres"],
             server.user, cwd, timeout=START_TIMEOUT_SECONDS,
         )
-        _run(
-            [str(Path(server.bin) / "pg_ctl"), "-D", str(data), "-w",
-             "-t", str(START_TIMEOUT_SECONDS), "-o", f"-h 127.0.0.1 -p {port} {options}",
-             "-l", server.log, "start"],
-            server.user, cwd, timeout=START_TIMEOUT_SECONDS + 10,
-        )
+        _pg_ctl_start(server, cwd, port)
     except BaseException as error:
         log = _log_tail(Path(server.log))
         stop(folder)
@@ -233,6 +227,37 @@ def start(folder: Path) -> str:
             raise RuntimeError(f"{error}\nThe server's log ends:\n{log}") from None
         raise
     return f"postgres://postgres@127.0.0.1:{port}/postgres"
+
+
+def _pg_ctl_start(server: Server, cwd: Path, port: int) -> None:
+    options = " ".join(f"-c {key}={value!r}" for key, value in SETTINGS.items())
+    _run(
+        [str(Path(server.bin) / "pg_ctl"), "-D", server.data, "-w",
+         "-t", str(START_TIMEOUT_SECONDS), "-o", f"-h 127.0.0.1 -p {port} {options}",
+         "-l", server.log, "start"],
+        server.user, cwd, timeout=START_TIMEOUT_SECONDS + 10,
+    )
+
+
+def _started_server(folder: Path) -> tuple[Server, Path]:
+    server = Server(**json.loads((folder / STATE_FILE).read_text()))
+    return server, Path(server.own_folder) if server.own_folder else folder
+
+
+def halt(folder: Path) -> None:
+    """Stop the server as an operator would (its data kept): for an outage test, which then
+    starts it again with `resume`."""
+    server, cwd = _started_server(folder)
+    _run(
+        [str(Path(server.bin) / "pg_ctl"), "-D", server.data, "-w", "-m", "fast", "stop"],
+        server.user, cwd, timeout=60,
+    )
+
+
+def resume(folder: Path, url: str) -> None:
+    """Start a halted server again, on the port of its `url`, with the same data."""
+    server, cwd = _started_server(folder)
+    _pg_ctl_start(server, cwd, int(url.rsplit(":", 1)[1].split("/", 1)[0]))
 
 
 def stop(folder: Path) -> None:

@@ -11,7 +11,8 @@ ROOT = Path(__file__).resolve().parent.parent
 
 # Top to bottom. A room is a folder of bot/ (or handlers/, storage/); bot/'s own modules
 # (app.py, cli.py, __main__.py) assemble everything and sit on top; config, logs and
-# metrics are cross-cutting and sit at the bottom with storage.
+# metrics are cross-cutting and sit at the bottom with storage; outages (the outage logs of
+# the database, Telegram and Intron) below them, so metrics can tell of one too.
 LAYERS: list[set[str]] = [
     {"bot (assembly)"},
     {"handlers"},
@@ -23,6 +24,7 @@ LAYERS: list[set[str]] = [
     {"bot.intron"},
     {"bot.i18n"},
     {"bot.metrics", "bot.logs", "bot.exit_status"},
+    {"bot.outages"},
     {"bot.config"},
     {"storage"},
 ]

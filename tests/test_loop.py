@@ -1,5 +1,6 @@
-"""The scheduler's and pacer's shared loop: an outage is told once, reminded once a minute and
-its end told once; an error that is not an outage keeps its traceback."""
+"""The outage logs (bot/outages.py), one per dependency: an outage is told once, reminded once a
+minute with how many operations failed, and its end told once with how long it lasted; an
+error that is not an outage keeps its traceback every time."""
 
 from __future__ import annotations
 
@@ -7,10 +8,21 @@ import logging
 import sqlite3
 
 import asyncpg
+import httpx
 import pytest
+from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TimedOut
 from tortoise.exceptions import OperationalError
 
-from bot.engine.loop import OUTAGE_REMINDER_SECONDS, OutageLog, is_outage
+from bot.outages import (
+    OUTAGE_REMINDER_SECONDS,
+    OutageLog,
+    Outages,
+    is_database_outage,
+    is_telegram_outage,
+    telegram_kind,
+)
+
+TOKEN = "123456:ABCdefGhIJKlmNoPQRstuVWXyz0123456789"
 
 
 def wrapped(cause: BaseException) -> OperationalError:
@@ -21,40 +33,134 @@ def wrapped(cause: BaseException) -> OperationalError:
         return exc
 
 
+def caused(error: NetworkError, cause: BaseException) -> NetworkError:
+    """As python-telegram-bot raises an httpx error."""
+    try:
+        raise error from cause
+    except NetworkError as exc:
+        return exc
+
+
 def test_a_server_gone_is_an_outage_and_a_bad_query_is_not() -> None:
-    assert is_outage(ConnectionRefusedError(111, "Connection refused"))
-    assert is_outage(wrapped(asyncpg.exceptions.ConnectionDoesNotExistError("closed")))
-    assert is_outage(wrapped(asyncpg.exceptions.CannotConnectNowError("starting up")))
-    assert is_outage(wrapped(sqlite3.OperationalError("unable to open database file")))
-    assert is_outage(wrapped(sqlite3.OperationalError("database is locked")))
-    assert not is_outage(wrapped(asyncpg.exceptions.PostgresSyntaxError("near )")))
-    assert not is_outage(wrapped(sqlite3.OperationalError('near ")": syntax error')))
-    assert not is_outage(KeyError("job"))
+    assert is_database_outage(ConnectionRefusedError(111, "Connection refused"))
+    assert is_database_outage(wrapped(asyncpg.exceptions.ConnectionDoesNotExistError("closed")))
+    assert is_database_outage(wrapped(asyncpg.exceptions.CannotConnectNowError("starting up")))
+    assert is_database_outage(wrapped(sqlite3.OperationalError("unable to open database file")))
+    assert is_database_outage(wrapped(sqlite3.OperationalError("database is locked")))
+    assert is_database_outage(asyncpg.exceptions.InterfaceError("connection is closed"))
+    assert is_database_outage(asyncpg.exceptions.AdminShutdownError("terminating connection"))
+    assert is_database_outage(
+        asyncpg.exceptions.InternalClientError(
+            "cannot switch to state 15; another operation (2) is in progress"
+        )
+    )
+    assert not is_database_outage(wrapped(asyncpg.exceptions.PostgresSyntaxError("near )")))
+    assert not is_database_outage(wrapped(sqlite3.OperationalError('near ")": syntax error')))
+    assert not is_database_outage(KeyError("job"))
+
+
+def test_telegram_away_is_an_outage_and_its_answers_are_not() -> None:
+    refused = caused(
+        NetworkError("httpx.ConnectError: All connection attempts failed"),
+        httpx.ConnectError("All connection attempts failed"),
+    )
+    assert is_telegram_outage(refused)
+    assert is_telegram_outage(NetworkError("Bad Gateway"))
+    assert is_telegram_outage(TimedOut())
+    assert is_telegram_outage(httpx.ReadTimeout("timed out"))
+    assert not is_telegram_outage(BadRequest("Chat not found"))
+    assert not is_telegram_outage(Forbidden("bot was blocked by the user"))
+    assert not is_telegram_outage(RetryAfter(3))
+    assert telegram_kind(refused) == "network error: ConnectError"
+    assert telegram_kind(NetworkError("Bad Gateway")) == "NetworkError: Bad Gateway"
+    page = NetworkError("Bad Gateway (502). Parsing the server response b'<html>' failed")
+    assert telegram_kind(page) == "NetworkError: Bad Gateway (502)"
 
 
 def test_an_outage_is_one_line_then_a_reminder_a_minute_then_one_line_back(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     now = [1000.0]
-    outages = OutageLog("scheduler", clock=lambda: now[0])
+    outages = Outages(clock=lambda: now[0])
     gone = wrapped(asyncpg.exceptions.ConnectionDoesNotExistError("closed"))
-    with caplog.at_level(logging.WARNING, logger="bot.engine.loop"):
-        for _ in range(4 * 60):  # four ticks a second for a minute, and a bit
-            outages.failed(gone)
-            now[0] += 0.26
-        outages.worked()
-        outages.worked()
-    lines = [record.getMessage() for record in caplog.records]
+    with caplog.at_level(logging.DEBUG, logger="bot.outages"):
+        for tick in range(4 * 90):  # four failures a second for a minute and a half
+            outages.database.failed(gone, "scheduler" if tick % 2 else "inbox")
+            now[0] += 0.25
+        outages.database.worked()
+        outages.database.worked()
+    records = caplog.records
+    lines = [record.getMessage() for record in records]
     assert len(lines) == 3, lines
-    assert "database unavailable" in lines[0]
-    assert "still unavailable" in lines[1] and f"{OUTAGE_REMINDER_SECONDS:.0f}s" in lines[1]
-    assert "back after" in lines[2]
-    assert all(record.exc_info is None for record in caplog.records)
+    assert [r.levelname for r in records] == ["WARNING", "WARNING", "INFO"]
+    assert lines[0].startswith("database unavailable (ConnectionDoesNotExistError: closed;")
+    assert "seen by inbox" in lines[0]
+    assert lines[1].startswith(f"database still unavailable after {OUTAGE_REMINDER_SECONDS:.0f}s")
+    assert "241 operations failed" in lines[1]
+    assert lines[2] == "database back after 90s (360 operations failed meanwhile)"
+    assert all(record.exc_info is None for record in records)
 
 
-def test_a_bug_keeps_its_traceback(caplog: pytest.LogCaptureFixture) -> None:
-    outages = OutageLog("poll pacer")
-    with caplog.at_level(logging.ERROR, logger="bot.engine.loop"):
-        outages.failed(KeyError("job"))
-    [record] = caplog.records
-    assert record.exc_info is not None
+def test_each_dependency_has_its_own_log(caplog: pytest.LogCaptureFixture) -> None:
+    outages = Outages()
+    with caplog.at_level(logging.INFO, logger="bot.outages"):
+        outages.telegram.outage(NetworkError("Bad Gateway"), "sendMessage")
+        outages.intron.count("status", "HTTP 503 from Intron")
+        outages.intron.count("upload", "HTTP 503 from Intron")
+        outages.database.worked()  # the database was never away: nothing to say
+        outages.intron.worked()
+        outages.telegram.worked()
+    lines = [record.getMessage() for record in caplog.records]
+    assert lines == [
+        "Telegram unavailable (NetworkError: Bad Gateway; seen by sendMessage): waiting for it, "
+        "nothing is lost",
+        "Intron unavailable (HTTP 503 from Intron; seen by status): waiting for it, nothing is "
+        "lost",
+        "Intron back after 0s (2 operations failed meanwhile)",
+        "Telegram back after 0s (1 operations failed meanwhile)",
+    ]
+
+
+def test_an_answer_is_not_an_outage_and_logs_nothing(caplog: pytest.LogCaptureFixture) -> None:
+    telegram = Outages().telegram
+    with caplog.at_level(logging.DEBUG, logger="bot.outages"):
+        assert not telegram.outage(BadRequest("Chat not found"), "sendMessage")
+    assert caplog.records == []
+    assert not telegram.down
+
+
+def test_a_bug_keeps_its_traceback_every_time(caplog: pytest.LogCaptureFixture) -> None:
+    database = Outages().database
+    with caplog.at_level(logging.ERROR, logger="bot.outages"):
+        database.failed(KeyError("job"), "poll pacer")
+        database.failed(KeyError("job"), "poll pacer")
+    assert len(caplog.records) == 2
+    assert all(record.exc_info is not None for record in caplog.records)
+    assert not database.down
+
+
+def test_no_line_names_a_request_url() -> None:
+    """python-telegram-bot's errors never carry the URL, but httpx's can: the kind is the
+    error's class, never its text."""
+    leak = httpx.ConnectError(f"cannot connect to https://api.telegram.org/bot{TOKEN}/getMe")
+    assert TOKEN not in telegram_kind(caused(NetworkError("httpx.ConnectError"), leak))
+    assert TOKEN not in telegram_kind(leak)
+
+
+def test_the_log_is_its_own_per_dependency() -> None:
+    assert isinstance(Outages().database, OutageLog)
+    outages = Outages()
+    outages.database.count("scheduler", "ConnectionRefusedError")
+    assert outages.database.down and not outages.telegram.down and not outages.intron.down
+
+
+def test_held_logs_count_nothing_until_told(caplog: pytest.LogCaptureFixture) -> None:
+    """Start-up waits for Telegram with its own one-line report: nothing from the outage log."""
+    outages = Outages()
+    outages.hold_telegram()
+    with caplog.at_level(logging.INFO, logger="bot.outages"):
+        outages.telegram.outage(NetworkError("Bad Gateway"), "getMe")
+        outages.telegram.worked()
+        outages.tell_telegram()
+        outages.telegram.outage(NetworkError("Bad Gateway"), "sendMessage")
+    assert [r.getMessage().split(" (")[0] for r in caplog.records] == ["Telegram unavailable"]

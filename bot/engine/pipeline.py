@@ -267,7 +267,9 @@ class JobPipeline:
             await self._fail(job, f"❌ {self._tr(job).phrase(exc.phrase)}")
             return Next.STAGE
         except DownloadFailed as exc:
-            await self._retry_later(job, f"download failed: {exc}", attempts=job.attempts + 1)
+            await self._retry_later(
+                job, f"download failed: {exc}", attempts=job.attempts + 1, outage=True
+            )
             return Next.WAIT
         log.info("job %s: downloaded %d bytes", job.id, audio.size)
         self._metrics.stage_finished("download", self._clock() - started)
@@ -440,6 +442,7 @@ class JobPipeline:
             f"reply failed: {type(exc).__name__}",
             attempts=job.attempts + 1,
             cap=self._config.delivery_retry_max_seconds,
+            outage=True,
         )
         return Next.WAIT
 
@@ -514,7 +517,9 @@ class JobPipeline:
             await self._retry_later(job, f"{endpoint} rate limited", delay=exc.retry_after)
             return Next.WAIT
         if isinstance(exc, IntronTransientError):
-            await self._retry_later(job, f"{endpoint} failed: {exc}", attempts=job.attempts + 1)
+            await self._retry_later(
+                job, f"{endpoint} failed: {exc}", attempts=job.attempts + 1, outage=True
+            )
             return Next.WAIT
         if isinstance(exc, IntronAuthError):
             log.error("job %s: Intron rejected the API key; check INTRON_API_KEY", job.id)
@@ -585,13 +590,17 @@ class JobPipeline:
         attempts: int | None = None,
         delay: float | None = None,
         cap: float = BACKOFF_CAP_SECONDS,
+        outage: bool = False,
     ) -> None:
         """Due again after `delay`, or a backoff on `attempts` (the count of failures so far;
-        unchanged when None: a flood limit or a pause is not the job's failure)."""
+        unchanged when None: a flood limit or a pause is not the job's failure). A retry
+        because Telegram or Intron is away (`outage`) is logged at DEBUG only: the
+        dependency's outage log tells the operator, in a line a minute rather than one a job."""
         counted = job.attempts if attempts is None else attempts
         wait = delay if delay is not None else backoff(counted, cap)
         await job_store.retry_at(job, self._clock() + wait, attempts=counted)
-        log.warning("job %s: %s; retrying in %.1fs", job.id, why, wait)
+        level = logging.DEBUG if outage else logging.WARNING
+        log.log(level, "job %s: %s; retrying in %.1fs", job.id, why, wait)
 
     async def _show_progress(self, job: Job, *, force: bool = False) -> None:
         """Elapsed time on the status message, no more often than Telegram tolerates."""

@@ -29,6 +29,7 @@ from bot.engine.poll_policy import (
     choose_poll,
 )
 from bot.intron import STATUS
+from bot.outages import Outages
 from storage.models import PollPace
 
 log = logging.getLogger(__name__)
@@ -61,8 +62,10 @@ class PollPacer:
         window: float,
         rules: PollRules | None = None,
         clock: Callable[[], float] = time.time,
+        outages: Outages | None = None,
     ) -> None:
         self._budget = budget
+        self._database = (outages or Outages()).database
         self._target: PollTarget | None = None
         self._window = window
         self.rules = rules or PollRules()
@@ -98,7 +101,7 @@ class PollPacer:
     def start(self, target: PollTarget) -> None:
         self._target = target
         self._task = asyncio.create_task(
-            run_forever("poll pacer", self.step, self._wake), name="poll-pacer"
+            run_forever("poll pacer", self.step, self._wake, self._database), name="poll-pacer"
         )
 
     async def stop(self) -> None:

@@ -23,6 +23,7 @@ from typing import Protocol
 from bot.engine import job_store
 from bot.engine.job_store import JobForgotten
 from bot.engine.loop import run_forever
+from bot.outages import Outages
 from storage.models import FINAL_STATES, Job, JobState
 
 log = logging.getLogger(__name__)
@@ -53,8 +54,10 @@ class JobScheduler:
         clock: Callable[[], float] = time.time,
         skip_locked: bool = False,
         transfer_slots: int = 4,
+        outages: Outages | None = None,
     ) -> None:
         self._stages = stages
+        self._database = (outages or Outages()).database
         self._owner = owner
         self._postgres = skip_locked  # PostgreSQL: claim batches with SKIP LOCKED
         self._retention = timedelta(days=retention_days)
@@ -97,7 +100,7 @@ class JobScheduler:
         pending = await job_store.count_active()
         log.info("scheduler: %d unfinished jobs to resume (%d leases released)", pending, released)
         self._loop_task = asyncio.create_task(
-            run_forever("scheduler", self._tick, self._wake), name="job-scheduler"
+            run_forever("scheduler", self._tick, self._wake, self._database), name="job-scheduler"
         )
         self._renew_task = asyncio.create_task(self._renew_leases(), name="job-leases")
 
@@ -151,8 +154,8 @@ class JobScheduler:
         """Claim and start what is due; returns how long until the next job falls due."""
         now = self._clock()
         if now - self._last_purge > RETENTION_CHECK_SECONDS:
-            self._last_purge = now
             await self.purge_expired()
+            self._last_purge = now  # after it: a purge the database failed is tried next tick
         self._at_intron = await job_store.count_at_intron()
         claimed = await job_store.claim_due(
             self._owner,
@@ -195,9 +198,10 @@ class JobScheduler:
                 ours = await job_store.renew(self._owner, running, self._clock() + LEASE_SECONDS)
             except asyncio.CancelledError:
                 raise
-            except Exception:
-                log.warning("scheduler: could not renew job leases; trying again shortly")
+            except Exception as exc:
+                self._database.failed(exc, "job lease renewal")
                 continue
+            self._database.worked()
             for job_id in running:
                 task = self._running.get(job_id)
                 if job_id not in ours and task is not None and not task.done():
@@ -213,9 +217,12 @@ class JobScheduler:
                     await self._stages.advance(job)
                 except (asyncio.CancelledError, JobForgotten):
                     raise
-                except Exception:
-                    log.exception("job %s: unexpected error in state %s", job_id, job.state)
-                    await self._stages.recover(job)
+                except Exception as exc:
+                    # A database outage is not the job's fault: it goes on from its last saved
+                    # state once the database is back (its lease released below, or expired).
+                    if not self._database.outage(exc, "job stages"):
+                        log.exception("job %s: unexpected error in state %s", job_id, job.state)
+                        await self._stages.recover(job)
                 if job_id not in self._polls_queued or job.state != JobState.AT_INTRON:
                     break
                 # The pacer chose it while this stage ran: its poll, under the same lease.
@@ -229,8 +236,9 @@ class JobScheduler:
             raise
         except JobForgotten:
             log.info("job %s: erased by /forget; stopped", job_id)
-        except Exception:
-            log.exception("job %s: could not be advanced", job_id)
+        except Exception as exc:
+            if not self._database.outage(exc, "job stages"):
+                log.exception("job %s: could not be advanced", job_id)
         finally:
             self._running.pop(job_id, None)
             self._transfers.discard(job_id)

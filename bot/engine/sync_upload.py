@@ -24,6 +24,7 @@ from bot.intron import (
     IntronError,
     IntronRateLimited,
     IntronRejected,
+    IntronTransientError,
     JobStatus,
 )
 from bot.intron.options import TRANSCRIPT_ONLY, TranscriptionOptions
@@ -92,8 +93,10 @@ class SyncUpload:
                 log.info("job %s: sync upload refused (HTTP %d)", job.id, exc.status_code)
             return None
         except IntronError as exc:
-            # A timeout may leave a job at Intron: a duplicate beats a lost recording.
-            log.warning("job %s: sync upload failed (%s); uploading as usual", job.id, exc)
+            # A timeout may leave a job at Intron: a duplicate beats a lost recording. A
+            # transient failure is in Intron's outage log already.
+            level = logging.DEBUG if isinstance(exc, IntronTransientError) else logging.WARNING
+            log.log(level, "job %s: sync upload failed (%s); uploading as usual", job.id, exc)
             return None
         seconds = self._clock() - started
         if answer.status is not None and answer.status.is_transcribed:

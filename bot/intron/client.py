@@ -27,6 +27,7 @@ from bot.intron.errors import (
 )
 from bot.intron.models import JobStatus
 from bot.metrics import BotMetrics
+from bot.outages import Outages
 
 # The endpoints, as the budget and the metrics name them.
 UPLOAD, STATUS, SYNC_UPLOAD = "upload", "status", "sync_upload"
@@ -57,8 +58,10 @@ class IntronClient:
         timeout: httpx.Timeout = DEFAULT_TIMEOUT,
         transport: httpx.AsyncBaseTransport | None = None,
         metrics: BotMetrics | None = None,
+        outages: Outages | None = None,
     ) -> None:
         self._metrics = metrics or BotMetrics.unregistered()
+        self._outage = (outages or Outages()).intron
         self._http = httpx.AsyncClient(
             base_url=base_url.rstrip("/"),
             headers={"Authorization": f"Bearer {api_key}"},
@@ -117,7 +120,11 @@ class IntronClient:
                 )
             if response.status_code in (408, 503):
                 file_id = _get(_json_or_empty(response), "data", "file_id")
-                return SyncAnswer(None, file_id if isinstance(file_id, str) and file_id else None)
+                if isinstance(file_id, str) and file_id:
+                    return SyncAnswer(None, file_id)
+                if response.status_code == 503:  # no job kept: Intron is unavailable
+                    raise IntronTransientError("HTTP 503 from Intron", status_code=503)
+                return SyncAnswer(None, None)
             _raise_for_status(response)
             data = _get(_json_or_empty(response), "data")
             if not isinstance(data, dict):
@@ -146,14 +153,21 @@ class IntronClient:
 
     @contextlib.asynccontextmanager
     async def _reported(self, endpoint: str) -> AsyncIterator[None]:
-        """Every call is counted by how it ended and timed, in this one place."""
+        """Every call is counted by how it ended and timed, and told to Intron's outage log
+        (a transient failure is an outage, any answer shows Intron is there), in this one
+        place."""
         started = time.monotonic()
         try:
             yield
         except IntronError as exc:
             self._metrics.intron_call(endpoint, call_outcome(exc), time.monotonic() - started)
+            if isinstance(exc, IntronTransientError):
+                self._outage.count(endpoint, str(exc))
+            else:
+                self._outage.worked()
             raise
         self._metrics.intron_call(endpoint, "ok", time.monotonic() - started)
+        self._outage.worked()
 
     async def _request(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
         response = await self._send(method, path, **kwargs)

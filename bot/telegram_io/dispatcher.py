@@ -22,6 +22,7 @@ from typing import Any
 
 from telegram import Update
 
+from bot.outages import Outages
 from bot.telegram_io.inbox import CLAIM_SECONDS, StoredUpdate, UpdateInbox
 from storage.models import InboxUpdate
 
@@ -32,6 +33,7 @@ log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 5
 DATABASE_RETRY_SECONDS = 1.0
 PURGE_EVERY_SECONDS = 3600.0
+PURGE_RETRY_SECONDS = 60.0
 RENEW_CLAIMS_SECONDS = CLAIM_SECONDS / 3
 LOOK_FOR_FREE_CHATS_SECONDS = 3.0
 
@@ -43,9 +45,16 @@ Receive = Callable[[dict[str, Any], Update], Awaitable[None]]
 
 class InboxDispatcher:
     def __init__(
-        self, inbox: UpdateInbox, handle: Handle, *, workers: int, keep_handled_seconds: float
+        self,
+        inbox: UpdateInbox,
+        handle: Handle,
+        *,
+        workers: int,
+        keep_handled_seconds: float,
+        outages: Outages | None = None,
     ) -> None:
         self._inbox = inbox
+        self._database = (outages or Outages()).database
         self._handle = handle
         self._worker_count = workers
         self._keep_handled = keep_handled_seconds
@@ -132,11 +141,12 @@ class InboxDispatcher:
         self._renotified.discard(chat_id)
         try:
             row = await self._inbox.claim_next(chat_id)
-        except Exception:
-            log.exception("inbox: could not read the next update; trying again shortly")
+        except Exception as exc:
+            self._database.failed(exc, "inbox: reading the next update")
             await asyncio.sleep(DATABASE_RETRY_SECONDS)
             self._ready.put_nowait(chat_id)
             return
+        self._database.worked()
         if row is None:
             if chat_id in self._renotified:
                 self._ready.put_nowait(chat_id)
@@ -166,10 +176,12 @@ class InboxDispatcher:
         while True:
             try:
                 await self._inbox.mark_handled(update_id)
-                return
-            except Exception:
-                log.warning("inbox: could not mark update %s handled; retrying", update_id)
+            except Exception as exc:
+                self._database.failed(exc, "inbox: marking an update handled")
                 await asyncio.sleep(DATABASE_RETRY_SECONDS)
+            else:
+                self._database.worked()
+                return
 
     async def _keep_claims(self) -> None:
         """Renew our claims, and queue the chats nobody holds."""
@@ -184,16 +196,22 @@ class InboxDispatcher:
                 for chat_id in await self._inbox.free_chats():
                     if chat_id not in self._active:
                         self._queue_chat(chat_id)
-            except Exception:
-                log.warning("inbox: could not renew claims or look for waiting chats")
+            except Exception as exc:
+                self._database.failed(exc, "inbox: renewing claims and looking for waiting chats")
+            else:
+                self._database.worked()
 
     async def _purge_periodically(self) -> None:
+        """Every hour; one that fails (the database away) is tried again a minute later."""
         while True:
             try:
                 await self._inbox.purge_handled(self._keep_handled)
-            except Exception:
-                log.warning("inbox: could not delete old handled updates; next try in an hour")
-            await asyncio.sleep(PURGE_EVERY_SECONDS)
+            except Exception as exc:
+                self._database.failed(exc, "inbox: deleting old handled updates")
+                await asyncio.sleep(PURGE_RETRY_SECONDS)
+            else:
+                self._database.worked()
+                await asyncio.sleep(PURGE_EVERY_SECONDS)
 
 
 def _chat_of(update: Update) -> ChatKey:

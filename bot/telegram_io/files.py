@@ -20,6 +20,7 @@ from telegram import Bot
 from telegram.error import BadRequest, NetworkError, TelegramError
 
 from bot.i18n import N_, Phrase
+from bot.outages import Outages
 from bot.telegram_io.errors import Refusal, is_refusal
 
 log = logging.getLogger(__name__)
@@ -63,8 +64,12 @@ class LocalAudio:
 
 
 class TelegramFileFetcher:
-    def __init__(self, bot: Bot, *, local_mode: bool, temp_dir: Path) -> None:
+    def __init__(
+        self, bot: Bot, *, local_mode: bool, temp_dir: Path, outages: Outages | None = None
+    ) -> None:
         self._bot = bot
+        # getFile passes the rate limiter, which tells the outage log; the download does not.
+        self._telegram = (outages or Outages()).telegram
         self._local_mode = local_mode
         self._temp_dir = temp_dir
         self._http = httpx.AsyncClient(timeout=httpx.Timeout(60.0, connect=10.0))
@@ -117,7 +122,9 @@ class TelegramFileFetcher:
             with os.fdopen(fd, "wb") as out:
                 async with self._http.stream("GET", url) as response:
                     if response.status_code >= 500:
+                        self._telegram.count("file download", f"HTTP {response.status_code}")
                         raise DownloadFailed(f"HTTP {response.status_code}")
+                    self._telegram.worked()
                     if response.status_code >= 400:
                         raise AudioUnavailable(
                             Phrase(
@@ -131,6 +138,7 @@ class TelegramFileFetcher:
                         out.write(chunk)
         except httpx.TransportError as exc:
             audio.discard()
+            self._telegram.outage(exc, "file download")
             raise DownloadFailed(type(exc).__name__) from exc
         except BaseException:
             audio.discard()

@@ -29,6 +29,7 @@ from telegram.error import TelegramError
 from telegram.ext import Updater
 
 from bot.metrics import BotMetrics
+from bot.outages import Outages, is_telegram_outage, telegram_kind
 from bot.telegram_io.dispatcher import InboxDispatcher
 from storage.db import libpq_url
 
@@ -51,10 +52,13 @@ class StoringBot:
     before the Updater gets it. Everything else goes to the application's bot, which the
     application starts and shuts down (so this one's initialize and shutdown do nothing)."""
 
-    def __init__(self, bot: Bot, dispatcher: InboxDispatcher, metrics: BotMetrics) -> None:
+    def __init__(
+        self, bot: Bot, dispatcher: InboxDispatcher, metrics: BotMetrics, outages: Outages
+    ) -> None:
         self._bot = bot
         self._dispatcher = dispatcher
         self._metrics = metrics
+        self._outages = outages
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._bot, name)
@@ -70,7 +74,10 @@ class StoringBot:
             updates = await self._bot.get_updates(*args, **kwargs)
         except TelegramError as exc:
             self._metrics.telegram_error("getUpdates", exc)
+            if not self._outages.telegram.outage(exc, "getUpdates"):
+                self._outages.telegram.worked()  # an answer, such as 409 Conflict
             raise
+        self._outages.telegram.worked()
         if updates:
             await self._store(updates)
         return updates
@@ -82,16 +89,13 @@ class StoringBot:
         while True:
             try:
                 await self._dispatcher.store(batch)
-                return
             except Exception as exc:
-                log.warning(
-                    "inbox: could not store %d updates (%s); retrying in %.1fs",
-                    len(batch),
-                    type(exc).__name__,
-                    delay,
-                )
+                self._outages.database.failed(exc, "polling: storing updates")
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, RETRY_MAX_SECONDS)
+            else:
+                self._outages.database.worked()
+                return
 
 
 class NotifyingQueue(asyncio.Queue[object]):
@@ -113,20 +117,32 @@ async def start_polling(
     dispatcher: InboxDispatcher,
     *,
     metrics: BotMetrics,
+    outages: Outages,
     poll_seconds: float,
     allowed_updates: Sequence[str],
 ) -> Updater:
     """Poll until `Updater.stop()`."""
     updater = Updater(
-        bot=StoringBot(bot, dispatcher, metrics),  # type: ignore[arg-type]  # a Bot in all the Updater uses
+        bot=StoringBot(bot, dispatcher, metrics, outages),  # type: ignore[arg-type]  # a Bot in all the Updater uses
         update_queue=NotifyingQueue(dispatcher.notify),
     )
     await updater.initialize()
     # Voice notes that arrived while the bot was down are patients' words: keep them.
     await updater.start_polling(
-        timeout=poll_seconds, drop_pending_updates=False, allowed_updates=allowed_updates
+        timeout=poll_seconds,
+        drop_pending_updates=False,
+        allowed_updates=allowed_updates,
+        error_callback=_polling_failed,
     )
     return updater
+
+
+def _polling_failed(error: TelegramError) -> None:
+    """The Updater's errors from getUpdates, which it retries. Its own default logs each with a
+    traceback; an outage is in Telegram's outage log already (StoringBot), anything else (a
+    409: another process polls with this token) is one line."""
+    if not is_telegram_outage(error):
+        log.warning("polling: getUpdates failed (%s); retrying", telegram_kind(error))
 
 
 async def lead_polling(
@@ -135,6 +151,7 @@ async def lead_polling(
     dispatcher: InboxDispatcher,
     *,
     metrics: BotMetrics,
+    outages: Outages,
     poll_seconds: float,
     allowed_updates: Sequence[str],
 ) -> None:
@@ -144,18 +161,22 @@ async def lead_polling(
 
     while True:
         connection: asyncpg.Connection | None = None
+        leading = False
         try:
             connection = await asyncpg.connect(libpq_url(database_url))
+            outages.database.worked()
             # Waiting for a lock held in another process: nothing here to wait on instead.
             while not await connection.fetchval(  # noqa: ASYNC110
                 "SELECT pg_try_advisory_lock($1)", POLLING_LOCK
             ):
                 await asyncio.sleep(LEAD_RETRY_SECONDS)
+            leading = True
             log.info("polling: this instance polls Telegram now")
             updater = await start_polling(
                 bot,
                 dispatcher,
                 metrics=metrics,
+                outages=outages,
                 poll_seconds=poll_seconds,
                 allowed_updates=allowed_updates,
             )
@@ -169,10 +190,12 @@ async def lead_polling(
         except asyncio.CancelledError:
             raise
         except Exception as exc:
-            log.warning(
-                "polling: lost the database connection of the polling lock (%s); stepped down",
-                type(exc).__name__,
-            )
+            if leading:  # once per loss, whatever the reason; an outage is counted besides
+                log.warning(
+                    "polling: lost the database connection of the polling lock (%s); stepped down",
+                    type(exc).__name__,
+                )
+            outages.database.failed(exc, "polling: the polling lock")
             await asyncio.sleep(LEAD_RETRY_SECONDS)
         finally:
             if connection is not None:

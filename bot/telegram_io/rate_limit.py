@@ -25,6 +25,7 @@ from telegram.error import RetryAfter, TelegramError
 from telegram.ext import BaseRateLimiter
 
 from bot.metrics import BotMetrics
+from bot.outages import Outages
 from bot.telegram_io.errors import retry_after_seconds
 from bot.telegram_io.flood_windows import EVERY_CHAT, ChatKey, LocalWindows, SharedWindows
 
@@ -58,10 +59,14 @@ class ChatRateLimiter(BaseRateLimiter[int]):
         window_seconds: float = 60.0,
         shared: bool = False,
         clock: Callable[[], float] = time.monotonic,
+        outages: Outages | None = None,
     ) -> None:
         """`group_per_minute` messages per `window_seconds` in one group, `per_second` for the
         whole bot. `shared`: counted in the database with the other instances on it."""
         self._metrics = metrics
+        # Every Bot API request but getUpdates passes here: its outcomes tell Telegram's
+        # outage log whether Telegram is there.
+        self._telegram = (outages or Outages()).telegram
         self._max_retries = max_retries
         self._group_limit = group_per_minute
         self._bulk_limit = max(1, group_per_minute - interactive_reserve)
@@ -96,15 +101,20 @@ class ChatRateLimiter(BaseRateLimiter[int]):
             if about_to_send is not None:
                 await about_to_send()
             try:
-                return await callback(*args, **kwargs)
+                answer = await callback(*args, **kwargs)
             except TelegramError as exc:
                 self._metrics.telegram_error(endpoint, exc)
+                if not self._telegram.outage(exc, endpoint):
+                    self._telegram.worked()  # refused, but answered
                 if not isinstance(exc, RetryAfter) or attempt >= retries:
                     raise
                 attempt += 1
                 wait = retry_after_seconds(exc)
                 await self._windows.pause(EVERY_CHAT if chat is None else chat, wait)
                 log.info("Telegram flood limit: one chat paused for %.0fs", wait)
+            else:
+                self._telegram.worked()
+                return answer
 
     def _group_limit_for(self, chat: ChatKey | None, endpoint: str) -> int | None:
         """How full the group's window may be for this request to go; None: not counted."""

@@ -20,6 +20,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from telegram import Bot, Update
 
+from bot.outages import OutageLog
 from bot.telegram_io.dispatcher import Receive
 from storage.db import wait_uncancelled
 
@@ -40,10 +41,11 @@ class BodyTooLarge(Exception):
 
 
 class TelegramWebhook:
-    def __init__(self, *, secret: str, bot: Bot, receive: Receive) -> None:
+    def __init__(self, *, secret: str, bot: Bot, receive: Receive, database: OutageLog) -> None:
         self._secret = secret.encode()
         self._bot = bot
         self._receive = receive
+        self._database = database
 
     async def endpoint(self, request: Request) -> Response:
         given = request.headers.get(SECRET_HEADER, "").encode()
@@ -62,12 +64,10 @@ class TelegramWebhook:
         try:
             await wait_uncancelled(self._receive(payload, update), STORE_TIMEOUT_SECONDS)
         except Exception as exc:
-            log.error(
-                "webhook: update %s not stored (%s); Telegram will send it again",
-                update.update_id,
-                type(exc).__name__,
-            )
+            # Telegram sends it again later: an outage is counted, a bug logged in full.
+            self._database.failed(exc, "webhook: storing an update")
             return PlainTextResponse("database unavailable", status_code=503)
+        self._database.worked()
         return Response(status_code=200)
 
     def _parse(self, body: bytes) -> tuple[dict[str, Any], Update] | None:

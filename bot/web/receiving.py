@@ -20,6 +20,7 @@ from bot.config import HEALTH_PATH, Config
 from bot.engine.scheduler import JobScheduler
 from bot.metrics import METRICS_PATH, BotMetrics, metrics_route
 from bot.ops.startup import Problem, StartupFailed, describe_telegram_error, with_retries
+from bot.outages import Outages
 from bot.telegram_io.dispatcher import InboxDispatcher
 from bot.telegram_io.inbox import UpdateInbox
 from bot.telegram_io.polling import lead_polling, start_polling
@@ -44,6 +45,7 @@ def web_server(
     inbox: UpdateInbox,
     scheduler: JobScheduler,
     metrics: BotMetrics,
+    outages: Outages,
 ) -> WebServer | None:
     """The web server this mode needs; None when polling without METRICS_PORT."""
     if config.webhook_url is None:
@@ -56,7 +58,10 @@ def web_server(
         log.warning("METRICS_PORT is not used in webhook mode: %s is served on PORT", METRICS_PATH)
     assert config.webhook_secret is not None  # Config refuses a webhook without one
     webhook = TelegramWebhook(
-        secret=config.webhook_secret.get_secret_value(), bot=bot, receive=dispatcher.receive
+        secret=config.webhook_secret.get_secret_value(),
+        bot=bot,
+        receive=dispatcher.receive,
+        database=outages.database,
     )
     health = HealthCheck(
         probe_database=inbox.probe, last_scheduler_tick=lambda: scheduler.last_tick_at
@@ -115,6 +120,7 @@ async def receiving_updates(
     *,
     server: WebServer | None,
     metrics: BotMetrics,
+    outages: Outages,
 ) -> AsyncIterator[str]:
     """Receive until the block ends; yields how, for the log. In webhook mode the web server
     is listening and the webhook registered already (start-up did both)."""
@@ -125,13 +131,14 @@ async def receiving_updates(
         # The webhook stays registered: Telegram holds new updates until the next start.
         return
     if is_postgres(config.database_url):
-        async with _polling_when_leading(config, app, dispatcher, metrics=metrics):
+        async with _polling_when_leading(config, app, dispatcher, metrics=metrics, outages=outages):
             yield _polling_mode(config, server, "long polling by one instance at a time")
         return
     updater = await start_polling(
         app.bot,
         dispatcher,
         metrics=metrics,
+        outages=outages,
         poll_seconds=POLL_TIMEOUT_SECONDS,
         allowed_updates=ALLOWED_UPDATES,
     )
@@ -143,7 +150,12 @@ async def receiving_updates(
 
 @contextlib.asynccontextmanager
 async def _polling_when_leading(
-    config: Config, app: Application, dispatcher: InboxDispatcher, *, metrics: BotMetrics
+    config: Config,
+    app: Application,
+    dispatcher: InboxDispatcher,
+    *,
+    metrics: BotMetrics,
+    outages: Outages,
 ) -> AsyncIterator[None]:
     """PostgreSQL, where several instances may share the database: poll only while holding
     the polling lock (telegram_io/polling.py)."""
@@ -153,6 +165,7 @@ async def _polling_when_leading(
             app.bot,
             dispatcher,
             metrics=metrics,
+            outages=outages,
             poll_seconds=POLL_TIMEOUT_SECONDS,
             allowed_updates=ALLOWED_UPDATES,
         ),

@@ -224,6 +224,7 @@ class FakeIntron:
         self._url: str | None = None
         self._closing = asyncio.Event()
         self._uploads_open = asyncio.Event()
+        self._down: Fault | None = None  # while set, every call gets it (go_down)
         self._uploads_open.set()
         self.uploads_waiting = 0  # uploads arrived while held, not answered yet
 
@@ -268,6 +269,14 @@ class FakeIntron:
         await self.stop()
 
     # -- test controls ---------------------------------------------------------------------
+
+    def go_down(self, status: int = 503) -> None:
+        """Every call of every endpoint gets `status` until `come_back()` (an outage, as
+        opposed to `inject`'s faults for a number of calls)."""
+        self._down = Fault.server_error(status)
+
+    def come_back(self) -> None:
+        self._down = None
 
     def inject(self, endpoint: str, *faults: Fault) -> None:
         """Queue faults for the next calls of ``endpoint`` (one per call, in order)."""
@@ -398,6 +407,8 @@ class FakeIntron:
                 response = self._fault_response(Fault.rate_limited(wait))
                 return response
             fault = self._faults[endpoint].popleft() if self._faults[endpoint] else None
+            if self._down is not None:
+                fault = self._down
             if fault is not None and not fault.is_slow_only:
                 await self._sleep(fault.delay)
                 response = self._fault_response(fault)

@@ -79,6 +79,10 @@ class FakeTelegram(WebhookDelivery):
         # passed the flood limits; and (method, params) of those the limits refused.
         self.counted_messages: list[tuple[int, float]] = []
         self.flood_refusals: list[tuple[str, JSONDict]] = []
+        # While set, Telegram is down: every call (file downloads too) is answered this status
+        # (502, as Telegram's front servers do), or with 0 dropped unanswered.
+        self._down: int | None = None
+        self.calls_while_down = 0
 
         self._runner: web.AppRunner | None = None
         self._port: int | None = None
@@ -241,6 +245,27 @@ class FakeTelegram(WebhookDelivery):
             Injection(status, description, parameters, times, skip=after)
         )
 
+    def go_down(self, status: int = 502) -> None:
+        """Telegram is down until `come_back()`: every call, getUpdates and file downloads
+        included, gets `status` with an HTML page as Telegram's front servers send; status 0
+        drops the connection with no answer at all."""
+        self._down = status
+
+    def come_back(self) -> None:
+        self._down = None
+
+    def _outage_answer(self, request: web.Request) -> web.Response | None:
+        if self._down is None:
+            return None
+        self.calls_while_down += 1
+        if self._down == 0:
+            if request.transport is not None:
+                request.transport.close()
+            return web.Response(status=502)  # never reaches the client
+        return web.Response(
+            status=self._down, text="<html><h1>Bad Gateway</h1></html>", content_type="text/html"
+        )
+
     def stop_failing(self) -> None:
         """Forget every pending injected failure and late answer: Telegram is back."""
         self._injections.clear()
@@ -326,6 +351,9 @@ class FakeTelegram(WebhookDelivery):
         return web.json_response(payload, status=error.status)
 
     async def _handle_api(self, request: web.Request) -> web.Response:
+        down = self._outage_answer(request)
+        if down is not None:
+            return down
         raw_method = request.match_info["method"]
         method = self._method_names.get(raw_method.lower(), raw_method)
         try:
@@ -368,6 +396,9 @@ class FakeTelegram(WebhookDelivery):
         return web.json_response({"ok": True, "result": result})
 
     async def _handle_file(self, request: web.Request) -> web.StreamResponse:
+        down = self._outage_answer(request)
+        if down is not None:
+            return down
         if request.match_info["token"] != self.token:
             return self._error_response(ApiError(401, "Unauthorized"))
         entry = self._files_by_path.get(request.match_info["file_path"])
