@@ -23,11 +23,13 @@ from bot.config import Config
 from bot.engine.budget import RateBudget
 from bot.engine.pipeline import JobPipeline, PipelineConfig
 from bot.engine.poll_pacer import PollPacer
+from bot.engine.reencryption import Reencryption
 from bot.engine.scheduler import JobScheduler
 from bot.engine.sync_upload import SyncUpload
 from bot.i18n import Locales
 from bot.intron import STATUS, SYNC_UPLOAD, UPLOAD, IntronClient
 from bot.metrics import BotMetrics
+from bot.ops.encryption import open_key_ring
 from bot.ops.startup import reach_database, reach_telegram
 from bot.ops.status import active_job_counts
 from bot.telegram_io.dispatcher import InboxDispatcher
@@ -46,6 +48,7 @@ from bot.web.server import WebServer
 from handlers import publish_commands, register_handlers
 from handlers.services import Services
 from storage.db import close_database, is_postgres
+from storage.encrypted import KeyRing
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +86,7 @@ class Parts:
     server: WebServer | None
     metrics: BotMetrics
     locales: Locales
+    reencryption: Reencryption
 
 
 async def serve(config: Config, stop: asyncio.Event, started: asyncio.Event | None = None) -> None:
@@ -95,7 +99,9 @@ async def serve(config: Config, stop: asyncio.Event, started: asyncio.Event | No
         if not await reach_database(config, stop):
             return
         stack.push_async_callback(close_database)
-        parts = await assemble(config, stack)
+        # Before anything reads a stored text: a key that cannot open them ends start-up here.
+        ring = await open_key_ring(config)
+        parts = await assemble(config, stack, ring)
         # Listening comes first: a port that cannot be used is the one line start-up prints,
         # and /metrics answers while Telegram is still being waited for. Webhook requests that
         # come meanwhile are stored, and handled once the dispatcher starts.
@@ -147,12 +153,14 @@ async def _working(parts: Parts) -> AsyncIterator[None]:
         await parts.scheduler.start()
         parts.pacer.start(parts.scheduler)
         await parts.dispatcher.start()  # updates stored before a crash or stop come first
+        parts.reencryption.start()
         yield
     finally:
         await asyncio.gather(
             parts.dispatcher.stop(grace=SHUTDOWN_GRACE_SECONDS),
             parts.scheduler.stop(grace=SHUTDOWN_GRACE_SECONDS),
             parts.pacer.stop(),
+            parts.reencryption.stop(),
         )
 
 
@@ -165,8 +173,9 @@ def _handler_of(app: Application) -> Callable[[dict[str, Any]], Awaitable[None]]
     return handle
 
 
-async def assemble(config: Config, stack: contextlib.AsyncExitStack) -> Parts:
-    """Build every part; the clients' connections are closed when `stack` ends."""
+async def assemble(config: Config, stack: contextlib.AsyncExitStack, ring: KeyRing) -> Parts:
+    """Build every part; the clients' connections are closed when `stack` ends. `ring` is the
+    database's key ring, installed already: the background re-encryption uses it."""
     metrics = BotMetrics(CollectorRegistry())
     # The committed catalogues, compiled here: a broken one stops start-up, not a reply.
     locales = Locales.load()
@@ -255,4 +264,5 @@ async def assemble(config: Config, stack: contextlib.AsyncExitStack) -> Parts:
         scheduler=scheduler,
         metrics=metrics,
     )
-    return Parts(app, scheduler, pacer, dispatcher, server, metrics, locales)
+    reencryption = Reencryption(ring, inbox)
+    return Parts(app, scheduler, pacer, dispatcher, server, metrics, locales, reencryption)
