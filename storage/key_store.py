@@ -66,17 +66,19 @@ def _literal(text: str) -> str:
 
 
 def _stale(column: str, kid: str) -> str:
-    """The value is there but not sealed under key `kid` (plaintext or another key)."""
+    """The value is there but not sealed under key `kid` (plaintext or another key). Read as
+    text: a database from before encryption still has JSON columns on PostgreSQL."""
     prefix = prefix_of(kid)
+    value = f"CAST({column} AS TEXT)"
     return (
-        f"({column} IS NOT NULL AND {column} <> ''"
-        f" AND substr({column}, 1, {len(prefix)}) <> {_literal(prefix)})"
+        f"({column} IS NOT NULL AND {value} <> ''"
+        f" AND substr({value}, 1, {len(prefix)}) <> {_literal(prefix)})"
     )
 
 
 def _under(column: str, kid: str) -> str:
     prefix = prefix_of(kid)
-    return f"(substr({column}, 1, {len(prefix)}) = {_literal(prefix)})"
+    return f"(substr(CAST({column} AS TEXT), 1, {len(prefix)}) = {_literal(prefix)})"
 
 
 # A read-only query: the bot's Tortoise connection, or `check`'s own (it runs beside the bot).
