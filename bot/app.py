@@ -29,7 +29,7 @@ from bot.engine.sync_upload import SyncUpload
 from bot.i18n import Locales
 from bot.intron import STATUS, SYNC_UPLOAD, UPLOAD, IntronClient
 from bot.metrics import BotMetrics
-from bot.ops.encryption import open_key_ring
+from bot.ops.encryption import announce_key_file, open_key_ring
 from bot.ops.startup import reach_database, reach_telegram
 from bot.ops.status import active_job_counts
 from bot.telegram_io.dispatcher import InboxDispatcher
@@ -100,8 +100,8 @@ async def serve(config: Config, stop: asyncio.Event, started: asyncio.Event | No
             return
         stack.push_async_callback(close_database)
         # Before anything reads a stored text: a key that cannot open them ends start-up here.
-        ring = await open_key_ring(config)
-        parts = await assemble(config, stack, ring)
+        keys = await open_key_ring(config)
+        parts = await assemble(config, stack, keys.ring)
         # Listening comes first: a port that cannot be used is the one line start-up prints,
         # and /metrics answers while Telegram is still being waited for. Webhook requests that
         # come meanwhile are stored, and handled once the dispatcher starts.
@@ -130,6 +130,7 @@ async def serve(config: Config, stop: asyncio.Event, started: asyncio.Event | No
             )
         )
         log.info("bot started (%s)", mode)
+        announce_key_file(keys)
         if started is not None:
             started.set()
         await stop.wait()

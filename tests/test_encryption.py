@@ -7,12 +7,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import io
-import logging
 import os
 import re
 import sqlite3
 import stat
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -79,6 +78,18 @@ async def stored_values(database_url: str) -> list[str]:
     return found
 
 
+@contextlib.asynccontextmanager
+async def bot_running(
+    bot_factory: Callable[..., RunningBot], **overrides: Any
+) -> AsyncIterator[RunningBot]:
+    running = bot_factory(**overrides)
+    await running.start()
+    try:
+        yield running
+    finally:
+        await running.stop()
+
+
 async def deliver_one(telegram: FakeTelegram, chat: int = CHAT) -> None:
     before = len(transcript_replies(telegram, chat))
     send_voice(telegram, chat)
@@ -132,12 +143,8 @@ async def test_sqlite_without_a_key_makes_a_private_key_file_and_reads_it_after_
     if not database_url.startswith("sqlite://"):
         pytest.skip("the key file is SQLite's; PostgreSQL needs DATA_ENCRYPTION_KEY")
     intron.transcript = TRANSCRIPT
-    running = bot_factory()
-    await running.start()
-    try:
+    async with bot_running(bot_factory):
         await deliver_one(telegram)
-    finally:
-        await running.stop()
     key_file = key_file_of(database_url)
     assert key_file is not None and key_file.name == "bot.sqlite3.key"
     assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
@@ -149,12 +156,8 @@ async def test_sqlite_without_a_key_makes_a_private_key_file_and_reads_it_after_
     values = await stored_values(database_url)
     assert values and {sealed_key_id(v) for v in values} == {KeyRing.from_texts(key).current_id}
 
-    running = bot_factory()
-    await running.start()
-    try:
+    async with bot_running(bot_factory):
         assert TRANSCRIPT in await resend_from_history(telegram)
-    finally:
-        await running.stop()
     assert key_file.read_text().strip() == key, "the same key, not a new one"
 
 
@@ -163,18 +166,10 @@ async def test_restart_with_the_same_key_resends_the_result(
 ) -> None:
     intron.transcript = TRANSCRIPT
     key = generate_key()
-    running = bot_factory(data_encryption_key=key)
-    await running.start()
-    try:
+    async with bot_running(bot_factory, data_encryption_key=key):
         await deliver_one(telegram)
-    finally:
-        await running.stop()
-    running = bot_factory(data_encryption_key=key)
-    await running.start()
-    try:
+    async with bot_running(bot_factory, data_encryption_key=key):
         assert TRANSCRIPT in await resend_from_history(telegram)
-    finally:
-        await running.stop()
 
 
 async def test_a_wrong_key_is_one_line_and_exit_2_before_anything_is_served(
@@ -184,12 +179,8 @@ async def test_a_wrong_key_is_one_line_and_exit_2_before_anything_is_served(
     database_url: str,
     tmp_path: Path,
 ) -> None:
-    running = bot_factory()
-    await running.start()
-    try:
+    async with bot_running(bot_factory):
         await deliver_one(telegram)
-    finally:
-        await running.stop()
     served = len(telegram.requests)
 
     env = settings_env(telegram, intron, database_url, DATA_ENCRYPTION_KEY=generate_key())
@@ -204,28 +195,26 @@ async def test_a_wrong_key_is_one_line_and_exit_2_before_anything_is_served(
     assert wrong.startswith("FAIL") and "does not open this database" in wrong
 
 
-async def test_postgres_without_a_key_is_one_line_naming_it(tmp_path: Path) -> None:
-    env = {
+def bare_env(**settings: str) -> dict[str, str]:
+    """An environment with the two required settings and `settings`: nothing is reached."""
+    return {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "PYTHONPATH": str(Path(__file__).parent.parent),
         "TELEGRAM_BOT_TOKEN": "123:ABC",
         "INTRON_API_KEY": "key",
-        "DATABASE_URL": "postgres://bot@127.0.0.1:9/bot",
+        **settings,
     }
+
+
+async def test_postgres_without_a_key_is_one_line_naming_it(tmp_path: Path) -> None:
+    env = bare_env(DATABASE_URL="postgres://bot@127.0.0.1:9/bot")
     status, line = await failed_start(env, tmp_path)
     assert status == 2
     assert line.startswith("Configuration error: DATA_ENCRYPTION_KEY is required with PostgreSQL")
 
 
 async def test_a_key_that_is_not_32_bytes_is_refused_without_showing_it(tmp_path: Path) -> None:
-    env = {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "PYTHONPATH": str(Path(__file__).parent.parent),
-        "TELEGRAM_BOT_TOKEN": "123:ABC",
-        "INTRON_API_KEY": "key",
-        "DATA_ENCRYPTION_KEY": "c2hvcnQta2V5",
-    }
-    status, line = await failed_start(env, tmp_path)
+    status, line = await failed_start(bare_env(DATA_ENCRYPTION_KEY="c2hvcnQta2V5"), tmp_path)
     assert status == 2
     assert "DATA_ENCRYPTION_KEY must decode to 32 bytes" in line and "c2hvcnQta2V5" not in line
 
@@ -289,20 +278,14 @@ async def test_a_database_from_before_encryption_is_read_and_then_sealed(
 ) -> None:
     intron.transcript = TRANSCRIPT
     key = TEST_ENCRYPTION_KEY
-    running = bot_factory(data_encryption_key=key)
-    await running.start()
-    try:
+    async with bot_running(bot_factory, data_encryption_key=key):
         await deliver_one(telegram)
-    finally:
-        await running.stop()
     assert await make_plaintext(database_url, KeyRing.from_texts(key)) >= 3
     assert any(TRANSCRIPT in v for v in await stored_values(database_url)), "plaintext now"
     line = await check_line(telegram, intron, database_url, data_encryption_key=key)
     assert re.search(r"; [1-9][0-9]* rows in plaintext$", line), line
 
-    running = bot_factory(data_encryption_key=key)
-    await running.start()
-    try:
+    async with bot_running(bot_factory, data_encryption_key=key):
         current = KeyRing.from_texts(key).current_id
 
         async def all_sealed() -> bool:
@@ -313,8 +296,6 @@ async def test_a_database_from_before_encryption_is_read_and_then_sealed(
         assert not any(TRANSCRIPT in v for v in values)
         assert {sealed_key_id(v) for v in values} == {current}
         assert TRANSCRIPT in await resend_from_history(telegram), "nothing lost"
-    finally:
-        await running.stop()
     line = await check_line(telegram, intron, database_url, data_encryption_key=key)
     assert line.startswith("ok") and "; 0 rows in plaintext or under an old key" in line
 
@@ -324,28 +305,20 @@ async def test_a_key_rotated_with_jobs_in_flight(
     intron: FakeIntron,
     bot_factory: Callable[..., RunningBot],
     database_url: str,
-    caplog: pytest.LogCaptureFixture,
 ) -> None:
-    caplog.set_level(logging.INFO, logger="bot.engine.reencryption")
     intron.transcript = TRANSCRIPT
     old, new = generate_key(), generate_key()
-    running = bot_factory(data_encryption_key=old)
-    await running.start()
-    try:
+    async with bot_running(bot_factory, data_encryption_key=old):
         await deliver_one(telegram)
         intron.processing_seconds = 3600.0  # held at Intron until finished below
         send_voice(telegram, CHAT + 1)
         send_voice(telegram, CHAT + 2)
         await intron.wait_for(lambda: len(intron.uploads) == 3)
-    finally:
-        await running.stop()
     old_id, new_id = KeyRing.from_texts(old).current_id, KeyRing.from_texts(new).current_id
     assert {sealed_key_id(v) for v in await stored_values(database_url)} == {old_id}
 
     # The operator rotates: the old key moves to DATA_ENCRYPTION_OLD_KEYS.
-    running = bot_factory(data_encryption_key=new, data_encryption_old_keys=old)
-    await running.start()
-    try:
+    async with bot_running(bot_factory, data_encryption_key=new, data_encryption_old_keys=old):
         intron.finish()
         for chat in (CHAT + 1, CHAT + 2):
             await telegram.wait_for(lambda chat=chat: bool(transcript_replies(telegram, chat)))
@@ -356,20 +329,14 @@ async def test_a_key_rotated_with_jobs_in_flight(
         await eventually(all_under_new, what="every row under the new key")
         assert {sealed_key_id(v) for v in await stored_values(database_url)} == {new_id}
         assert TRANSCRIPT in await resend_from_history(telegram)
-    finally:
-        await running.stop()
     line = await check_line(
         telegram, intron, database_url, data_encryption_key=new, data_encryption_old_keys=old
     )
     assert line.startswith("ok") and f"key {new_id}" in line and "; 0 rows in" in line
 
     # Nothing is sealed under the old key any more: it can go.
-    running = bot_factory(data_encryption_key=new)
-    await running.start()
-    try:
+    async with bot_running(bot_factory, data_encryption_key=new):
         assert TRANSCRIPT in await resend_from_history(telegram, CHAT + 1)
-    finally:
-        await running.stop()
     assert [r["key_id"] for r in await raw(database_url, "SELECT key_id FROM encryption_keys")] == [
         new_id
     ]

@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 import os
 import secrets
+from dataclasses import dataclass
 from pathlib import Path
 
 from bot.config import Config
@@ -78,10 +79,22 @@ def create_key_file(path: Path) -> tuple[str, bool]:
     return key, True
 
 
+@dataclass(frozen=True)
+class Keys:
+    ring: KeyRing
+    created: Path | None = None  # the key file this start made
+
+
 def key_ring(config: Config, *, create: bool) -> KeyRing | None:
-    """The ring the configuration gives: DATA_ENCRYPTION_KEY (or the SQLite key file, made now
-    when `create` and missing; None when missing and not `create`) with the old keys."""
+    """The ring the configuration gives: DATA_ENCRYPTION_KEY (or the SQLite key file; None
+    when there is none) with the old keys."""
+    keys = _keys(config, create=create)
+    return keys.ring if keys is not None else None
+
+
+def _keys(config: Config, *, create: bool) -> Keys | None:
     current = config.data_encryption_key
+    created = None
     if current is not None:
         key = current.get_secret_value()
     else:
@@ -92,25 +105,31 @@ def key_ring(config: Config, *, create: bool) -> KeyRing | None:
         if found is None and not create:
             return None
         if found is None:
-            found, created = create_key_file(path)
-            if created:
-                log.warning(
-                    "created the data encryption key in %s (DATA_ENCRYPTION_KEY is not set): "
-                    "back it up with the database, which cannot be read without it",
-                    path,
-                )
+            found, made = create_key_file(path)
+            created = path if made else None
         key = found
-    return KeyRing.from_texts(key, config.old_encryption_keys)
+    return Keys(KeyRing.from_texts(key, config.old_encryption_keys), created)
 
 
-async def open_key_ring(config: Config) -> KeyRing:
+async def open_key_ring(config: Config) -> Keys:
     """At start-up, with the database migrated: the ring, checked against what the database
     holds and installed for every encrypted column. Raises StartupFailed in one line."""
     try:
-        ring = key_ring(config, create=True)
-        assert ring is not None
-        await key_store.check_keys(ring)
+        keys = _keys(config, create=True)
+        assert keys is not None
+        await key_store.check_keys(keys.ring)
     except (KeyFileProblem, key_store.WrongKey) as problem:
         raise StartupFailed(Problem(str(problem), transient=False)) from None
-    install(ring)
-    return ring
+    install(keys.ring)
+    return keys
+
+
+def announce_key_file(keys: Keys) -> None:
+    """Once start-up succeeded (a failed start-up stays one line): where a key file made at
+    this start is. Never the key."""
+    if keys.created is not None:
+        log.warning(
+            "created the data encryption key in %s (DATA_ENCRYPTION_KEY is not set): back it "
+            "up with the database, which cannot be read without it",
+            keys.created,
+        )
