@@ -24,12 +24,14 @@ from bot.config import Config
 from bot.engine.budget import RateBudget
 from bot.engine.pipeline import JobPipeline, PipelineConfig
 from bot.engine.poll_pacer import PollPacer
+from bot.engine.reencryption import Reencryption
 from bot.engine.scheduler import JobScheduler
 from bot.engine.sync_upload import SyncUpload
 from bot.i18n import ENGLISH_CODE, Locales
 from bot.intron import STATUS, SYNC_UPLOAD, UPLOAD, IntronClient
 from bot.logs import quiet_outage_noise
 from bot.metrics import BotMetrics
+from bot.ops.encryption import announce_key_file, open_key_ring
 from bot.ops.startup import reach_database, reach_telegram
 from bot.ops.status import active_job_counts
 from bot.outages import Outages
@@ -49,6 +51,7 @@ from bot.web.server import WebServer
 from handlers import publish_commands, register_handlers
 from handlers.services import Services
 from storage.db import close_database, is_postgres
+from storage.encrypted import KeyRing
 
 log = logging.getLogger(__name__)
 
@@ -98,6 +101,7 @@ class Parts:
     metrics: BotMetrics
     locales: Locales
     outages: Outages
+    reencryption: Reencryption
 
 
 async def serve(config: Config, stop: asyncio.Event, started: asyncio.Event | None = None) -> None:
@@ -110,7 +114,9 @@ async def serve(config: Config, stop: asyncio.Event, started: asyncio.Event | No
         if not await reach_database(config, stop):
             return
         stack.push_async_callback(close_database)
-        parts = await assemble(config, stack)
+        # Before anything reads a stored text: a key that cannot open them ends start-up here.
+        keys = await open_key_ring(config)
+        parts = await assemble(config, stack, keys.ring)
         # Listening comes first: a port that cannot be used is the one line start-up prints,
         # and /metrics answers while Telegram is still being waited for. Webhook requests that
         # come meanwhile are stored, and handled once the dispatcher starts.
@@ -147,6 +153,7 @@ async def serve(config: Config, stop: asyncio.Event, started: asyncio.Event | No
             )
         )
         log.info("bot started (%s)", mode)
+        announce_key_file(keys)
         if started is not None:
             started.set()
         await stop.wait()
@@ -170,12 +177,14 @@ async def _working(parts: Parts) -> AsyncIterator[None]:
         await parts.scheduler.start()
         parts.pacer.start(parts.scheduler)
         await parts.dispatcher.start()  # updates stored before a crash or stop come first
+        parts.reencryption.start()
         yield
     finally:
         await asyncio.gather(
             parts.dispatcher.stop(grace=SHUTDOWN_GRACE_SECONDS),
             parts.scheduler.stop(grace=SHUTDOWN_GRACE_SECONDS),
             parts.pacer.stop(),
+            parts.reencryption.stop(),
         )
 
 
@@ -188,8 +197,9 @@ def _handler_of(app: Application) -> Callable[[dict[str, Any]], Awaitable[None]]
     return handle
 
 
-async def assemble(config: Config, stack: contextlib.AsyncExitStack) -> Parts:
-    """Build every part; the clients' connections are closed when `stack` ends."""
+async def assemble(config: Config, stack: contextlib.AsyncExitStack, ring: KeyRing) -> Parts:
+    """Build every part; the clients' connections are closed when `stack` ends. `ring` is the
+    database's key ring, installed already: the background re-encryption uses it."""
     metrics = BotMetrics(CollectorRegistry())
     # One outage log per dependency for the whole process, told by every part using it.
     outages = Outages()
@@ -296,4 +306,5 @@ async def assemble(config: Config, stack: contextlib.AsyncExitStack) -> Parts:
         metrics=metrics,
         outages=outages,
     )
-    return Parts(app, scheduler, pacer, dispatcher, server, metrics, locales, outages)
+    reencryption = Reencryption(ring, inbox)
+    return Parts(app, scheduler, pacer, dispatcher, server, metrics, locales, outages, reencryption)

@@ -1,8 +1,9 @@
 """The command line: `python -m bot` and the `intron-bot` console script.
 
-`run` (also what no command means) runs the bot; `check` tests what it depends on. Each
-command is a subparser with its own `--help` and a `handler(args) -> exit status`; a new
-command (genkey, say) is one more `_add_...` function registered in `build_parser`.
+`run` (also what no command means) runs the bot; `check` tests what it depends on; `genkey`
+prints a new DATA_ENCRYPTION_KEY. Each command is a subparser with its own `--help` and a
+`handler(args) -> exit status`; a new command is one more `_add_...` function registered in
+`build_parser`.
 
 The bot's own modules are imported inside the handlers, so `--help` and `--version` answer at
 once and need no configuration.
@@ -59,6 +60,7 @@ def build_parser(prog: str = "python -m bot") -> argparse.ArgumentParser:
     commands = parser.add_subparsers(title="commands", dest="command")
     _add_run(commands)
     _add_check(commands)
+    _add_genkey(commands)
     # No command means `run` with its defaults; the usage line says the command is optional.
     parser.set_defaults(handler=_run_command, mode=None)
     names = ",".join(commands.choices)
@@ -104,6 +106,27 @@ def _add_check(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         ),
     )
     check.set_defaults(handler=_check_command)
+
+
+def _add_genkey(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    genkey = commands.add_parser(
+        "genkey",
+        help="print a new random key for DATA_ENCRYPTION_KEY",
+        description=(
+            "Print a new key for DATA_ENCRYPTION_KEY (32 random bytes, urlsafe base64), which "
+            "seals transcripts, results, file names and links in the database. Needs no "
+            "configuration. Keep it with the database's backups: without it they cannot be "
+            "read. To rotate, move the current key to DATA_ENCRYPTION_OLD_KEYS."
+        ),
+    )
+    genkey.set_defaults(handler=_genkey_command)
+
+
+def _genkey_command(args: argparse.Namespace) -> int:
+    from storage.encrypted import generate_key
+
+    print(generate_key())
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -11,7 +11,8 @@ from urllib.parse import urlsplit
 from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from storage.db import database_url_problem
+from storage.db import database_url_problem, is_postgres
+from storage.encrypted import BadKey, parse_key
 
 # What Telegram accepts as a webhook's secret_token.
 WEBHOOK_SECRET_RE = re.compile(r"[A-Za-z0-9_-]{1,256}")
@@ -57,6 +58,13 @@ FIND_USER_ID = (
     "to find yours, start the bot with ALLOWED_CHAT_IDS=0 and message it privately: the chat "
     "id it answers with is your user id"
 )
+GENKEY = "`python -m bot genkey` prints one"
+
+
+def _split_keys(value: str) -> list[str]:
+    return [key.strip() for key in value.split(",") if key.strip()]
+
+
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
@@ -93,6 +101,13 @@ class Config(BaseSettings):
     telegram_base_file_url: str = "https://api.telegram.org/file/bot"
     telegram_local_mode: bool = False
     database_url: str = "sqlite://data/bot.sqlite3"
+    # Seals transcripts, results, file names, links and stored updates in the database (32
+    # random bytes, urlsafe base64: `python -m bot genkey`). Unset with SQLite: the bot keeps
+    # one in `<database file>.key` (created at first start). Required with PostgreSQL.
+    data_encryption_key: SecretStr | None = Field(None, validate_default=True)
+    # Keys used before the current one, comma-separated: what they sealed still opens, and is
+    # sealed again under DATA_ENCRYPTION_KEY in the background.
+    data_encryption_old_keys: SecretStr | None = None
 
     allowed_chat_ids: Annotated[frozenset[int] | None, NoDecode] = None
     admin_user_ids: Annotated[frozenset[int], NoDecode] = frozenset()
@@ -186,6 +201,44 @@ class Config(BaseSettings):
             raise ValueError(problem)
         return value
 
+    @field_validator("data_encryption_key", "data_encryption_old_keys", mode="before")
+    @classmethod
+    def _empty_key(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("data_encryption_key")
+    @classmethod
+    def _encryption_key(cls, value: SecretStr | None, info: ValidationInfo) -> SecretStr | None:
+        if value is None:
+            if is_postgres(info.data.get("database_url") or ""):
+                raise ValueError(
+                    "is required with PostgreSQL (every instance must seal and open the same "
+                    "data): set it to a key from `python -m bot genkey`, the same in every "
+                    "instance"
+                )
+            return None
+        try:
+            parse_key(value.get_secret_value())
+        except BadKey as error:
+            raise ValueError(
+                f"{error}: it must be 32 random bytes in urlsafe base64 ({GENKEY})"
+            ) from None
+        return value
+
+    @field_validator("data_encryption_old_keys")
+    @classmethod
+    def _old_keys(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None:
+            return None
+        for number, key in enumerate(_split_keys(value.get_secret_value()), start=1):
+            try:
+                parse_key(key)
+            except BadKey as error:
+                raise ValueError(
+                    f"key {number} {error}: each must be 32 random bytes in urlsafe base64"
+                ) from None
+        return value
+
     @field_validator("log_level")
     @classmethod
     def _log_level(cls, value: str) -> str:
@@ -276,7 +329,21 @@ class Config(BaseSettings):
         given = [self.telegram_bot_token, self.intron_api_key, self.webhook_secret]
         secrets = [s.get_secret_value() for s in given if s is not None]
         password = urlsplit(self.database_url).password
-        return secrets + ([password] if password else [])
+        return secrets + ([password] if password else []) + self.encryption_keys
+
+    @property
+    def encryption_keys(self) -> list[str]:
+        """The keys given, the current one first (none set: the SQLite key file's is used)."""
+        current = self.data_encryption_key
+        old = self.data_encryption_old_keys
+        return ([current.get_secret_value()] if current else []) + (
+            _split_keys(old.get_secret_value()) if old else []
+        )
+
+    @property
+    def old_encryption_keys(self) -> list[str]:
+        old = self.data_encryption_old_keys
+        return _split_keys(old.get_secret_value()) if old else []
 
     @property
     def template_names(self) -> dict[str, str]:

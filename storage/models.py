@@ -12,6 +12,8 @@ from enum import StrEnum
 from tortoise import fields
 from tortoise.models import Model
 
+from storage.encrypted import EncryptedJSONField, EncryptedTextField
+
 
 class JobState(StrEnum):
     # Stored, waiting for its chat to agree to the consent text (CONSENT_REQUIRED): nothing
@@ -40,6 +42,12 @@ RUNNABLE_STATES = tuple(state for state in ACTIVE_STATES if state != JobState.HE
 FINAL_STATES = (JobState.DELIVERED, JobState.FAILED)
 
 
+# Every column below that can carry patient data (texts, results, the stored reply, file names,
+# links, failure texts, speakers' names, inbox payloads) is an Encrypted* field: sealed with
+# AES-GCM under DATA_ENCRYPTION_KEY (storage/encrypted.py). Telegram's file ids stay plaintext:
+# they are looked up by value, and name no one.
+
+
 class Job(Model):
     id = fields.IntField(primary_key=True)
     chat_id = fields.BigIntField()
@@ -54,13 +62,13 @@ class Job(Model):
     # Both erased ("") by /forget and retention: the name is often a patient's, and the file id
     # is enough to download the audio again with the bot token.
     telegram_file_id = fields.CharField(max_length=255)
-    file_name = fields.CharField(max_length=128)
+    file_name = EncryptedTextField(max_length=128)
     mime_type = fields.CharField(max_length=64, null=True)
     file_size = fields.BigIntField(null=True)
     duration = fields.IntField(null=True)  # seconds, as Telegram reported it; None for links
     # A link Intron reads the audio from (media_kind "link"): the bot downloads nothing. Erased
     # with the file name: a link may be all it takes to fetch the recording.
-    source_url = fields.CharField(max_length=2048, null=True)
+    source_url = EncryptedTextField(max_length=2048, null=True)
     # Telegram's id of the file's content, the same in every chat it is forwarded to: a copy
     # of a recording already transcribed is answered from that result. Erased with the text.
     file_unique_id = fields.CharField(max_length=64, null=True, db_index=True)
@@ -75,7 +83,7 @@ class Job(Model):
     # Who the speakers of a diarized result are: {"roles": "clinician_patient"} (a pair from the
     # catalog, shown in the reader's language) or {"names": ["Dr Amina", ...]} as typed, in the
     # order they first speak. Erased with the text: names are often patients'.
-    speakers = fields.JSONField(null=True)
+    speakers = EncryptedJSONField(null=True)
     # The message asking the chat to type the speakers' names: a reply to it names them.
     names_prompt_id = fields.BigIntField(null=True)
     options = fields.JSONField()  # TranscriptionOptions the upload is (or was) sent with
@@ -86,12 +94,12 @@ class Job(Model):
     state = fields.CharEnumField(JobState, default=JobState.RECEIVED, max_length=16)
     status_message_id = fields.BigIntField(null=True)
     intron_file_id = fields.CharField(max_length=128, null=True)
-    result = fields.JSONField(null=True)  # Intron's `data` once transcribed; purged by retention
+    result = EncryptedJSONField(null=True)  # Intron's `data` once transcribed; purged by retention
     processed_seconds = fields.FloatField(null=True)
-    failure = fields.TextField(null=True)  # what the chat is told when the job failed
+    failure = EncryptedTextField(null=True)  # what the chat is told when the job failed
     # The answer as rendered when the job became ready to reply (messages, then the report
     # file), so a resumed reply continues exactly where it stopped; purged with `result`.
-    reply = fields.JSONField(null=True)
+    reply = EncryptedJSONField(null=True)
     reply_since = fields.FloatField(null=True)  # when the reply first became due
     parts_sent = fields.IntField(default=0)  # parts of `reply` Telegram accepted (or took)
     # Recorded before each part is sent and cleared once its outcome is known: still set after
@@ -202,7 +210,7 @@ class InboxUpdate(Model):
 
     update_id = fields.BigIntField(primary_key=True, generated=False)
     chat_id = fields.BigIntField(null=True)  # None for the rare update that has no chat
-    payload = fields.JSONField()  # the update's JSON as Telegram sent it
+    payload = EncryptedJSONField()  # the update's JSON as Telegram sent it
     received_at = fields.FloatField()
     # Who is handling the row, until when: several processes on one database never take the
     # same row, and a row whose handler died is taken again once the claim expires.
@@ -264,3 +272,15 @@ class PollPace(Model):
 
     class Meta:
         table = "poll_pace"
+
+
+class EncryptionKey(Model):
+    """A key that sealed values in this database, by its id, with a known text sealed under it:
+    start-up tells a wrong DATA_ENCRYPTION_KEY from the right one before anything is served."""
+
+    key_id = fields.CharField(max_length=16, primary_key=True)
+    check_value = fields.TextField()
+    created_at = fields.FloatField()
+
+    class Meta:
+        table = "encryption_keys"

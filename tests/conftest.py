@@ -23,6 +23,7 @@ from bot.app import serve
 from bot.config import Config
 from bot.i18n import BOT_LANGUAGES, ENGLISH_CODE
 from storage.db import close_database, init_database
+from storage.encrypted import KeyRing, install
 from storage.models import RUNNABLE_STATES, InboxUpdate, Job
 from tests import postgres_server as postgres_server_module
 from tests.fakes.intron_api import FakeIntron
@@ -53,6 +54,26 @@ def worker_id_for(database_url: str) -> str:
     return "test-" + hashlib.sha256(database_url.encode()).hexdigest()[:12]
 
 
+# The DATA_ENCRYPTION_KEY of tests on PostgreSQL, which requires one (on SQLite the bot keeps
+# its key in a file beside the database, as an operator's first start would).
+TEST_ENCRYPTION_KEY = "dGVzdC1rZXktb2YtdGhlLWVuY3J5cHRpb24tdGVzdHM="
+
+
+def encryption_env(database_url: str) -> dict[str, str]:
+    return (
+        {} if database_url.startswith("sqlite://") else {"DATA_ENCRYPTION_KEY": TEST_ENCRYPTION_KEY}
+    )
+
+
+@pytest.fixture(autouse=True)
+def key_ring() -> Iterator[KeyRing]:
+    """A key ring for tests that use the database without starting the bot (which installs
+    its own)."""
+    ring = KeyRing.from_texts(TEST_ENCRYPTION_KEY)
+    install(ring)
+    yield ring
+
+
 def make_config(
     telegram: FakeTelegram, intron: FakeIntron, database_url: str, **overrides: Any
 ) -> Config:
@@ -64,6 +85,7 @@ def make_config(
         "telegram_base_file_url": telegram.base_file_url,
         "database_url": database_url,
         "worker_id": worker_id_for(database_url),
+        **{k.lower(): v for k, v in encryption_env(database_url).items()},
         **overrides,
     }
     return Config(_env_file=None, **values)  # type: ignore[call-arg]
@@ -76,7 +98,8 @@ def settings_env(
     env = {
         k: v
         for k, v in os.environ.items()
-        if not k.startswith(("TELEGRAM_", "INTRON_", "DATABASE_", "WEBHOOK_")) and k != "PORT"
+        if not k.startswith(("TELEGRAM_", "INTRON_", "DATABASE_", "WEBHOOK_", "DATA_ENCRYPTION_"))
+        and k != "PORT"
     }
     env.update(
         TELEGRAM_BOT_TOKEN=telegram.token,
@@ -87,6 +110,7 @@ def settings_env(
         DATABASE_URL=database_url,
         WORKER_ID=worker_id_for(database_url),
         PYTHONPATH=str(PROJECT_ROOT),
+        **encryption_env(database_url),
     )
     env.update(extra)  # may replace any of the above
     return env

@@ -56,7 +56,7 @@ async def test_everything_answers(
 ) -> None:
     status, lines = await run_check(telegram, intron, migrated)
     assert status == 0
-    assert set(lines) == {"telegram", "intron", "database"}
+    assert set(lines) == {"telegram", "intron", "database", "encryption"}
     assert all(line.startswith("ok ") for line in lines.values())
     assert "@intron_test_bot" in lines["telegram"]
     count = len(list((PROJECT_ROOT / "storage" / "migrations").glob("0*.py")))
@@ -300,7 +300,7 @@ async def test_webhook_check_against_the_bots_own_registration(
     await command.start(["check"])
     assert await command.wait(60) == 0, command.output.decode()
     names = [line.split(":")[0].split()[-1] for line in command.output.decode().splitlines()]
-    assert names == ["telegram", "intron", "database", "webhook"]
+    assert names == ["telegram", "intron", "database", "encryption", "webhook"]
 
     async with database_writes_blocked(migrated):  # the bot answers Telegram 503 now
         telegram.user_message(4001, text="/help")
@@ -326,7 +326,8 @@ async def test_python_m_bot_check_exit_status(
     await passing.start(["check"])
     assert await passing.wait(60) == 0
     lines = passing.output.decode().splitlines()
-    assert [line.split(":")[0].split()[-1] for line in lines] == ["telegram", "intron", "database"]
+    names = [line.split(":")[0].split()[-1] for line in lines]
+    assert names == ["telegram", "intron", "database", "encryption"]
     assert all(line.startswith("ok") for line in lines)
 
     env = settings_env(telegram, intron, migrated, INTRON_API_KEY="not-the-key")
@@ -334,6 +335,6 @@ async def test_python_m_bot_check_exit_status(
     await failing.start(["check"])
     assert await failing.wait(60) == 1
     output = failing.output.decode()
-    assert len(output.splitlines()) == 3
+    assert len(output.splitlines()) == 4
     assert "FAIL  intron: Intron at" in output and "not-the-key" not in output
     assert "Traceback" not in output

@@ -12,7 +12,13 @@ from pathlib import Path
 from bot.config import Config
 from bot.logs import CONTENT_LEFT_OUT, JsonFormatter, RedactingFormatter, Redactor
 from storage.db import describe_database_error
-from tests.conftest import BotProcess, fixture_bytes, settings_env, transcript_replies
+from tests.conftest import (
+    TEST_ENCRYPTION_KEY,
+    BotProcess,
+    fixture_bytes,
+    settings_env,
+    transcript_replies,
+)
 from tests.fakes.intron_api import FakeIntron
 from tests.fakes.telegram import FakeTelegram
 
@@ -68,7 +74,11 @@ def test_json_lines_are_redacted_field_by_field() -> None:
 def test_a_password_that_is_a_common_word_leaves_the_words_alone() -> None:
     url = "postgres://postgres:postgres@db.example.org:5432/bot"
     config = Config(  # type: ignore[call-arg]
-        _env_file=None, telegram_bot_token=TOKEN, intron_api_key=KEY, database_url=url
+        _env_file=None,
+        telegram_bot_token=TOKEN,
+        intron_api_key=KEY,
+        database_url=url,
+        data_encryption_key=TEST_ENCRYPTION_KEY,
     )
     line, _ = describe_database_error(ModuleNotFoundError(name="asyncpg"), url) or ("", False)
     assert Redactor(config.secrets)(line) == (

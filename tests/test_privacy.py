@@ -113,6 +113,45 @@ async def test_forget_while_the_reply_is_being_sent_stops_it_before_the_next_par
         assert await stored_anywhere(needle) == [], needle
 
 
+def files_holding(database_url: str, needles: tuple[str, ...]) -> dict[str, list[str]]:
+    """Which of the SQLite database's files (the file, its write-ahead log, its shared memory)
+    hold each needle, read byte by byte as a copied file would be."""
+    database = Path(database_url.removeprefix("sqlite://"))
+    files = [database, *database.parent.glob(database.name + "-*")]
+    contents = {f.name: f.read_bytes() for f in files if f.exists()}
+    return {
+        needle: [name for name, data in contents.items() if needle.encode() in data]
+        for needle in needles
+        if any(needle.encode() in data for data in contents.values())
+    }
+
+
+async def test_database_files_hold_no_transcript_name_or_link_after_delivery_and_forget(
+    telegram: FakeTelegram, intron: FakeIntron, bot: RunningBot, database_url: str
+) -> None:
+    """Read byte by byte, as a copied file would be: the SQLite file and its write-ahead log,
+    once the results are delivered (sealed, docs/operations.md#encryption-at-rest) and again
+    after /forget (erased). PostgreSQL's old row versions are VACUUM's, see docs/."""
+    if not database_url.startswith("sqlite://"):
+        pytest.skip("the files of a SQLite database")
+    intron.transcript = "Mama Neema reports fever and a rash since Tuesday"
+    link = "https://files.example.org/ward-7/Neema_Juma_visit.mp3"
+    audio = telegram.audio(fixture_bytes("call_center.mp3"), file_name=PATIENT_FILE)
+    telegram.user_message(CHAT, audio=audio, caption="Mama Neema, second visit")
+    text = f"Recording: {link}"
+    telegram.user_message(
+        CHAT, text=text, entities=[{"type": "url", "offset": 11, "length": len(link)}]
+    )
+    await telegram.wait_for(lambda: len(transcript_replies(telegram, CHAT)) == 2)
+    assert [u.fields.get("audio_file_url") for u in intron.uploads].count(link) == 1
+    needles = (intron.transcript, "Mama Neema", PATIENT_FILE, "Neema_Juma", "files.example.org")
+    # What the chat received is in the database, sealed: nothing of it in the clear.
+    assert files_holding(database_url, needles) == {}
+
+    await forget(telegram, CHAT)
+    assert files_holding(database_url, needles) == {}
+
+
 async def test_after_forget_the_database_files_hold_no_transcript_or_file_name(
     telegram: FakeTelegram, intron: FakeIntron, bot: RunningBot, database_url: str
 ) -> None:

@@ -22,6 +22,7 @@ async def test_privacy_states_the_configured_retention_and_operator(
         assert "30 days" not in text
         assert "Intron" in text and "do not keep the audio" in text
         assert "/forget" in text
+        assert "stored encrypted (AES-GCM)" in text
         assert "operated by Lagos Clinic IT, it@clinic.example" in text
         [start] = await send_command(telegram, CHAT, "/start")
         assert "/privacy" in start["text"]

@@ -15,6 +15,11 @@ WHAT_IS_KEPT = (
         "file name, and a link you sent; and this chat's settings."
     ),
     N_(
+        "How it is kept: the transcripts, results and notes, file names, links and the messages "
+        "Telegram hands me are stored encrypted (AES-GCM) in the bot's database: a copy of the "
+        "database without its key does not show them."
+    ),
+    N_(
         "For how long: the transcript, results, file names, links and file ids are erased "
         "{retention_days} days after the recording was answered. Date, duration and state "
         "stay, for /usage. The updates Telegram hands me (your messages, as they arrived) are "

@@ -25,6 +25,8 @@ from tortoise.expressions import Q
 from tortoise.functions import Count, Sum
 from tortoise.queryset import QuerySet
 
+from storage import key_store
+from storage.encrypted import KeyRing
 from storage.models import ACTIVE_STATES, FINAL_STATES, RUNNABLE_STATES, Job, JobState
 
 log = logging.getLogger(__name__)
@@ -670,6 +672,13 @@ async def purge_expired(cutoff: datetime) -> int:
     if purged:
         await _checkpoint()
     return purged
+
+
+async def reseal_stale(ring: KeyRing, *, after: int | None, limit: int) -> key_store.Batch:
+    """Jobs after id `after` whose texts are plaintext (from before encryption) or under an old
+    key: sealed again under the current key, each value only if it is still the one read (a
+    stage writing meanwhile seals under the current key itself). Nothing else changes."""
+    return await key_store.reseal_batch(key_store.JOBS, ring, after=after, limit=limit)
 
 
 # SQLite leaves an erased row's old bytes in free pages and in its write-ahead log until they

@@ -7,10 +7,12 @@ print in a fixed order, and never print a secret (the lines pass through the log
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import sqlite3
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from typing import TextIO
+from typing import Any, TextIO
 
 import httpx
 from telegram import Bot
@@ -28,9 +30,13 @@ from bot.intron import (
     IntronUnreachable,
 )
 from bot.logs import Redactor
+from bot.ops.encryption import KeyFileProblem, key_file_of, key_ring
 from bot.ops.startup import describe_telegram_error, host_of
+from storage import key_store
 from storage.db import (
     describe_database_error,
+    is_postgres,
+    libpq_url,
     read_migration_state,
     redacted_url,
     sqlite_path,
@@ -152,6 +158,87 @@ async def check_database(config: Config) -> CheckResult:
     return CheckResult("database", True, detail)
 
 
+async def check_encryption(config: Config) -> CheckResult:
+    """Which key seals the database, that it opens what is stored, and how many rows are not
+    under it yet (plaintext from before encryption, or an old key's)."""
+    name = "encryption"
+    try:
+        ring = key_ring(config, create=False)
+    except KeyFileProblem as problem:
+        return CheckResult(name, False, str(problem))
+    path = sqlite_path(config.database_url)
+    if path is not None and not path.exists():
+        return CheckResult(name, True, "the database is not created yet")
+    where = (
+        "DATA_ENCRYPTION_KEY"
+        if config.data_encryption_key
+        else str(key_file_of(config.database_url))
+    )
+    try:
+        async with _reader(config.database_url) as query:
+            if ring is None:
+                stale = await key_store.count_stale("none", query)
+                detail = f"no key yet ({where} is created at first start); "
+                return CheckResult(name, True, detail + f"{stale} rows in plaintext")
+            try:
+                await key_store.unneeded_keys(ring, query)
+            except Exception as error:
+                if not _missing_table(error):
+                    raise
+                # A database from before encryption: the bot's next start seals it.
+                stale = await key_store.count_stale("none", query)
+                detail = f"not set up yet (the next start does it); {stale} rows in plaintext"
+                return CheckResult(name, True, detail)
+            stale = await key_store.count_stale(ring.current_id, query)
+    except key_store.WrongKey as problem:
+        return CheckResult(name, False, str(problem))
+    except Exception as error:
+        if _missing_table(error):
+            return CheckResult(name, True, "no tables yet: starting the bot creates them")
+        if describe_database_error(error, config.database_url) is None:
+            raise
+        return CheckResult(name, False, "cannot read the database (see the database line)")
+    detail = f"key {ring.current_id} ({where}); {stale} rows in plaintext or under an old key"
+    if stale:
+        detail += " (the running bot seals them again in the background)"
+    return CheckResult(name, True, detail)
+
+
+def _missing_table(error: BaseException) -> bool:
+    return "no such table" in str(error) or type(error).__name__ == "UndefinedTableError"
+
+
+@contextlib.asynccontextmanager
+async def _reader(database_url: str) -> AsyncIterator[key_store.Query]:
+    """Read-only queries on the database with its own connection: `check` runs beside the
+    bot, and beside the database check's Tortoise connection."""
+    if is_postgres(database_url):
+        import asyncpg
+
+        connection = await asyncpg.connect(libpq_url(database_url), timeout=CHECK_TIMEOUT_SECONDS)
+
+        async def query_postgres(sql: str) -> list[dict[str, Any]]:
+            return [dict(row) for row in await connection.fetch(sql)]
+
+        try:
+            yield query_postgres
+        finally:
+            await connection.close()
+        return
+    path = sqlite_path(database_url)
+    uri = f"file:{path}?mode=ro"
+
+    def fetch(sql: str) -> list[dict[str, Any]]:
+        with contextlib.closing(sqlite3.connect(uri, uri=True, timeout=5)) as db:
+            db.row_factory = sqlite3.Row
+            return [dict(row) for row in db.execute(sql).fetchall()]
+
+    async def query_sqlite(sql: str) -> list[dict[str, Any]]:
+        return await asyncio.to_thread(fetch, sql)
+
+    yield query_sqlite
+
+
 async def check_webhook(config: Config) -> CheckResult:
     """Webhook mode: Telegram delivers to WEBHOOK_URL, and is not failing to right now."""
     try:
@@ -188,6 +275,7 @@ def checks_for(config: Config) -> list[tuple[str, Check]]:
         ("telegram", check_telegram),
         ("intron", check_intron),
         ("database", check_database),
+        ("encryption", check_encryption),
     ]
     if config.webhook_url:
         checks.append(("webhook", check_webhook))

@@ -17,6 +17,8 @@ from typing import Any
 
 from tortoise.expressions import F, Q
 
+from storage import key_store
+from storage.encrypted import KeyRing
 from storage.models import InboxUpdate
 
 log = logging.getLogger(__name__)
@@ -126,6 +128,13 @@ class UpdateInbox:
         if purged:
             log.info("inbox: deleted %d handled updates", purged)
         return purged
+
+    async def reseal_stale(
+        self, ring: KeyRing, *, after: int | None, limit: int
+    ) -> key_store.Batch:
+        """Stored updates in plaintext or under an old key, sealed again under the current
+        key (each only if still as read)."""
+        return await key_store.reseal_batch(key_store.INBOX, ring, after=after, limit=limit)
 
     async def backlog(self) -> int:
         """Updates stored and not yet handled (one count on the handled_at index)."""
