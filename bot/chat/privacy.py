@@ -22,8 +22,15 @@ WHAT_IS_KEPT = (
     N_(
         "For how long: the transcript, results, file names, links and file ids are erased "
         "{retention_days} days after the recording was answered. Date, duration and state "
-        "stay, for /usage. The updates Telegram hands me (your messages, as they arrived) are "
-        "deleted {inbox_days} days after I handled them."
+        "stay, for /usage. The updates Telegram hands me (your messages, as they arrived) keep "
+        "their content only until I have handled them; then only their number stays, "
+        "{inbox_days} days, so that a repeated delivery is recognised."
+    ),
+    N_(
+        "Where: the database is on the server this bot's operator chose (ask them where it is "
+        "if your data must stay in your country). Intron receives the audio and returns the "
+        "transcript; what Intron keeps of it, and for how long, is set by Intron's own terms "
+        "(intron.io), not by this bot: /forget erases what the bot holds."
     ),
     N_(
         "The audio: it goes to Intron (intron.io) for transcription. I hold it in a temporary "
