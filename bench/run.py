@@ -496,7 +496,7 @@ async def run_one(
             # A baseline keeps its jobs in memory only: after the kill it has nothing to wait
             # for, so the wait ends a while after Intron's last job rather than at the timeout.
             lost_after = max(note.intron_seconds for note in regime.notes) + (
-                8.0 if settings.smoke else 30.0
+                3.0 if settings.smoke else 30.0
             )
             deadline = min(deadline, time.monotonic() + lost_after)
         await wait_for_results(telegram, jobs, proc, deadline)
