@@ -93,6 +93,8 @@ class Note:
     send_at: float  # seconds after the first note
     audio_seconds: int
     intron_seconds: float
+    chat: int | None = None  # which of the regime's chats sends it (None: note n, chat n % chats)
+    group: str = ""  # reported on its own beside the others (say, one chat's batch)
 
 
 class IntronJobs:
@@ -149,6 +151,13 @@ class Regime:
     chats: int
     sync_offered: bool = False
     file_mb: float | None = None  # None: the small real recording from tests/fixtures
+    # The contender is killed (SIGKILL) this long after the last upload reached Intron, then
+    # started again on the same database; None: no restart.
+    kill_after_uploads: float | None = None
+
+    def chat_of(self, n: int) -> int:
+        chat = self.notes[n].chat
+        return 910_000 + (n % self.chats if chat is None else chat)
 
 
 @dataclass(frozen=True)
@@ -170,10 +179,31 @@ def _growing(rng: random.Random, audio: float, low: float, high: float, top: flo
     return min(high, max(low, (low + (high - low) * share) * rng.uniform(0.9, 1.1)))
 
 
+def _noisy(rng: random.Random, audio: float, low: float, high: float, top: float) -> float:
+    """Intron's time loosely tied to the audio's length: the trend from `low` to `high` s,
+    scattered by a factor of about 1.6 either way (log-normal), kept within `low`..`high`."""
+    trend = low + (high - low) * min(1.0, audio / top)
+    return min(high, max(low, trend * math.exp(rng.gauss(0.0, 0.5))))
+
+
 def duration_of(regime: Regime) -> float:
     """Roughly how long a regime runs: its sending, Intron's time, and 60 uploads a minute."""
     notes = regime.notes
     return max(n.send_at + n.intron_seconds for n in notes) + 60.0 * (len(notes) // 60)
+
+
+def batch_beside_singles(r: random.Random, batch: int, singles: int, scale: float) -> list[Note]:
+    """One chat's batch at once, then each of `singles` other chats one note, a few seconds
+    later (Intron 2 to 6 s for all)."""
+    notes = [
+        Note(0.0, r.randint(5, 60), r.uniform(2, 6) * scale, chat=0, group="batch")
+        for _ in range(batch)
+    ]
+    notes += [
+        Note(3.0 + 0.5 * i, r.randint(5, 60), r.uniform(2, 6) * scale, chat=1 + i, group="others")
+        for i in range(singles)
+    ]
+    return notes
 
 
 def regimes(seed: int, smoke: bool) -> dict[str, Regime]:
@@ -201,6 +231,15 @@ def regimes(seed: int, smoke: bool) -> dict[str, Regime]:
             Note(i * trickle_every, audio, _growing(r_trickle, audio, 2, 20, 1200) * scale)
         )
     short = at_once(n(20, 3), rng("short"), 2, 12)
+    r_noisy = rng("burst-noisy")
+    noisy_audio = [r_noisy.randint(30, 1800) for _ in range(n(40, 3))]
+    r_restart = rng("restart")
+    # Intron 10 s each (smoke: 4 s), so that the restarted bot finds them all still at Intron.
+    restart = [
+        Note(0.0, r_restart.randint(5, 60), 4.0 if smoke else 10.0, group="restarted")
+        for _ in range(n(20, 3))
+    ]
+    batch_size, singles = n(100, 3), n(10, 2)
     memory_mb = 1.0 if smoke else 15.0
     catalog = [
         Regime(
@@ -240,6 +279,28 @@ def regimes(seed: int, smoke: bool) -> dict[str, Regime]:
             10,
             file_mb=memory_mb,
         ),
+        Regime(
+            "batch-100+10",
+            f"one chat's {batch_size} notes at once, then {singles} other chats one note each "
+            "a few seconds later, Intron 2–6 s",
+            batch_beside_singles(rng("batch"), batch_size, singles, scale),
+            1 + singles,
+        ),
+        Regime(
+            "restart-20",
+            f"{len(restart)} notes at once, Intron {restart[0].intron_seconds:g} s each; kill -9 "
+            "1 s after the last upload, restart with nothing learned",
+            restart,
+            10,
+            kill_after_uploads=1.0,
+        ),
+        Regime(
+            "burst-40-noisy",
+            "40 notes at once (0.5–30 min), Intron 2–30 s, its trend with length scattered "
+            "by a factor of 1.6",
+            [Note(0, a, _noisy(r_noisy, a, 2, 30, 1800) * scale) for a in noisy_audio],
+            10,
+        ),
     ]
     return {regime.name: regime for regime in catalog}
 
@@ -252,6 +313,7 @@ class Measurement:
     delivered: int = 0
     duplicates: int = 0
     latencies: list[float] = field(default_factory=list)
+    latency_of: dict[int, float] = field(default_factory=dict)  # note -> its added latency
     end_to_end: list[float] = field(default_factory=list)
     status_calls: int = 0
     uploads: int = 0
@@ -323,17 +385,63 @@ class Settings:
     verbose: bool
 
 
+async def start_contender(
+    contender: Contender, env: dict[str, str], workdir: Path, log_file: IO[bytes]
+) -> asyncio.subprocess.Process:
+    return await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        contender.module,
+        env=env,
+        cwd=workdir,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=log_file,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+
+
 async def wait_until_ready(
-    telegram: FakeTelegram, proc: asyncio.subprocess.Process, log_path: Path
+    telegram: FakeTelegram, proc: asyncio.subprocess.Process, log_path: Path, polls_before: int = 0
 ) -> None:
+    """Until `proc` asks Telegram for updates: past `polls_before` getUpdates calls (those of
+    a process before it)."""
     deadline = time.monotonic() + READY_TIMEOUT_SECONDS
-    while not telegram.calls("getUpdates"):
+    while len(telegram.calls("getUpdates")) <= polls_before:
         if proc.returncode is not None:
             raise RuntimeError(f"contender exited with {proc.returncode}:\n{_log_tail(log_path)}")
         if time.monotonic() > deadline:
             raise RuntimeError(f"contender never polled Telegram:\n{_log_tail(log_path)}")
         await asyncio.sleep(0.05)
     await asyncio.sleep(0.5)  # the engine starts its Application right after the first poll
+
+
+async def kill_and_restart(
+    regime: Regime,
+    contender: Contender,
+    run: tuple[dict[str, str], Path, IO[bytes], Path],
+    proc: asyncio.subprocess.Process,
+    telegram: FakeTelegram,
+    intron: FakeIntron,
+    deadline: float,
+) -> asyncio.subprocess.Process:
+    """Once every note is at Intron, wait `kill_after_uploads`, SIGKILL the contender and
+    start it again on the same database and folder; returns once the new process is ready,
+    so that nothing (a SIGTERM at the run's end included) reaches it during its start-up."""
+    env, workdir, log_file, log_path = run
+    while len(intron.uploads) < len(regime.notes):
+        if proc.returncode is not None or time.monotonic() > deadline:
+            raise RuntimeError(
+                f"{len(intron.uploads)} of {len(regime.notes)} notes reached Intron before "
+                f"the kill:\n{_log_tail(log_path)}"
+            )
+        await asyncio.sleep(0.05)
+    await asyncio.sleep(regime.kill_after_uploads or 0.0)
+    proc.kill()
+    await proc.wait()
+    polls_before = len(telegram.calls("getUpdates"))
+    restarted = await start_contender(contender, env, workdir, log_file)
+    await wait_until_ready(telegram, restarted, log_path, polls_before)
+    return restarted
 
 
 async def wait_for_results(
@@ -366,16 +474,7 @@ async def run_one(
     try:
         env = settings_env(telegram, intron, f"sqlite://{workdir / 'bot.sqlite3'}")
         log_file = _open_log(log_path)
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            contender.module,
-            env=env,
-            cwd=workdir,
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=log_file,
-            stderr=asyncio.subprocess.STDOUT,
-        )
+        proc = await start_contender(contender, env, workdir, log_file)
         await wait_until_ready(telegram, proc, log_path)
 
         first_pushed = time.monotonic()
@@ -385,12 +484,22 @@ async def run_one(
             delay = first_pushed + note.send_at - time.monotonic()
             if delay > 0:
                 await asyncio.sleep(delay)
-            chat = 910_000 + n % regime.chats
+            chat = regime.chat_of(n)
             voice = telegram.voice(tagged(audio, n), duration=note.audio_seconds)
             sent = telegram.user_message(chat, voice=voice)
             jobs[(chat, sent["message_id"])] = n
             sent_at[n] = time.monotonic()
-        await wait_for_results(telegram, jobs, proc, first_pushed + settings.run_timeout)
+        deadline = first_pushed + settings.run_timeout
+        if regime.kill_after_uploads is not None:
+            run = (env, workdir, log_file, log_path)
+            proc = await kill_and_restart(regime, contender, run, proc, telegram, intron, deadline)
+            # A baseline keeps its jobs in memory only: after the kill it has nothing to wait
+            # for, so the wait ends a while after Intron's last job rather than at the timeout.
+            lost_after = max(note.intron_seconds for note in regime.notes) + (
+                3.0 if settings.smoke else 30.0
+            )
+            deadline = min(deadline, time.monotonic() + lost_after)
+        await wait_for_results(telegram, jobs, proc, deadline)
         await asyncio.sleep(settings.settle)  # a duplicate answer would show up now
 
         if proc.returncode is not None:
@@ -443,6 +552,7 @@ def measure(
             continue
         n = jobs[key]
         m.latencies.append(first.at - done_at[n])
+        m.latency_of[n] = first.at - done_at[n]
         m.end_to_end.append(first.at - sent_at[n])
     m.status_calls = len(intron.calls_to("status"))
     m.uploads = len(intron.uploads)
@@ -533,6 +643,42 @@ def memory_table(measurements: list[Measurement]) -> str:
     return "\n".join(rows)
 
 
+def group_table(measurements: list[Measurement]) -> str:
+    """The added latency of each group of notes on its own (a batch, the chats beside it)."""
+    rows = [
+        "| regime | contender | group | results | added latency median (s) "
+        "| added latency worst (s) |",
+        "|" + "---|" * 6,
+    ]
+    for m in measurements:
+        groups: dict[str, list[int]] = defaultdict(list)
+        for n, note in enumerate(m.regime.notes):
+            if note.group:
+                groups[note.group].append(n)
+        for group, members in groups.items():
+            lat = [m.latency_of[n] for n in members if n in m.latency_of]
+            rows.append(
+                f"| {m.regime.name} | {m.contender} | {group} | {len(lat)}/{len(members)} "
+                f"| {_seconds(statistics.median(lat) if lat else None)} "
+                f"| {_seconds(max(lat) if lat else None)} |"
+            )
+    return "\n".join(rows)
+
+
+def each_result(measurements: list[Measurement]) -> list[str]:
+    """Restarted runs: every result's added latency, in the notes' order."""
+    return [
+        f"- {m.regime.name} / {m.contender}: "
+        + (
+            ", ".join(f"{m.latency_of[n]:.2f}" for n in sorted(m.latency_of))
+            if m.latency_of
+            else "no result (its jobs were held in memory only)"
+        )
+        for m in measurements
+        if m.regime.kill_after_uploads is not None
+    ]
+
+
 def report(measurements: list[Measurement], settings: Settings, wall: float) -> str:
     notes = [
         f"- {m.regime.name} / {m.contender}: {'; '.join(m.notes)}" for m in measurements if m.notes
@@ -556,6 +702,10 @@ def report(measurements: list[Measurement], settings: Settings, wall: float) -> 
             "",
             memory_table(measurements),
         ]
+    if any(note.group for m in measurements for note in m.regime.notes):
+        lines += ["", "Added latency by group of notes:", "", group_table(measurements)]
+    if restarted := each_result(measurements):
+        lines += ["", "Added latency of each result after the restart (s):", "", *restarted]
     if notes:
         lines += ["", "Notes:", "", *notes]
     return "\n".join(lines) + "\n"
@@ -650,7 +800,9 @@ def main(argv: list[str] | None = None) -> int:
         for m in measurements
         if m.contender == "engine"
     ) and not any(over_memory_target(m) for m in measurements)
-    return 0 if engine_ok and all(m.exactly_one_each for m in measurements) else 1
+    # A baseline keeps no jobs across a kill -9: its loss there is the measurement.
+    kept = [m for m in measurements if m.regime.kill_after_uploads is None]
+    return 0 if engine_ok and all(m.exactly_one_each for m in kept) else 1
 
 
 if __name__ == "__main__":

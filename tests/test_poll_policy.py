@@ -3,6 +3,7 @@ the pace it learns, kept across restarts."""
 
 from __future__ import annotations
 
+import math
 import random
 from collections.abc import AsyncIterator
 
@@ -31,25 +32,43 @@ def learned(jobs: int = 40, seed: int = 1) -> Pace:
 class Intron:
     """Jobs finishing at known times, and the status calls the policy makes on them."""
 
-    def __init__(self, finish_after: dict[int, float], audio: dict[int, float]) -> None:
-        self.finish_after = finish_after
+    def __init__(
+        self,
+        finish_after: dict[int, float],
+        audio: dict[int, float],
+        *,
+        uploaded_at: float = 0.0,
+        calls: list[float] | None = None,
+    ) -> None:
+        self.finish_after = finish_after  # when each job is done (uploads at `uploaded_at`)
         self.audio = audio
+        self.uploaded_at = uploaded_at
         self.asked: dict[int, float | None] = dict.fromkeys(finish_after)
         self.seen_done: dict[int, float] = {}
-        self.calls: list[float] = []
+        self.calls: list[float] = list(calls or [])  # those spent before, say by a process killed
+        self.full_while_waiting = 0  # decisions that found the window spent, jobs waiting
 
     def waiting(self) -> list[WaitingJob]:
         return [
-            WaitingJob(job, 0.0, self.audio[job], self.asked[job])
+            WaitingJob(job, self.uploaded_at, self.audio[job], self.asked[job])
             for job in self.finish_after
             if job not in self.seen_done
         ]
 
-    def run(self, pace: Pace, until: float, step: float = 0.05) -> None:
-        """Drive choose_poll as the pacer does, answering each call at once."""
-        now, last = 0.0, None
+    def run(
+        self,
+        pace: Pace,
+        until: float,
+        step: float = 0.05,
+        start: float = 0.0,
+        learn: bool = False,
+    ) -> None:
+        """Drive choose_poll as the pacer does, answering each call at once; `learn`: the
+        pace learns each job found done, as the engine's does."""
+        now, last = start, None
         while now < until and len(self.seen_done) < len(self.finish_after):
             used = sum(1 for t in self.calls if t > now - WINDOW)
+            self.full_while_waiting += used >= LIMIT
             choice = choose_poll(
                 self.waiting(), BudgetState(LIMIT, used, WINDOW), pace, now, last_dispatch_at=last
             )
@@ -58,6 +77,10 @@ class Intron:
                 last = now
                 if now >= self.finish_after[choice.job_id]:
                     self.seen_done[choice.job_id] = now
+                    if learn:
+                        since = self.asked[choice.job_id] or self.uploaded_at
+                        took = (since + now) / 2 - self.uploaded_at
+                        pace.observe(self.audio[choice.job_id], took)
                 else:
                     self.asked[choice.job_id] = now
                 continue
@@ -173,12 +196,69 @@ async def test_a_restart_keeps_what_was_learned(database: None) -> None:
 def test_between_jobs_worth_a_call_the_chat_waiting_longest_for_its_turn_goes_first() -> None:
     """A call center's batch at Intron beside one clinician's note: the note's chat had no
     poll yet, so among equally likely jobs its note is asked about first."""
-    batch = [
-        WaitingJob(job, 0.0, 30.0, None, chat_id=1, chat_turn_at=19.0) for job in range(1, 6)
-    ]
+    batch = [WaitingJob(job, 0.0, 30.0, None, chat_id=1, chat_turn_at=19.0) for job in range(1, 6)]
     note = WaitingJob(99, 0.0, 30.0, None, chat_id=2)
     budget = BudgetState(LIMIT, 10, WINDOW)
     assert choose_poll([*batch, note], budget, learned(), 20.0).job_id == 99
     # The same jobs with no turns recorded: the order of the list decides, as before.
     plain = [WaitingJob(j.job_id, 0.0, 30.0, None) for j in [*batch, note]]
     assert choose_poll(plain, budget, learned(), 20.0).job_id == 1
+
+
+def test_a_restart_with_nothing_learned_paces_itself_and_keeps_budget_for_every_job() -> None:
+    """20 notes at Intron, uploaded 1 s before a kill -9, 10 s of processing each; the new
+    process starts 2 s later with no pace learned, the killed one's 20 calls still in the
+    window. It goes by each job's age and length, and finds every one soon after it is done
+    without ever spending the whole window while jobs wait."""
+    rng = random.Random(3)
+    audio = {job: float(rng.randint(5, 60)) for job in range(20)}
+    before_kill = [-1.0 + 0.05 * i for i in range(20)]
+    intron = Intron(dict.fromkeys(audio, 9.0), audio, uploaded_at=-1.0, calls=before_kill)
+    intron.run(Pace(), until=120, start=2.0, learn=True)
+    assert len(intron.seen_done) == 20
+    assert max(intron.added(job) for job in audio) <= 4.0
+    assert intron.full_while_waiting == 0
+    assert intron.most_calls_in_a_window() <= 0.8 * LIMIT
+    # Not every job every quarter second: far fewer calls than that, over the 8 s it took.
+    assert len(intron.calls) - len(before_kill) <= 20 * 8
+
+
+def test_a_window_spent_in_a_burst_is_never_dry_while_jobs_wait() -> None:
+    """40 notes at once whose time at Intron is only loosely tied to their length: with the
+    pace wrong for many of them, the window still lasts until the last result, and no result
+    waits long for a call (before the reserve, this trace left jobs 54 s behind Intron)."""
+    rng = random.Random(11)
+    audio = {job: float(rng.randint(30, 1800)) for job in range(40)}
+    finish = {
+        job: min(30.0, max(2.0, (2 + 28 * a / 1800) * math.exp(rng.gauss(0, 0.5))))
+        for job, a in audio.items()
+    }
+    intron = Intron(finish, audio)
+    intron.run(Pace(), until=300, learn=True)
+    assert len(intron.seen_done) == 40
+    assert intron.full_while_waiting == 0
+    added = sorted(intron.added(job) for job in finish)
+    assert added[len(added) // 2] <= 8.0
+    assert percentile(added, 0.95) <= 15.0
+    assert max(added) <= 20.0
+
+
+def test_durations_a_client_lied_about_do_not_drag_the_pace() -> None:
+    """20 notes that claim 1 s of audio and take Intron 3000 s, seen by a pace that knew
+    Intron: the expected time of a 30 s note moves by a little, not by minutes."""
+    pace = learned()
+    before = pace.expected(30)
+    for _ in range(20):
+        pace.observe(1.0, 3000.0)
+    assert pace.expected(30) <= 1.5 * before
+    assert pace.log_spread < 0.3
+    # A lasting change in Intron's speed still moves it.
+    slower = learned()
+    for _ in range(60):
+        slower.observe(30.0, 30.0)
+    assert slower.expected(30) >= 1.5 * before
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(q * len(ordered)) - 1)]

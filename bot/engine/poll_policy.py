@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from statistics import NormalDist
 from typing import Any
 
 # Learned from each job at Intron, with older jobs fading: Intron's speed changes with load.
@@ -31,6 +32,14 @@ MIN_LOG_SPREAD = 0.15
 MIN_SECONDS = 0.3
 SURPRISE_SHARE = 0.1
 SURPRISE_LOG_SPREAD = 1.5
+# Once the pace has seen this many jobs, a job further than this many spreads from what was
+# expected (a stuck file, a length a client lied about) counts as a fraction of a job, as if
+# it had been only that far: outliers cannot drag the pace, while a lasting change in Intron's
+# speed still moves it within a few dozen jobs.
+OUTLIER_AFTER_JOBS = 5
+OUTLIER_SPREADS = 2.5
+OUTLIER_WEIGHT = 0.2
+OUTLIER_ERROR_SPREADS = 2.0  # and its error widens the spread by at most this much
 
 
 @dataclass
@@ -55,15 +64,21 @@ class Pace:
         x = float(audio_seconds or 0.0)
         y = max(MIN_SECONDS, intron_seconds)
         err = math.log(y / self.expected(x)) if self.jobs_seen else 0.0
-        f = FORGET_PER_JOB
-        self.weight = f * self.weight + 1.0
-        self.sum_x = f * self.sum_x + x
-        self.sum_y = f * self.sum_y + y
-        self.sum_xx = f * self.sum_xx + x * x
-        self.sum_xy = f * self.sum_xy + x * y
+        w = 1.0
+        if self.jobs_seen >= OUTLIER_AFTER_JOBS and abs(err) > OUTLIER_SPREADS * self.log_spread:
+            w = OUTLIER_WEIGHT
+            bound = math.copysign(OUTLIER_SPREADS * self.log_spread, err)
+            y = self.expected(x) * math.exp(bound)
+            err = math.copysign(OUTLIER_ERROR_SPREADS * self.log_spread, err)
+        f = FORGET_PER_JOB**w
+        self.weight = f * self.weight + w
+        self.sum_x = f * self.sum_x + w * x
+        self.sum_y = f * self.sum_y + w * y
+        self.sum_xx = f * self.sum_xx + w * x * x
+        self.sum_xy = f * self.sum_xy + w * x * y
         if self.jobs_seen:  # the first job only moves the line: it has no error to speak of
-            self.sum_log_err2 = f * self.sum_log_err2 + err * err
-            self.err_weight = f * self.err_weight + 1.0
+            self.sum_log_err2 = f * self.sum_log_err2 + w * err * err
+            self.err_weight = f * self.err_weight + w
         self.jobs_seen += 1
 
     def expected(self, audio_seconds: float | None) -> float:
@@ -99,6 +114,15 @@ class Pace:
     def likely_done_within(self, audio_seconds: float | None) -> float:
         """Seconds after upload by which nine jobs in ten of this length are done."""
         return self.expected(audio_seconds) * math.exp(1.2816 * self.log_spread)
+
+    def likely_left(self, audio_seconds: float | None, age: float, share: float = 0.9) -> float:
+        """Seconds from now by which `share` of the jobs of this length still unfinished at
+        `age` are done. It never reaches 0: a job that outlasts its expected time is not a job
+        about to finish any moment, only a slower one than thought."""
+        expected, spread = self.expected(audio_seconds), self.log_spread
+        reached = _normal_cdf(math.log(max(age, 1e-3) / expected) / spread)
+        target = min(1.0 - 1e-9, reached + share * (1.0 - reached))
+        return expected * math.exp(spread * _STANDARD.inv_cdf(target)) - max(age, 0.0)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -172,6 +196,13 @@ class PollRules:
     # Past this share of the window spent, calls are spaced out, up to the steady pace.
     spread_from: float = 0.5
     recheck: float = 0.25  # with nothing worth a call, look again this soon
+    # One call per waiting job is kept back, up to this share of the window, for the moment
+    # it is done; only what is above it is spent at speed.
+    reserve_share: float = 0.4
+    # Above the reserve, calls are spread until this share of the jobs still waiting are
+    # likely done; the reserve itself, until this share are.
+    horizon_share: float = 0.75
+    tail_share: float = 0.9
     crowd: int = 5  # this many other jobs waiting make the bar count in full
 
 
@@ -205,13 +236,24 @@ def choose_poll(
     # Calls spread over the window as it fills, rather than spent in one rush.
     crowding = max(0.0, fill - rules.spread_from) / (1.0 - rules.spread_from)
     crowd = min(1.0, (count - 1) / rules.crowd)
-    # With many jobs, what is left of the window must last until the last of them is likely
-    # done (or the window slides on): a burst must not spend it all on its first seconds.
-    horizon = min(
-        budget.window,
-        max(pace.likely_done_within(j.audio_seconds) - (now - j.uploaded_at) for j in waiting),
-    )
-    spacing = max(steady_gap * crowding * crowding, crowd * max(0.0, horizon) / free)
+
+    # With many jobs, what is left of the window must last until they are likely done (or
+    # the window slides on): a burst must not spend it all on its first seconds.
+    def horizon(share: float) -> float:
+        left = max(pace.likely_left(j.audio_seconds, now - j.uploaded_at, share) for j in waiting)
+        return min(budget.window, left)
+
+    # One call per waiting job is kept back (up to `reserve_share` of the window) for the
+    # moment it is done. What is above it is spread until most jobs are likely done, never
+    # slower than the pace the window keeps up for ever; the reserve, until nearly all are.
+    # The horizon never closes (a job outlasting its expected time is only slower than
+    # thought), so the window is never spent in a rush while jobs wait, however wrong the pace.
+    reserve = min(count, rules.reserve_share * budget.limit)
+    if free > reserve:
+        rate_gap = min(steady_gap, horizon(rules.horizon_share) / (free - reserve))
+    else:
+        rate_gap = horizon(rules.tail_share) / free
+    spacing = max(steady_gap * crowding * crowding, crowd * rate_gap)
     earliest = now if last_dispatch_at is None else max(now, last_dispatch_at + spacing)
     bar = crowd * (rules.least_chance + (rules.most_chance - rules.least_chance) * fill * fill)
 
@@ -247,6 +289,9 @@ def _chance_finished_since(pace: Pace, job: WaitingJob, now: float) -> float:
     if before >= 1.0:
         return 1.0
     return max(0.0, (by_now - before) / (1.0 - before))
+
+
+_STANDARD = NormalDist()
 
 
 def _normal_cdf(z: float) -> float:

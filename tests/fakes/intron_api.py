@@ -16,7 +16,8 @@ Serves the endpoints the bot uses, on 127.0.0.1 and a random port:
 
 A job's processing time is ``processing_seconds``, or ``processing_time_for(upload)``, or
 ``processing_for_audio(seconds)`` of the audio's length as ``audio_seconds_for(upload)`` tells
-it. ``calls_over_limit(endpoint)`` counts the calls made beyond Intron's per-minute limits.
+it (that length is also the transcript's ``processed_audio_duration_in_seconds``; 7 s without
+it). ``calls_over_limit(endpoint)`` counts the calls made beyond Intron's per-minute limits.
 
 It records exactly what it received (form fields, the uploaded bytes, every call with the
 status it answered, when each status call came and went) and can inject faults (5xx, 429
@@ -618,7 +619,8 @@ class FakeIntron:
             "processing_status": "FILE_TRANSCRIBED",
             "audio_file_name": name,
             "audio_transcript": transcript,
-            "processed_audio_duration_in_seconds": 7,
+            # The length Intron heard: the one `audio_seconds_for` gives, else 7 s.
+            "processed_audio_duration_in_seconds": self._processed_seconds(upload),
         }
         flags = [
             key.removeprefix("get_")
@@ -630,6 +632,10 @@ class FakeIntron:
         for flag in flags:
             data[f"transcript_{flag}"] = self.results.get(flag, f"**{flag}** for {name}")
         return data
+
+    def _processed_seconds(self, upload: Upload) -> float:
+        heard = self.audio_seconds_for(upload) if self.audio_seconds_for else None
+        return 7 if heard is None else heard
 
     # -- helpers ---------------------------------------------------------------------------
 
