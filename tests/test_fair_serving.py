@@ -98,9 +98,12 @@ async def test_a_quiet_chats_upload_comes_before_a_busy_chats_backlog(
         await intron.wait_for(lambda: "quiet.ogg" in uploaded_names(intron), timeout=120)
 
         names = uploaded_names(intron)
-        # At most the transfers claimed before it arrived (twice the slots) go first, and one
-        # claimed in the same round as it: those two then reach a free slot in either order.
-        assert names.index("quiet.ogg") <= 2 * 2 + 1, names
+        # Claims are made in fair turns, so the quiet note's job is claimed at the first free
+        # room. Before it go the transfers claimed before it arrived (twice the slots), and at
+        # most a round's worth claimed beside or just after it: a claimed job first edits its
+        # progress message, then takes a slot, and a loaded machine may answer another job's
+        # edit first. Far from the 30 of the backlog.
+        assert names.index("quiet.ogg") <= 2 * 2 + 2 * 2, names
         assert len(names) - 1 < len(busy), "the busy chat's backlog was still waiting"
     finally:
         await running.stop()
