@@ -306,5 +306,5 @@ async def assemble(config: Config, stack: contextlib.AsyncExitStack, ring: KeyRi
         metrics=metrics,
         outages=outages,
     )
-    reencryption = Reencryption(ring, inbox)
+    reencryption = Reencryption(ring, inbox, database=outages.database)
     return Parts(app, scheduler, pacer, dispatcher, server, metrics, locales, outages, reencryption)

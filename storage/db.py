@@ -315,3 +315,26 @@ async def read_migration_state(db_url: str) -> MigrationState:
     finally:
         await Tortoise.close_connections()
     return MigrationState(applied=tuple(applied), on_disk=tuple(on_disk))
+
+
+# SQLite leaves an erased row's old bytes in free pages and in its write-ahead log until they
+# are reused: `secure_delete` zeroes freed content, and a truncating checkpoint empties the log.
+# PostgreSQL keeps the old row versions until VACUUM (autovacuum) reclaims them; docs/ says so.
+
+
+def _on_sqlite() -> bool:
+    return connections.get("default").capabilities.dialect == "sqlite"
+
+
+async def erase_for_good() -> None:
+    """From now on, what SQLite frees is zeroed (the setting holds for the connection)."""
+    if _on_sqlite():
+        await connections.get("default").execute_script("PRAGMA secure_delete = ON;")
+
+
+async def truncate_wal() -> None:
+    """SQLite: copy the write-ahead log into the database and empty it, so old row images
+    left in it (an erasure's, a re-encryption's) are gone from the files. Call it after the
+    last write of such a change."""
+    if _on_sqlite():
+        await connections.get("default").execute_script("PRAGMA wal_checkpoint(TRUNCATE);")

@@ -17,6 +17,7 @@ from tests.conftest import (
 )
 from tests.fakes.intron_api import FakeIntron
 from tests.fakes.telegram import FakeTelegram
+from tests.test_privacy import files_holding
 from tests.test_settings import buttons, press, press_data
 
 CHAT = 9501
@@ -148,6 +149,9 @@ async def test_privacy_shows_who_agreed_and_forget_withdraws_it(
         await press(telegram, CHAT, confirm["message_id"], "Yes")
         await telegram.wait_for(lambda: "Erased" in (telegram.bot_messages(CHAT)[-1]["text"]))
         assert await ChatConsent.all().count() == 0
+        if bot.config.database_url.startswith("sqlite://"):
+            # The name of whoever agreed is gone from the database's files too.
+            assert files_holding(bot.config.database_url, (f"User{CHAT}",)) == {}
         await held_until_asked(telegram, CHAT, requests=2)
         await settled(telegram)
         assert len(intron.uploads) == 1  # the second recording waits for a new agreement

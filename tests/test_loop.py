@@ -4,6 +4,7 @@ error that is not an outage keeps its traceback every time."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import sqlite3
 
@@ -164,3 +165,49 @@ def test_held_logs_count_nothing_until_told(caplog: pytest.LogCaptureFixture) ->
         outages.tell_telegram()
         outages.telegram.outage(NetworkError("Bad Gateway"), "sendMessage")
     assert [r.getMessage().split(" (")[0] for r in caplog.records] == ["Telegram unavailable"]
+
+
+async def test_the_re_encryption_pass_survives_a_failing_batch_and_stops_cleanly(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A batch the database fails is counted in the database outage log and tried again; a
+    bug is logged with its traceback and tried again; neither ends the pass or its stop."""
+    from bot.engine import job_store
+    from bot.engine.reencryption import Reencryption
+    from storage.encrypted import KeyRing, parse_key
+    from storage.key_store import Batch
+    from tests.conftest import TEST_ENCRYPTION_KEY
+
+    answers: list[BaseException | Batch] = [
+        wrapped(sqlite3.OperationalError("database is locked")),
+        ValueError("a bug"),
+        Batch(last_key=7, rewritten=0, unopenable=0),
+        Batch(last_key=None, rewritten=0, unopenable=0),
+    ]
+
+    all_given = asyncio.Event()
+
+    async def step(ring: KeyRing, *, after: int | None, limit: int) -> Batch:
+        answer = answers.pop(0)
+        if not answers:
+            all_given.set()
+        if isinstance(answer, BaseException):
+            raise answer
+        return answer
+
+    class NoInbox:
+        async def reseal_stale(self, ring: KeyRing, *, after: int | None, limit: int) -> Batch:
+            return Batch(last_key=None, rewritten=0, unopenable=0)
+
+    monkeypatch.setattr(job_store, "reseal_stale", step)
+    monkeypatch.setattr("bot.engine.reencryption.RETRY_SECONDS", 0.01)
+    outages = Outages()
+    ring = KeyRing(parse_key(TEST_ENCRYPTION_KEY))
+    pass_ = Reencryption(ring, NoInbox(), database=outages.database)  # type: ignore[arg-type]
+    with caplog.at_level(logging.INFO):
+        pass_.start()
+        await asyncio.wait_for(all_given.wait(), 30)
+        await pass_.stop()
+    text = caplog.text
+    assert "database unavailable" in text and "database back" in text
+    assert "re-encryption failed; trying again shortly" in text and "ValueError: a bug" in text

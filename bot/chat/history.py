@@ -12,6 +12,7 @@ from bot.engine.delivery import parts_to_json, rendered_result
 from bot.engine.job_store import Erasure, Usage
 from bot.i18n import Translator
 from bot.telegram_io.migration import chat_family
+from storage.db import truncate_wal
 from storage.models import ACTIVE_STATES, ChatSettings, InboxUpdate, Job
 
 log = logging.getLogger(__name__)
@@ -75,6 +76,7 @@ async def forget_chat(chat_id: int) -> Erasure:
     await withdraw(family)
     # Stored updates quote what people wrote and sent; those still waiting are kept to be handled.
     await InboxUpdate.filter(chat_id__in=family, handled_at__isnull=False).delete()
+    await truncate_wal()  # last: every erased row's old bytes leave the files at once
     if erasure.cancelled:
         log.info("forget: stopped %d jobs in progress", erasure.cancelled)
     return erasure

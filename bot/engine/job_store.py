@@ -26,6 +26,7 @@ from tortoise.functions import Count, Sum
 from tortoise.queryset import QuerySet
 
 from storage import key_store
+from storage.db import erase_for_good, truncate_wal
 from storage.encrypted import KeyRing
 from storage.models import ACTIVE_STATES, FINAL_STATES, RUNNABLE_STATES, Job, JobState
 
@@ -631,7 +632,7 @@ async def forget_chats(chats: Sequence[int]) -> Erasure:
     """Erase these chats' texts, file names and ids; stop their jobs in progress (a stage
     already running notices at its next write, before it sends anything)."""
     now = datetime.now(UTC)
-    await _erase_for_good()
+    await erase_for_good()
     jobs = Job.filter(chat_id__in=list(chats))
     running = await jobs.filter(state__in=ACTIVE_STATES).values_list("chat_id", "status_message_id")
     # One update per row, so a stage saving meanwhile either lands before it (and is then
@@ -646,7 +647,7 @@ async def forget_chats(chats: Sequence[int]) -> Erasure:
     )
     erased = cancelled + await jobs.filter(purged_at__isnull=True).update(**ERASED, purged_at=now)
     await jobs.exclude(telegram_file_id="").update(**ERASED)  # purged earlier, names kept
-    await _checkpoint()
+    # The caller erases the chat's other rows too, then truncates SQLite's log (truncate_wal).
     return Erasure(
         erased=erased,
         cancelled=cancelled,
@@ -659,7 +660,7 @@ async def purge_expired(cutoff: datetime) -> int:
     file ids); keep the metadata usage is counted from. A job held for consent since before
     `cutoff` (nobody agreed for its chat) ends failed and erased: nothing of it went anywhere."""
     old = Job.filter(state__in=FINAL_STATES, finished_at__lt=cutoff)
-    await _erase_for_good()
+    await erase_for_good()
     now = datetime.now(UTC)
     dropped = await Job.filter(state=JobState.HELD, created_at__lt=cutoff).update(
         state=JobState.FAILED, finished_at=now, purged_at=now, **ERASED
@@ -670,7 +671,7 @@ async def purge_expired(cutoff: datetime) -> int:
     # Rows purged by a version that kept file names and ids.
     await old.exclude(telegram_file_id="").update(**ERASED)
     if purged:
-        await _checkpoint()
+        await truncate_wal()
     return purged
 
 
@@ -679,22 +680,3 @@ async def reseal_stale(ring: KeyRing, *, after: int | None, limit: int) -> key_s
     key: sealed again under the current key, each value only if it is still the one read (a
     stage writing meanwhile seals under the current key itself). Nothing else changes."""
     return await key_store.reseal_batch(key_store.JOBS, ring, after=after, limit=limit)
-
-
-# SQLite leaves an erased row's old bytes in free pages and in its write-ahead log until they
-# are reused: `secure_delete` zeroes freed content, and a truncating checkpoint empties the log.
-# PostgreSQL keeps the old row versions until VACUUM (autovacuum) reclaims them; docs/ says so.
-
-
-def _on_sqlite() -> bool:
-    return connections.get("default").capabilities.dialect == "sqlite"
-
-
-async def _erase_for_good() -> None:
-    if _on_sqlite():
-        await connections.get("default").execute_script("PRAGMA secure_delete = ON;")
-
-
-async def _checkpoint() -> None:
-    if _on_sqlite():
-        await connections.get("default").execute_script("PRAGMA wal_checkpoint(TRUNCATE);")

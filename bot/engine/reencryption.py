@@ -16,8 +16,9 @@ import logging
 from collections.abc import Awaitable, Callable
 
 from bot.engine import job_store
-from bot.engine.loop import OutageLog
+from bot.outages import OutageLog, Outages
 from bot.telegram_io.inbox import UpdateInbox
+from storage.db import truncate_wal
 from storage.encrypted import KeyRing
 from storage.key_store import Batch
 
@@ -31,8 +32,17 @@ Step = Callable[..., Awaitable[Batch]]
 
 
 class Reencryption:
-    def __init__(self, ring: KeyRing, inbox: UpdateInbox, *, batch_rows: int = BATCH_ROWS) -> None:
+    def __init__(
+        self,
+        ring: KeyRing,
+        inbox: UpdateInbox,
+        *,
+        database: OutageLog | None = None,
+        batch_rows: int = BATCH_ROWS,
+    ) -> None:
         self._ring = ring
+        # The process's database outage log: a failed batch is one of its operations.
+        self._database = database or Outages().database
         self._steps: list[Step] = [job_store.reseal_stale, inbox.reseal_stale]
         self._batch_rows = batch_rows
         self._stop = asyncio.Event()
@@ -47,7 +57,6 @@ class Reencryption:
             await self._task
 
     async def _run(self) -> None:
-        outage = OutageLog("re-encryption")
         rewritten = unopenable = 0
         for step in self._steps:
             after: int | None = None
@@ -55,10 +64,10 @@ class Reencryption:
                 try:
                     batch = await step(self._ring, after=after, limit=self._batch_rows)
                 except Exception as error:
-                    outage.failed(error)
+                    self._database.failed(error, "re-encryption")
                     await self._pause(RETRY_SECONDS)
                     continue
-                outage.worked()
+                self._database.worked()
                 if batch.last_key is None:
                     break
                 after = batch.last_key
@@ -68,6 +77,10 @@ class Reencryption:
             if self._stop.is_set():
                 return
         if rewritten:
+            try:  # the plaintext and old-key images leave SQLite's files too
+                await truncate_wal()
+            except Exception as error:
+                self._database.failed(error, "re-encryption")
             log.info(
                 "re-encryption: %d stored values sealed again under key %s",
                 rewritten,

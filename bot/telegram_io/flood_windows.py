@@ -22,6 +22,7 @@ from typing import Any
 from aiolimiter import AsyncLimiter
 from tortoise import connections
 
+from bot.outages import OutageLog, Outages
 from bot.telegram_io.errors import MAX_RETRY_AFTER
 
 log = logging.getLogger(__name__)
@@ -206,8 +207,11 @@ class SharedWindows:
         margin: float = SHARED_MARGIN_SECONDS,
         timeout: float = SHARED_TIMEOUT_SECONDS,
         clock: Callable[[], float] = time.time,
+        database: OutageLog | None = None,
     ) -> None:
         self._local = local
+        # The process's database outage log: a failed turn is one of its operations.
+        self._database = database or Outages().database
         self._per_second = per_second
         # Shared windows are compared across hosts: epoch seconds, with the margin.
         self._group_window = window_seconds + margin
@@ -234,9 +238,10 @@ class SharedWindows:
             except Exception as exc:  # any failure of the database: count alone for a while
                 self._count_alone(exc)
                 continue
+            self._database.worked()
             if self._local_until:
                 self._local_until = 0.0
-                log.info("Telegram flood limits: counted with the other instances again")
+                log.debug("Telegram flood limits: counted with the other instances again")
             if turn.wait <= 0:
                 return
             if turn.group_taken:
@@ -296,11 +301,16 @@ class SharedWindows:
         await connections.get("default").execute_query(_PRUNE, [now, self._group_window])
 
     def _count_alone(self, exc: BaseException) -> None:
+        """The database failed a turn or a pause (or took longer than the timeout): count
+        alone for a while. An outage is told by the database outage log, a bug with its
+        traceback; either way no message waits for the database."""
+        if isinstance(exc, TimeoutError):
+            self._database.count("Telegram flood limits", "no answer within the timeout")
+        else:
+            self._database.failed(exc, "Telegram flood limits")
         if self._clock() >= self._local_until:
-            log.warning(
-                "Telegram flood limits: the database did not answer (%s); this instance "
-                "counts its own messages alone for %.0fs",
-                type(exc).__name__,
+            log.debug(
+                "Telegram flood limits: counting this instance's messages alone for %.0fs",
                 SHARED_FALLBACK_SECONDS,
             )
         self._local_until = self._clock() + SHARED_FALLBACK_SECONDS

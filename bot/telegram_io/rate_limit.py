@@ -66,13 +66,19 @@ class ChatRateLimiter(BaseRateLimiter[int]):
         self._metrics = metrics
         # Every Bot API request but getUpdates passes here: its outcomes tell Telegram's
         # outage log whether Telegram is there.
-        self._telegram = (outages or Outages()).telegram
+        outages = outages or Outages()
+        self._telegram = outages.telegram
         self._max_retries = max_retries
         self._group_limit = group_per_minute
         self._bulk_limit = max(1, group_per_minute - interactive_reserve)
         local = LocalWindows(per_second=per_second, window_seconds=window_seconds, clock=clock)
         self._windows: LocalWindows | SharedWindows = (
-            SharedWindows(local, per_second=per_second, window_seconds=window_seconds)
+            SharedWindows(
+                local,
+                per_second=per_second,
+                window_seconds=window_seconds,
+                database=outages.database,
+            )
             if shared
             else local
         )
