@@ -1,7 +1,8 @@
 """Which job at Intron to ask about next, and when: a pure function of plain data.
 
 Intron's time grows with the audio's length, with some spread. `Pace` learns that from the
-jobs that finished (kept across restarts by its owner). `choose_poll` spends one status call
+jobs that finished (kept across restarts by its owner); each decision also counts what the
+jobs still waiting say (not done when last asked). `choose_poll` spends one status call
 at a time on the waiting job most likely to have finished since it was last asked. While the
 window is nearly empty every job is asked often (an idle budget is no reason to wait); as it
 fills, each job's turn stretches toward its share of the steady pace, a call goes only to a
@@ -16,7 +17,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from statistics import NormalDist
 from typing import Any
 
@@ -217,6 +218,7 @@ def choose_poll(
 ) -> PollChoice:
     """The next status call: which job, and when."""
     rules = rules or PollRules()
+    pace = _with_waiting(pace, waiting)
     due = sum(1 for job in waiting if job.due)
     free = budget.limit - budget.used - due
     candidates = [job for job in waiting if not job.due]
@@ -280,6 +282,37 @@ def choose_poll(
     if best is None or best_score < bar:
         return PollChoice(None, min(next_ready, now + rules.recheck))
     return PollChoice(best.job_id, earliest)
+
+
+def _with_waiting(pace: Pace, waiting: Sequence[WaitingJob]) -> Pace:
+    """The pace as it stands once the jobs still at Intron are counted too (one step of
+    expectation-maximisation over censored times): each as a job that took what is likely for
+    its length given that it had not finished when last asked. A burst's first results are its
+    quickest jobs; learned alone, they make every other job look about to finish, and the
+    window is spent on calls that come too early. Those jobs' own "not yet" says otherwise."""
+    if not waiting:
+        return pace
+    adjusted = replace(pace)
+    spread = pace.log_spread
+    for job in waiting:
+        x = float(job.audio_seconds or 0.0)
+        expected = pace.expected(x)
+        lasted = job.last_known_unfinished - job.uploaded_at
+        z = math.log(max(lasted, 1e-3) / expected) / spread
+        w = 1.0
+        if z > OUTLIER_SPREADS:  # a stuck file, a length a client lied about: as in observe
+            z, w = OUTLIER_SPREADS, OUTLIER_WEIGHT
+        mills = _STANDARD.pdf(z) / (0.5 * math.erfc(z / math.sqrt(2.0)))  # E[Z | Z > z]
+        y = expected * math.exp(spread * mills)
+        adjusted.weight += w
+        adjusted.sum_x += w * x
+        adjusted.sum_y += w * y
+        adjusted.sum_xx += w * x * x
+        adjusted.sum_xy += w * x * y
+        if pace.jobs_seen:  # the prior's spread stays its own until a job was seen
+            adjusted.sum_log_err2 += w * (1.0 + z * mills) * spread * spread  # E[Z^2 | Z > z]
+            adjusted.err_weight += w
+    return adjusted
 
 
 def _chance_finished_since(pace: Pace, job: WaitingJob, now: float) -> float:
