@@ -205,6 +205,19 @@ def test_between_jobs_worth_a_call_the_chat_waiting_longest_for_its_turn_goes_fi
     assert choose_poll(plain, budget, learned(), 20.0).job_id == 1
 
 
+def test_a_likely_result_is_not_held_behind_another_chats_long_shot() -> None:
+    """Fair turns are between likely results: a job barely worth a call, in the chat waiting
+    longest for its turn, does not go before another chat's job that is most likely done."""
+    pace = learned()
+    likely = WaitingJob(1, 0.0, 30.0, None, chat_id=1, chat_turn_at=19.0)  # 2.5x its time
+    long_shot = WaitingJob(2, 0.0, 590.0, 10.0, chat_id=2)  # a 10-minute note, 20 s in
+    budget = BudgetState(LIMIT, 10, WINDOW)
+    assert choose_poll([long_shot, likely], budget, pace, 20.0).job_id == 1
+    # Both likely done: the chat waiting longest for its turn goes first, as before.
+    other = WaitingJob(3, 0.0, 30.0, None, chat_id=2)
+    assert choose_poll([likely, other], budget, pace, 20.0).job_id == 3
+
+
 def test_a_restart_with_nothing_learned_paces_itself_and_keeps_budget_for_every_job() -> None:
     """20 notes at Intron, uploaded 1 s before a kill -9, 10 s of processing each; the new
     process starts 2 s later with no pace learned, the killed one's 20 calls still in the

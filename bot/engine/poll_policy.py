@@ -205,6 +205,9 @@ class PollRules:
     horizon_share: float = 0.75
     tail_share: float = 0.9
     crowd: int = 5  # this many other jobs waiting make the bar count in full
+    # Between jobs at least this likely done since last asked, the chat that waited longest
+    # for a poll goes first: a quiet chat's likely result is never behind another's batch.
+    fair_chance: float = 0.7
 
 
 def choose_poll(
@@ -258,6 +261,7 @@ def choose_poll(
     spacing = max(steady_gap * crowding * crowding, crowd * rate_gap)
     earliest = now if last_dispatch_at is None else max(now, last_dispatch_at + spacing)
     bar = crowd * (rules.least_chance + (rules.most_chance - rules.least_chance) * fill * fill)
+    fair_from = max(bar, rules.fair_chance)
 
     best: WaitingJob | None = None
     best_score = -1.0
@@ -274,9 +278,16 @@ def choose_poll(
             score = 1.0 + (now - since)  # overdue: before anything else, oldest first
         else:
             score = _chance_finished_since(pace, job, now)
-        # Overdue first (by age); then, among jobs worth a call, the chat whose turn is oldest,
-        # and in it the job most likely done. Below the bar a job competes on chance alone.
-        turn = (score, 0.0) if score > 1.0 else (1.0 if score >= bar else 0.0, -job.chat_turn_at)
+        # Overdue first (by age); then, among jobs likely done, the chat whose turn is oldest,
+        # and in it the job most likely done; then the other jobs worth a call, and below the
+        # bar, on chance alone. Turns among jobs merely worth a call spent a burst's calls on
+        # its long shots, one per chat, while its likely results waited.
+        if score > 1.0:
+            turn = (score, 0.0)
+        elif score >= fair_from:
+            turn = (2.0, -job.chat_turn_at)
+        else:
+            turn = (1.0 if score >= bar else 0.0, 0.0)
         if (turn, score) > (best_turn, best_score):
             best, best_score, best_turn = job, score, turn
     if best is None or best_score < bar:
