@@ -205,6 +205,19 @@ def test_between_jobs_worth_a_call_the_chat_waiting_longest_for_its_turn_goes_fi
     assert choose_poll(plain, budget, learned(), 20.0).job_id == 1
 
 
+def test_a_likely_result_is_not_held_behind_another_chats_long_shot() -> None:
+    """Fair turns are between likely results: a job barely worth a call, in the chat waiting
+    longest for its turn, does not go before another chat's job that is most likely done."""
+    pace = learned()
+    likely = WaitingJob(1, 0.0, 30.0, None, chat_id=1, chat_turn_at=19.0)  # 2.5x its time
+    long_shot = WaitingJob(2, 0.0, 590.0, 10.0, chat_id=2)  # a 10-minute note, 20 s in
+    budget = BudgetState(LIMIT, 10, WINDOW)
+    assert choose_poll([long_shot, likely], budget, pace, 20.0).job_id == 1
+    # Both likely done: the chat waiting longest for its turn goes first, as before.
+    other = WaitingJob(3, 0.0, 30.0, None, chat_id=2)
+    assert choose_poll([likely, other], budget, pace, 20.0).job_id == 3
+
+
 def test_a_restart_with_nothing_learned_paces_itself_and_keeps_budget_for_every_job() -> None:
     """20 notes at Intron, uploaded 1 s before a kill -9, 10 s of processing each; the new
     process starts 2 s later with no pace learned, the killed one's 20 calls still in the
@@ -216,7 +229,9 @@ def test_a_restart_with_nothing_learned_paces_itself_and_keeps_budget_for_every_
     intron = Intron(dict.fromkeys(audio, 9.0), audio, uploaded_at=-1.0, calls=before_kill)
     intron.run(Pace(), until=120, start=2.0, learn=True)
     assert len(intron.seen_done) == 20
-    assert max(intron.added(job) for job in audio) <= 4.0
+    # The issue's target: each result within 5 s of Intron finishing. (4 s held before at
+    # this simulated step only: at 0.02 s the policy without the waiting jobs' news gave 5.4 s.)
+    assert max(intron.added(job) for job in audio) <= 5.0
     assert intron.full_while_waiting == 0
     assert intron.most_calls_in_a_window() <= 0.8 * LIMIT
     # Not every job every quarter second: far fewer calls than that, over the 8 s it took.
@@ -241,6 +256,50 @@ def test_a_window_spent_in_a_burst_is_never_dry_while_jobs_wait() -> None:
     assert added[len(added) // 2] <= 8.0
     assert percentile(added, 0.95) <= 15.0
     assert max(added) <= 20.0
+
+
+def test_jobs_still_waiting_after_a_bursts_quickest_results_are_not_taken_for_nearly_done() -> None:
+    """A burst's first three results are its quickest (2 s, for long recordings too): learned
+    alone they say every 30-minute note takes 2 s. 37 jobs that each said "not yet" at 4 s
+    say otherwise, so the calls left are spread out rather than spent at once."""
+    pace = Pace()
+    for audio, took in ((359, 2.0), (262, 2.2), (451, 2.1)):
+        pace.observe(audio, took)
+    stored = pace.to_json()
+    rng = random.Random(5)
+    audio = [float(rng.randint(30, 1800)) for _ in range(37)]
+    budget = BudgetState(LIMIT, 40, WINDOW)
+
+    def next_call_after(asked_at: float | None) -> float:
+        waiting = [WaitingJob(job, 0.0, a, asked_at) for job, a in enumerate(audio)]
+        choice = choose_poll(waiting, budget, pace, 5.0, last_dispatch_at=5.0)
+        assert choice.job_id is not None
+        return choice.at - 5.0
+
+    assert next_call_after(4.0) >= 0.3  # the pace alone: 0.1 s
+    assert next_call_after(None) <= 0.15  # not asked yet: no news, the pace's own spacing
+    assert pace.to_json() == stored  # what was learned is not changed by a decision
+
+
+def test_a_noisy_burst_keeps_its_tail_whatever_the_step_of_time() -> None:
+    """40 notes whose time is loosely tied to their length, the policy asked as often as a
+    busy loop asks it: before the jobs still waiting counted, finer steps of time let the
+    burst's first seconds spend the calls its longest jobs needed (worst 40 s behind Intron
+    at 0.01 s steps, 15 s at 0.05 s)."""
+    for step in (0.05, 0.02, 0.01):
+        rng = random.Random(3)
+        audio = {job: float(rng.randint(30, 1800)) for job in range(40)}
+        finish = {
+            job: min(30.0, max(2.0, (2 + 28 * a / 1800) * math.exp(rng.gauss(0, 0.5))))
+            for job, a in audio.items()
+        }
+        intron = Intron(finish, audio)
+        intron.run(Pace(), until=300, step=step, learn=True)
+        assert len(intron.seen_done) == 40
+        assert intron.full_while_waiting == 0
+        added = [intron.added(job) for job in finish]
+        assert percentile(added, 0.95) <= 16.0, step
+        assert max(added) <= 22.0, step
 
 
 def test_durations_a_client_lied_about_do_not_drag_the_pace() -> None:

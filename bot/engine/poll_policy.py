@@ -1,7 +1,8 @@
 """Which job at Intron to ask about next, and when: a pure function of plain data.
 
 Intron's time grows with the audio's length, with some spread. `Pace` learns that from the
-jobs that finished (kept across restarts by its owner). `choose_poll` spends one status call
+jobs that finished (kept across restarts by its owner); each decision also counts what the
+jobs still waiting say (not done when last asked). `choose_poll` spends one status call
 at a time on the waiting job most likely to have finished since it was last asked. While the
 window is nearly empty every job is asked often (an idle budget is no reason to wait); as it
 fills, each job's turn stretches toward its share of the steady pace, a call goes only to a
@@ -16,7 +17,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from statistics import NormalDist
 from typing import Any
 
@@ -204,6 +205,9 @@ class PollRules:
     horizon_share: float = 0.75
     tail_share: float = 0.9
     crowd: int = 5  # this many other jobs waiting make the bar count in full
+    # Between jobs at least this likely done since last asked, the chat that waited longest
+    # for a poll goes first: a quiet chat's likely result is never behind another's batch.
+    fair_chance: float = 0.7
 
 
 def choose_poll(
@@ -217,6 +221,7 @@ def choose_poll(
 ) -> PollChoice:
     """The next status call: which job, and when."""
     rules = rules or PollRules()
+    pace = _with_waiting(pace, waiting)
     due = sum(1 for job in waiting if job.due)
     free = budget.limit - budget.used - due
     candidates = [job for job in waiting if not job.due]
@@ -256,6 +261,7 @@ def choose_poll(
     spacing = max(steady_gap * crowding * crowding, crowd * rate_gap)
     earliest = now if last_dispatch_at is None else max(now, last_dispatch_at + spacing)
     bar = crowd * (rules.least_chance + (rules.most_chance - rules.least_chance) * fill * fill)
+    fair_from = max(bar, rules.fair_chance)
 
     best: WaitingJob | None = None
     best_score = -1.0
@@ -272,14 +278,52 @@ def choose_poll(
             score = 1.0 + (now - since)  # overdue: before anything else, oldest first
         else:
             score = _chance_finished_since(pace, job, now)
-        # Overdue first (by age); then, among jobs worth a call, the chat whose turn is oldest,
-        # and in it the job most likely done. Below the bar a job competes on chance alone.
-        turn = (score, 0.0) if score > 1.0 else (1.0 if score >= bar else 0.0, -job.chat_turn_at)
+        # Overdue first (by age); then, among jobs likely done, the chat whose turn is oldest,
+        # and in it the job most likely done; then the other jobs worth a call, and below the
+        # bar, on chance alone. Turns among jobs merely worth a call spent a burst's calls on
+        # its long shots, one per chat, while its likely results waited.
+        if score > 1.0:
+            turn = (score, 0.0)
+        elif score >= fair_from:
+            turn = (2.0, -job.chat_turn_at)
+        else:
+            turn = (1.0 if score >= bar else 0.0, 0.0)
         if (turn, score) > (best_turn, best_score):
             best, best_score, best_turn = job, score, turn
     if best is None or best_score < bar:
         return PollChoice(None, min(next_ready, now + rules.recheck))
     return PollChoice(best.job_id, earliest)
+
+
+def _with_waiting(pace: Pace, waiting: Sequence[WaitingJob]) -> Pace:
+    """The pace as it stands once the jobs still at Intron are counted too (one step of
+    expectation-maximisation over censored times): each as a job that took what is likely for
+    its length given that it had not finished when last asked. A burst's first results are its
+    quickest jobs; learned alone, they make every other job look about to finish, and the
+    window is spent on calls that come too early. Those jobs' own "not yet" says otherwise."""
+    if not waiting:
+        return pace
+    adjusted = replace(pace)
+    spread = pace.log_spread
+    for job in waiting:
+        x = float(job.audio_seconds or 0.0)
+        expected = pace.expected(x)
+        lasted = job.last_known_unfinished - job.uploaded_at
+        z = math.log(max(lasted, 1e-3) / expected) / spread
+        w = 1.0
+        if z > OUTLIER_SPREADS:  # a stuck file, a length a client lied about: as in observe
+            z, w = OUTLIER_SPREADS, OUTLIER_WEIGHT
+        mills = _STANDARD.pdf(z) / (0.5 * math.erfc(z / math.sqrt(2.0)))  # E[Z | Z > z]
+        y = expected * math.exp(spread * mills)
+        adjusted.weight += w
+        adjusted.sum_x += w * x
+        adjusted.sum_y += w * y
+        adjusted.sum_xx += w * x * x
+        adjusted.sum_xy += w * x * y
+        if pace.jobs_seen:  # the prior's spread stays its own until a job was seen
+            adjusted.sum_log_err2 += w * (1.0 + z * mills) * spread * spread  # E[Z^2 | Z > z]
+            adjusted.err_weight += w
+    return adjusted
 
 
 def _chance_finished_since(pace: Pace, job: WaitingJob, now: float) -> float:
