@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 from tortoise import Tortoise, connections
+from tortoise.backends.base.executor import EXECUTOR_CACHE
 from tortoise.exceptions import ConfigurationError, DBConnectionError
 from tortoise.migrations.api import migrate
 from tortoise.migrations.loader import MigrationLoader
@@ -206,6 +207,10 @@ async def _migrations_lock(db_url: str) -> AsyncIterator[None]:
 
 async def close_database() -> None:
     await Tortoise.close_connections()
+    # Tortoise keeps each model's INSERT/UPDATE SQL per connection *name*, not per database
+    # kind: a process that opens SQLite, closes it and opens PostgreSQL under the same name
+    # (tests do; so could an embedding program) would send SQLite's `?` placeholders to it.
+    EXECUTOR_CACHE.clear()
 
 
 async def wait_uncancelled(operation: Awaitable[T], seconds: float) -> T:
