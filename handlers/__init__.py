@@ -12,6 +12,7 @@ from telegram.ext import (
     filters,
 )
 
+from bot.engine.delivery import RESEND_PREFIX
 from bot.telegram_io.audio_input import audio_in
 from bot.telegram_io.links import links_in
 from handlers.access import enforce_allowed_chats
@@ -114,7 +115,7 @@ def register_handlers(app: Application) -> None:
     app.add_handler(CommandHandler("status", on_status))  # operators only: not in COMMANDS
     app.add_handler(CommandHandler("allowance", on_allowance))  # operators only, likewise
     app.add_handler(CallbackQueryHandler(on_settings_button, pattern=r"^set:"))
-    app.add_handler(CallbackQueryHandler(on_resend, pattern=r"^hist:"))
+    app.add_handler(CallbackQueryHandler(on_resend, pattern=f"^{RESEND_PREFIX}"))
     app.add_handler(CallbackQueryHandler(on_forget_button, pattern=r"^forget:"))
     app.add_handler(CallbackQueryHandler(on_result_button, pattern=r"^res:"))
     app.add_handler(CallbackQueryHandler(on_consent_button, pattern=r"^consent:"))

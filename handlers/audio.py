@@ -12,6 +12,7 @@ from telegram.error import TelegramError
 from bot.chat.consent import AGREE_BUTTON, ConsentTerms, must_hold, should_ask
 from bot.chat.preferences import ChatPreferences, load_preferences
 from bot.engine.allowance import OverAllowance
+from bot.engine.delivery import resend_keyboard
 from bot.engine.intake import create_job, release_job
 from bot.engine.reuse import answered_in_chat
 from bot.i18n import N_, Translator
@@ -47,7 +48,6 @@ TRANSCRIBE_HOW = N_(
 )
 IN_PROGRESS_OR_DONE = N_("This recording is already transcribed or in progress.")
 ALREADY_ANSWERED = N_("✅ This recording was already transcribed in this chat.")
-SEND_AGAIN = N_("🔁 Send the result again")
 SHOWN_LINK_LENGTH = 60
 OVER_ALLOWANCE = N_(
     "⏳ This chat has used its audio minutes for today: {left} of {allowed} left, not enough "
@@ -101,10 +101,9 @@ async def on_transcribe(update: Update, context: Context) -> None:
         options=prefs.options.model_dump(mode="json"),
     )
     if earlier is not None:
-        button = InlineKeyboardButton(tr.gettext(SEND_AGAIN), callback_data=f"hist:{earlier.id}")
         await message.reply_text(
             tr.gettext(ALREADY_ANSWERED),
-            reply_markup=InlineKeyboardMarkup([[button]]),
+            reply_markup=resend_keyboard(earlier.id, tr),
             do_quote=True,
         )
         return

@@ -16,6 +16,7 @@ from bot.chat.history import (
     total_usage,
 )
 from bot.engine.allowance import daily_use
+from bot.engine.delivery import RESEND_PREFIX
 from bot.i18n import N_, Translator
 from bot.intron.options import CATEGORIES
 from bot.telegram_io.callback_data import parse_id
@@ -76,7 +77,11 @@ async def on_history(update: Update, context: Context) -> None:
         return
     resendable = [j for j in jobs if can_resend(j)]
     buttons = [
-        [InlineKeyboardButton(tr.gettext("🔁 Resend #{id}", id=j.id), callback_data=f"hist:{j.id}")]
+        [
+            InlineKeyboardButton(
+                tr.gettext("🔁 Resend #{id}", id=j.id), callback_data=f"{RESEND_PREFIX}{j.id}"
+            )
+        ]
         for j in resendable
     ]
     await message.reply_text(
@@ -92,7 +97,7 @@ async def on_resend(update: Update, context: Context) -> None:
     if query is None or query.message is None:
         return
     tr = await chat_translator(update, context)
-    job_id = parse_id((query.data or "").removeprefix("hist:"))
+    job_id = parse_id((query.data or "").removeprefix(RESEND_PREFIX))
     if job_id is None:
         await answer(query, tr.gettext(BUTTON_EXPIRED))
         return

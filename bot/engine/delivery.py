@@ -7,15 +7,26 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from telegram import InlineKeyboardMarkup, MessageEntity
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, MessageEntity
 
-from bot.i18n import Translator
+from bot.i18n import N_, Translator
 from bot.intron.options import speaker_names
 from bot.render import OutgoingText, ReportDocument, render_results
 from bot.render.report import REPORT_CAPTION
 from storage.models import Job
 
 ReplyPart = OutgoingText | ReportDocument
+
+SEND_AGAIN = N_("🔁 Send the result again")
+# The callback data of a resend button: its prefix, then the job's id.
+RESEND_PREFIX = "hist:"
+
+
+def resend_keyboard(job_id: int, tr: Translator) -> InlineKeyboardMarkup:
+    """One button that sends a finished job's stored result again (through /history's
+    resend, with its cooldown)."""
+    button = InlineKeyboardButton(tr.gettext(SEND_AGAIN), callback_data=f"{RESEND_PREFIX}{job_id}")
+    return InlineKeyboardMarkup([[button]])
 
 
 def result_parts(job: Job, tr: Translator) -> list[ReplyPart]:
