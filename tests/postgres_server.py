@@ -215,9 +215,18 @@ def start(folder: Path) -> str:
     port = _free_port()
     try:
         _run(
-            [str(Path(server.bin) / "initdb"), "-D", str(data), "--auth=trust",
-             "--encoding=utf8", "-U", "postgres"],
-            server.user, cwd, timeout=START_TIMEOUT_SECONDS,
+            [
+                str(Path(server.bin) / "initdb"),
+                "-D",
+                str(data),
+                "--auth=trust",
+                "--encoding=utf8",
+                "-U",
+                "postgres",
+            ],
+            server.user,
+            cwd,
+            timeout=START_TIMEOUT_SECONDS,
         )
         _pg_ctl_start(server, cwd, port)
     except BaseException as error:
@@ -232,10 +241,22 @@ def start(folder: Path) -> str:
 def _pg_ctl_start(server: Server, cwd: Path, port: int) -> None:
     options = " ".join(f"-c {key}={value!r}" for key, value in SETTINGS.items())
     _run(
-        [str(Path(server.bin) / "pg_ctl"), "-D", server.data, "-w",
-         "-t", str(START_TIMEOUT_SECONDS), "-o", f"-h 127.0.0.1 -p {port} {options}",
-         "-l", server.log, "start"],
-        server.user, cwd, timeout=START_TIMEOUT_SECONDS + 10,
+        [
+            str(Path(server.bin) / "pg_ctl"),
+            "-D",
+            server.data,
+            "-w",
+            "-t",
+            str(START_TIMEOUT_SECONDS),
+            "-o",
+            f"-h 127.0.0.1 -p {port} {options}",
+            "-l",
+            server.log,
+            "start",
+        ],
+        server.user,
+        cwd,
+        timeout=START_TIMEOUT_SECONDS + 10,
     )
 
 
@@ -250,7 +271,9 @@ def halt(folder: Path) -> None:
     server, cwd = _started_server(folder)
     _run(
         [str(Path(server.bin) / "pg_ctl"), "-D", server.data, "-w", "-m", "fast", "stop"],
-        server.user, cwd, timeout=60,
+        server.user,
+        cwd,
+        timeout=60,
     )
 
 
@@ -273,9 +296,18 @@ def stop(folder: Path) -> None:
         try:
             if (data / "postmaster.pid").exists():
                 _run(
-                    [str(Path(server.bin) / "pg_ctl"), "-D", str(data), "-w",
-                     "-m", "immediate", "stop"],
-                    server.user, cwd, timeout=60,
+                    [
+                        str(Path(server.bin) / "pg_ctl"),
+                        "-D",
+                        str(data),
+                        "-w",
+                        "-m",
+                        "immediate",
+                        "stop",
+                    ],
+                    server.user,
+                    cwd,
+                    timeout=60,
                 )
         except RuntimeError as error:
             # A server that died already (a stale postmaster.pid): its files go all the same.

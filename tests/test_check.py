@@ -174,8 +174,9 @@ async def test_sqlite_database_in_a_folder_this_user_may_not_write(
     status, lines = await run_check(telegram, intron, f"sqlite://{path}")
     assert status == 1
     assert lines["database"].startswith("FAIL")
-    assert f"cannot create {path}: this user may not write to the folder {folder}" in (
-        lines["database"]
+    assert (
+        f"cannot create {path}: this user may not write to the folder {folder}"
+        in (lines["database"])
     )
 
 

@@ -30,7 +30,8 @@ from tests.test_settings import buttons, press
 CHAT = 9001
 # The old code gave a reply up after 12 failed tries in a row (a few minutes of outage).
 OLD_GIVE_UP_TRIES = 12
-STATUS_MARKS = ("🎧", "⬆️", "⏳")  # the progress message's texts
+STATUS_MARKS = ("🎧", "⬆️", "⏳", "ℹ️")  # the progress message's texts, and its last notice
+MAYBE_MISSING = "ℹ️ The bot restarted while sending this result"
 
 
 def squash(text: str) -> str:
@@ -233,6 +234,59 @@ async def test_kill_9_while_a_part_is_on_its_way_does_not_send_it_twice(
     parts = result_texts(telegram, CHAT, sent["message_id"])
     assert len(parts) == len(set(parts)), "no part twice"
     assert squash("".join(parts)).count(squash(intron.transcript)) == 1
+    # The bot cannot know the chat has part 2: it says so, with a way to get it all again.
+    assert buttons(maybe_missing_notice(telegram, sent["message_id"]))
+
+
+async def test_kill_9_before_a_part_reached_telegram_offers_the_result_again(
+    telegram: FakeTelegram, intron: FakeIntron, tmp_path: Path, database_url: str
+) -> None:
+    """Killed after recording that a part is leaving but before Telegram got it: the part
+    counts as sent, as the bot cannot tell this from an answer lost on the way back. The chat
+    is told, and its button sends the whole result again."""
+    intron.transcript = long_transcript()
+    env = settings_env(telegram, intron, database_url)
+    first = BotProcess(env, cwd=tmp_path)
+    await first.start()
+    sent = send_voice(telegram, CHAT)
+    await intron.wait_for(lambda: len(intron.uploads) == 1)
+    hold = telegram.hold("sendMessage")
+    await telegram.wait_for(lambda: any(result_sends(telegram)), timeout=30)
+    await first.kill()
+    hold.drop()  # part 1 never reached Telegram
+
+    second = BotProcess(env, cwd=tmp_path)
+    await second.start()
+    try:
+        await telegram.wait_for(
+            lambda: any("document" in m for m in telegram.bot_messages(CHAT)), timeout=30
+        )
+        await eventually(lambda: idle(telegram, database_url), what="nothing left to do")
+        parts = result_texts(telegram, CHAT, sent["message_id"])
+        assert squash(intron.transcript) not in squash("".join(parts)), "part 1 is missing"
+        notice = maybe_missing_notice(telegram, sent["message_id"])
+        before = len(telegram.bot_messages(CHAT))
+        answer = await press(telegram, CHAT, notice["message_id"], "Send the result again")
+        assert answer.get("text") == "Sending it again…"
+        await telegram.wait_for(
+            lambda: any("document" in m for m in telegram.bot_messages(CHAT)[before:]), 30
+        )
+    finally:
+        assert second.proc is not None
+        second.proc.terminate()
+        await second.wait(15)
+    again = [m["text"] for m in telegram.bot_messages(CHAT)[before:] if "text" in m]
+    assert squash("".join(again)).count(squash(intron.transcript)) == 1
+
+
+def maybe_missing_notice(telegram: FakeTelegram, message_id: int) -> dict[str, Any]:
+    """The one message telling the chat a part of the answer to `message_id` may be missing."""
+    [notice] = [
+        m
+        for m in replies_to(telegram, CHAT, message_id)
+        if not m["deleted"] and m.get("text", "").startswith(MAYBE_MISSING)
+    ]
+    return notice
 
 
 async def test_slow_received_message_is_still_removed_with_the_result(

@@ -50,6 +50,18 @@ class RecordedChat:
     async def edit_status(self, chat_id: int, message_id: int | None, text: str) -> None:
         self.statuses.append(text)
 
+    async def notice(
+        self,
+        chat_id: int,
+        text: str,
+        markup: InlineKeyboardMarkup,
+        *,
+        status_message_id: int | None,
+        reply_to_id: int | None = None,
+        thread_id: int | None = None,
+    ) -> None:
+        self.statuses.append(text)
+
     async def delete(self, chat_id: int, message_id: int | None) -> None:
         pass
 

@@ -34,6 +34,17 @@ class ChatReplies(Protocol):
 
     async def edit_status(self, chat_id: int, message_id: int | None, text: str) -> None: ...
 
+    async def notice(
+        self,
+        chat_id: int,
+        text: str,
+        markup: InlineKeyboardMarkup,
+        *,
+        status_message_id: int | None,
+        reply_to_id: int | None = None,
+        thread_id: int | None = None,
+    ) -> None: ...
+
     async def delete(self, chat_id: int, message_id: int | None) -> None: ...
 
     async def typing(self, chat_id: int) -> None: ...

@@ -497,8 +497,15 @@ async def part_sent(job: Job, index: int) -> None:
 
 
 async def resumed_part(job: Job, *, taken: bool) -> None:
-    """The process died while a part was on its way: count it sent (`taken`) or send again."""
-    await _write(job, parts_sent=job.parts_sent + (1 if taken else 0), part_in_flight=None)
+    """The process died while a part was on its way: count it sent (`taken`) or send again.
+    Counted sent, the chat has been told it may be missing, in the status message, which the
+    finished job then keeps (it forgets its id)."""
+    if taken:
+        await _write(
+            job, parts_sent=job.parts_sent + 1, part_in_flight=None, status_message_id=None
+        )
+    else:
+        await _write(job, part_in_flight=None)
 
 
 async def retry_at(job: Job, when: float, *, attempts: int) -> None:

@@ -27,6 +27,7 @@ from bot.engine.delivery import (
     parts_from_json,
     parts_to_json,
     rendered_answer,
+    resend_keyboard,
     threading_in,
 )
 from bot.engine.interfaces import AudioSource, ChatReplies, ResultExtras
@@ -80,6 +81,10 @@ LINK_REJECTED = N_("❌ Intron did not accept this link: {reason}.")
 TEMPLATE_REJECTED = N_(
     "❌ Intron did not accept this chat's note template ({template}): {reason}. Choose another "
     "template, or none, in /settings, then send the recording again."
+)
+MAYBE_MISSING = N_(
+    "ℹ️ The bot restarted while sending this result, so one of its messages may be missing. "
+    "If it is, press the button once the result has arrived to get it all again."
 )
 RESULT_REFUSED = N_(
     "❌ The transcript is ready but Telegram refused to display it. Use /history to try "
@@ -392,6 +397,11 @@ class JobPipeline:
                 log.warning(
                     "job %s: part %d was on its way (taken: %s)", job.id, job.parts_sent, taken
                 )
+                if taken:
+                    # Probably, not surely: killed before the request left, the chat lacks it,
+                    # and nothing Telegram offers a bot can tell. The chat is told, with a way
+                    # to get the result again, rather than a part silently missing.
+                    await self._offer_resend(job, chat_id)
                 await job_store.resumed_part(job, taken=taken)
             while job.parts_sent < len(parts):
                 chat_id = await self._send_part(job, parts[job.parts_sent], chat_id)
@@ -410,6 +420,19 @@ class JobPipeline:
         status_message_id = await job_store.status_message_of(job.id)
         await self._replier.delete(job.chat_id, status_message_id)
         return Next.WAIT
+
+    async def _offer_resend(self, job: Job, chat_id: int) -> None:
+        """The status message becomes the notice that a part may be missing, and stays."""
+        tr = self._tr(job)
+        reply_to_id, thread_id = threading_in(job, chat_id)
+        await self._replier.notice(
+            chat_id,
+            tr.gettext(MAYBE_MISSING),
+            resend_keyboard(job.id, tr),
+            status_message_id=await job_store.status_message_of(job.id),
+            reply_to_id=reply_to_id,
+            thread_id=thread_id,
+        )
 
     async def _refused(self, job: Job, exc: Forbidden | BadRequest) -> Next:
         if isinstance(exc, Forbidden):

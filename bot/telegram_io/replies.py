@@ -122,6 +122,38 @@ class ChatReplier:
         except TelegramError as exc:
             log.debug("status edit skipped: %s", type(exc).__name__)
 
+    async def notice(
+        self,
+        chat_id: int,
+        text: str,
+        markup: InlineKeyboardMarkup,
+        *,
+        status_message_id: int | None,
+        reply_to_id: int | None = None,
+        thread_id: int | None = None,
+    ) -> None:
+        """Say something about a job where its progress was shown (the status message turns
+        into the notice), or in a message of its own if there is none or it cannot be edited.
+        A courtesy too: Telegram refusing both must not hold up the job."""
+        if status_message_id is not None:
+            try:
+                await self._bot.edit_message_text(
+                    text, chat_id=chat_id, message_id=status_message_id, reply_markup=markup
+                )
+                return
+            except TelegramError as exc:
+                log.info("status message not editable (%s); sending the notice", exc)
+        try:
+            await self.send(
+                chat_id,
+                OutgoingText(text, ()),
+                reply_to_id=reply_to_id,
+                thread_id=thread_id,
+                markup=markup,
+            )
+        except TelegramError as exc:
+            log.warning("notice not sent: %s", type(exc).__name__)
+
     async def delete(self, chat_id: int, message_id: int | None) -> None:
         if message_id is None:
             return
